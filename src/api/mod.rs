@@ -1,0 +1,20 @@
+//! Custom resource types of the `tributary.io/v1alpha1` API, one file per kind.
+
+mod cluster;
+mod conditions;
+pub mod crds;
+mod topic;
+
+pub use cluster::{
+    CredentialSource, KafkaCluster, KafkaClusterSpec, KafkaClusterStatus, SaslMechanism, SaslSpec,
+    SecretKeySelector, TlsSpec, TopicDefaults,
+};
+pub use conditions::{Condition, ConditionStatus};
+pub use topic::{DeletionPolicy, KafkaTopic, KafkaTopicSpec, KafkaTopicStatus};
+
+/// The API group of every Tributary kind.
+pub const GROUP: &str = "tributary.io";
+/// The served and stored version.
+pub const VERSION: &str = "v1alpha1";
+/// `apiVersion` as written in manifests.
+pub const API_VERSION: &str = "tributary.io/v1alpha1";

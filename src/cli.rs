@@ -1,0 +1,296 @@
+//! The `tributary` command line: `crds`, `validate`, `plan`, `apply`, `delete`.
+//! `anyhow` lives here, at the edge; everything below reports typed errors.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use clap::{Args, Parser, Subcommand};
+
+use crate::api::{crds, KafkaCluster};
+use crate::execute::{execute, Outcome, Report};
+use crate::kafka::{BrokerAdmin, ClientSettings, FileSecrets, KubeSecrets, RdKafkaAdmin, SecretReader, DEFAULT_TIMEOUT};
+use crate::manifest::{self, ManifestError, Resource, TopicTarget, ValidatedSet};
+use crate::plan::{self, Action, Plan, Removal};
+
+#[derive(Parser, Debug)]
+#[command(name = "tributary", version, about = "Manage Kafka streaming topology from Kubernetes manifests")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Print every CustomResourceDefinition (or write one file each into a directory).
+    Crds {
+        /// Write `<name>.yaml` files into this directory instead of printing.
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+    },
+    /// Check manifests offline; nothing is contacted.
+    Validate {
+        /// Files or directories of YAML manifests.
+        #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
+        files: Vec<PathBuf>,
+    },
+    /// Show what `apply` would change on the live broker, changing nothing.
+    Plan {
+        #[command(flatten)]
+        target: TargetArgs,
+        /// Exit 2 when there are changes to make (0: none, 1: errors or refusals).
+        #[arg(long)]
+        detailed_exitcode: bool,
+    },
+    /// Make the broker match the manifests.
+    Apply {
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// Remove the topics the manifests declare: those with `deletionPolicy: Delete` are
+    /// deleted from the broker, those with `Retain` (the default) are kept.
+    Delete {
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct TargetArgs {
+    /// Files or directories of YAML manifests.
+    #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
+    pub files: Vec<PathBuf>,
+    /// Talk to this broker (plaintext) for every topic, whatever its clusterRef says.
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "cluster")]
+    pub bootstrap: Option<String>,
+    /// Take connection and topic defaults from this KafkaCluster manifest.
+    #[arg(long, value_name = "FILE")]
+    pub cluster: Option<PathBuf>,
+    /// Seconds any broker request may take (default: the cluster's requestTimeoutSeconds, else 10).
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
+    /// Read `secretKeyRef` credentials from the Kubernetes cluster of the current kubeconfig.
+    #[arg(long)]
+    pub kube_secrets: bool,
+}
+
+/// Runs the CLI; the exit code says whether everything succeeded.
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Crds { out_dir } => write_crds(out_dir),
+        Command::Validate { files } => {
+            let set = match load_valid(&files, None) {
+                Ok(set) => set,
+                Err(code) => return Ok(code),
+            };
+            println!(
+                "valid: {} KafkaCluster(s), {} KafkaTopic(s)",
+                set.clusters.len(),
+                set.topics.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plan { target, detailed_exitcode } => run_target(&target, Mode::Plan { detailed_exitcode }).await,
+        Command::Apply { target } => run_target(&target, Mode::Apply).await,
+        Command::Delete { target } => run_target(&target, Mode::Delete).await,
+    }
+}
+
+fn write_crds(out_dir: Option<PathBuf>) -> Result<ExitCode> {
+    match out_dir {
+        None => print!("{}", crds::all_yaml()),
+        Some(dir) => {
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            for crd in crds::all() {
+                let path = dir.join(crds::file_name(&crd));
+                std::fs::write(&path, crds::to_yaml(&crd)).with_context(|| format!("writing {}", path.display()))?;
+                println!("wrote {}", path.display());
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Loads and validates, printing every error; `Err` carries the exit code to return.
+fn load_valid(files: &[PathBuf], fallback: Option<&KafkaCluster>) -> Result<ValidatedSet, ExitCode> {
+    let report = |errors: Vec<ManifestError>| {
+        for e in &errors {
+            eprintln!("{e}");
+        }
+        eprintln!("{} error(s); nothing was contacted or changed", errors.len());
+        ExitCode::FAILURE
+    };
+    let docs = manifest::load_paths(files).map_err(report)?;
+    manifest::validate(&docs, fallback).map_err(report)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Plan { detailed_exitcode: bool },
+    Apply,
+    Delete,
+}
+
+/// One broker connection and the topics it serves.
+struct Target<'a> {
+    label: String,
+    settings: ClientSettings,
+    topics: Vec<&'a TopicTarget>,
+}
+
+async fn run_target(args: &TargetArgs, mode: Mode) -> Result<ExitCode> {
+    let fallback = match &args.cluster {
+        None => None,
+        Some(path) => Some(load_cluster_file(path)?),
+    };
+    let set = match load_valid(&args.files, fallback.as_ref()) {
+        Ok(set) => set,
+        Err(code) => return Ok(code),
+    };
+    if set.topics.is_empty() {
+        println!("no KafkaTopic in the given manifests; nothing to do");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let secrets: Box<dyn SecretReader> = if args.kube_secrets {
+        let client = kube::Client::try_default().await.context("connecting to Kubernetes for --kube-secrets")?;
+        Box::new(KubeSecrets(client))
+    } else {
+        Box::new(FileSecrets)
+    };
+    let targets = resolve_targets(args, &set, fallback.as_ref(), secrets.as_ref()).await?;
+
+    let mut ok = true;
+    let mut changes = false;
+    for target in targets {
+        let admin = RdKafkaAdmin::connect(&target.settings)?;
+        let (desired, removals): (Vec<_>, Vec<_>) = if mode == Mode::Delete {
+            let removals = target
+                .topics
+                .iter()
+                .map(|t| Removal { name: t.desired.name.clone(), policy: t.desired.deletion_policy })
+                .collect();
+            (Vec::new(), removals)
+        } else {
+            (target.topics.iter().map(|t| t.desired.clone()).collect(), Vec::new())
+        };
+        let describe: Vec<String> = target.topics.iter().map(|t| t.desired.name.to_string()).collect();
+        let snapshot = admin
+            .snapshot(&describe)
+            .await
+            .with_context(|| format!("observing {}", target.label))?;
+        let plan = plan::plan(&desired, &removals, &snapshot);
+        print_plan(&target.label, &plan);
+        changes |= plan.actions.iter().any(|a| !matches!(a, Action::Refuse { .. }));
+        ok &= plan.refusals().next().is_none();
+        if matches!(mode, Mode::Apply | Mode::Delete) && !plan.is_empty() {
+            let report = execute(&plan, &admin).await;
+            print_report(&report);
+            ok &= report.succeeded();
+        }
+        tracing::debug!(cluster = %target.label, requests = admin.requests_made(), "broker requests");
+    }
+    Ok(match (ok, mode) {
+        (false, _) => ExitCode::FAILURE,
+        (true, Mode::Plan { detailed_exitcode: true }) if changes => ExitCode::from(2),
+        _ => ExitCode::SUCCESS,
+    })
+}
+
+fn load_cluster_file(path: &PathBuf) -> Result<KafkaCluster> {
+    let docs = manifest::load_paths(std::slice::from_ref(path)).map_err(|errors| {
+        anyhow!(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))
+    })?;
+    let mut clusters = docs.into_iter().filter_map(|d| match d.resource {
+        Resource::Cluster(c) => Some((d.source, c)),
+        Resource::Topic(_) => None,
+    });
+    let (source, cluster) = clusters
+        .next()
+        .ok_or_else(|| anyhow!("--cluster {}: holds no KafkaCluster", path.display()))?;
+    if clusters.next().is_some() {
+        bail!("--cluster {}: holds more than one KafkaCluster; name a file with one", path.display());
+    }
+    let errors = crate::model::validate_cluster(&cluster);
+    if !errors.is_empty() {
+        let lines: Vec<String> = errors.iter().map(|e| format!("{source} {e}")).collect();
+        bail!("{}", lines.join("\n"));
+    }
+    Ok(cluster)
+}
+
+async fn resolve_targets<'a>(
+    args: &TargetArgs,
+    set: &'a ValidatedSet,
+    fallback: Option<&KafkaCluster>,
+    secrets: &dyn SecretReader,
+) -> Result<Vec<Target<'a>>> {
+    let timeout = args.timeout.map(Duration::from_secs);
+    if let Some(bootstrap) = &args.bootstrap {
+        return Ok(vec![Target {
+            label: bootstrap.clone(),
+            settings: ClientSettings::plaintext(bootstrap, timeout.unwrap_or(DEFAULT_TIMEOUT)),
+            topics: set.topics.iter().collect(),
+        }]);
+    }
+    let mut groups: BTreeMap<(Option<String>, String), Vec<&TopicTarget>> = BTreeMap::new();
+    for t in &set.topics {
+        groups.entry((t.namespace.clone(), t.cluster_ref.clone())).or_default().push(t);
+    }
+    let mut targets = Vec::new();
+    for ((_, cluster_ref), topics) in groups {
+        let cluster = set.cluster_for(topics[0]).or(fallback).ok_or_else(|| {
+            anyhow!(
+                "{} spec.clusterRef: KafkaCluster '{cluster_ref}' is not among the given manifests; add it, or pass --cluster FILE or --bootstrap HOST:PORT",
+                topics[0].source
+            )
+        })?;
+        let mut settings = ClientSettings::for_cluster(cluster, secrets)
+            .await
+            .with_context(|| format!("KafkaCluster '{}'", cluster.metadata.name.as_deref().unwrap_or_default()))?;
+        if let Some(t) = timeout {
+            settings.timeout = t;
+        }
+        targets.push(Target {
+            label: format!("{} ({})", cluster.metadata.name.as_deref().unwrap_or_default(), settings.bootstrap_servers),
+            settings,
+            topics,
+        });
+    }
+    Ok(targets)
+}
+
+fn print_plan(label: &str, plan: &Plan) {
+    let count = |f: fn(&Action) -> bool| plan.actions.iter().filter(|a| f(a)).count();
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "cluster {label}:");
+    for action in &plan.actions {
+        let _ = writeln!(out, "{action}");
+    }
+    for name in &plan.retained {
+        let _ = writeln!(out, "= keep {name}: deletionPolicy is Retain");
+    }
+    let _ = writeln!(
+        out,
+        "Plan: {} to create, {} to grow, {} to reconfigure, {} to delete, {} refused.",
+        count(|a| matches!(a, Action::Create { .. })),
+        count(|a| matches!(a, Action::IncreasePartitions { .. })),
+        count(|a| matches!(a, Action::AlterConfigs { .. })),
+        count(|a| matches!(a, Action::Delete { .. })),
+        count(|a| matches!(a, Action::Refuse { .. })),
+    );
+}
+
+fn print_report(report: &Report) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "Applying:");
+    for r in report.results.iter().filter(|r| !matches!(r.outcome, Outcome::Refused(_))) {
+        let _ = writeln!(out, "{r}");
+    }
+    let done = report.results.iter().filter(|r| r.outcome == Outcome::Done).count();
+    let failed = report.results.iter().filter(|r| matches!(r.outcome, Outcome::Failed { .. })).count();
+    let refused = report.results.iter().filter(|r| matches!(r.outcome, Outcome::Refused(_))).count();
+    let _ = writeln!(out, "Applied: {done} done, {failed} failed, {refused} refused.");
+}

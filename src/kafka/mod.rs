@@ -1,0 +1,113 @@
+//! Broker access: the [`BrokerAdmin`] trait the planner's executor talks to, and its
+//! librdkafka implementation. Every operation takes a batch and makes one broker request.
+
+mod connection;
+mod native;
+mod rdkafka_admin;
+
+use std::fmt;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use thiserror::Error;
+
+pub use connection::{
+    ClientSettings, FileSecrets, KubeSecrets, SecretReader, Sensitive, DEFAULT_TIMEOUT,
+};
+pub use rdkafka_admin::RdKafkaAdmin;
+
+use crate::model::BrokerSnapshot;
+use crate::plan::ConfigChange;
+
+/// A failure of a whole broker call (as opposed to one topic of a batch).
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum BrokerError {
+    #[error("cannot reach the Kafka cluster: {0}")]
+    Unreachable(String),
+    #[error("{api} did not complete within {after:?}")]
+    Timeout { api: &'static str, after: Duration },
+    #[error("the broker does not support {api}: {message}")]
+    Unsupported { api: &'static str, message: String },
+    #[error("the broker refused {api} ({code}): {message}")]
+    Rejected {
+        api: &'static str,
+        code: String,
+        message: String,
+    },
+    #[error("client configuration: {0}")]
+    Client(String),
+    #[error("credentials: {0}")]
+    Credentials(String),
+}
+
+impl BrokerError {
+    /// The condition reason a controller reports for this failure.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            BrokerError::Unreachable(_) | BrokerError::Timeout { .. } => "BrokerUnreachable",
+            BrokerError::Unsupported { .. } => "BrokerUnsupported",
+            BrokerError::Rejected { .. } => "BrokerRejected",
+            BrokerError::Client(_) => "InvalidClientConfig",
+            BrokerError::Credentials(_) => "CredentialsUnavailable",
+        }
+    }
+}
+
+/// The broker's answer for one topic of a batch that it refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// The Kafka error code's name, e.g. `TopicAlreadyExists`, `InvalidConfig`.
+    pub code: String,
+    /// The broker's own error text.
+    pub message: String,
+    /// The broker does not implement this request at all.
+    pub unsupported: bool,
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.message, self.code)
+    }
+}
+
+/// The result for one topic of a batched call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicOutcome {
+    pub topic: String,
+    pub result: Result<(), Rejection>,
+}
+
+/// A topic to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTopic {
+    pub name: String,
+    pub partitions: i32,
+    /// `None`: the broker's default.
+    pub replication_factor: Option<i32>,
+    pub config: Vec<(String, String)>,
+}
+
+/// What a probe of the cluster found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterInfo {
+    pub brokers: Vec<(i32, String)>,
+    /// The broker that answered.
+    pub answered_by: i32,
+}
+
+/// Admin access to one Kafka cluster. Each method is one batched broker request (two for
+/// `snapshot`: Metadata for every topic, then one DescribeConfigs for the topics of interest).
+pub trait BrokerAdmin: Send + Sync {
+    /// Every topic's partitions and replication, and the configs of `describe` (those of its
+    /// names that exist).
+    fn snapshot<'a>(&'a self, describe: &'a [String]) -> BoxFuture<'a, Result<BrokerSnapshot, BrokerError>>;
+    fn create_topics<'a>(&'a self, topics: &'a [NewTopic]) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>>;
+    /// Grows each topic to the given total partition count.
+    fn create_partitions<'a>(&'a self, topics: &'a [(String, i32)]) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>>;
+    /// Incremental: only the named keys change.
+    fn alter_configs<'a>(&'a self, topics: &'a [(String, Vec<ConfigChange>)]) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>>;
+    fn delete_topics<'a>(&'a self, topics: &'a [String]) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>>;
+    fn cluster_info(&self) -> BoxFuture<'_, Result<ClusterInfo, BrokerError>>;
+    /// Broker requests made so far, for batching checks and benchmarks.
+    fn requests_made(&self) -> u64;
+}

@@ -1,0 +1,315 @@
+//! [`BrokerAdmin`] over librdkafka.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use rdkafka::admin::{AdminClient, AdminOptions, ConfigSource, ResourceSpecifier};
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::error::KafkaError;
+use rdkafka::ClientConfig;
+
+use super::native::{self, Handle, NewTopicRequest};
+use super::{BrokerAdmin, BrokerError, ClientSettings, ClusterInfo, NewTopic, TopicOutcome};
+use crate::model::{BrokerSnapshot, ObservedConfig, ObservedTopic};
+use crate::plan::ConfigChange;
+
+/// Routes librdkafka's logs into `tracing` and remembers the last connection error, so an
+/// unreachable cluster is reported with the reason ("Connection refused") and not just a timeout.
+#[derive(Default)]
+struct Context {
+    last_error: Mutex<Option<String>>,
+}
+
+impl ClientContext for Context {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        match level {
+            RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error => {
+                tracing::warn!(target: "librdkafka", facility, "{message}")
+            }
+            _ => tracing::debug!(target: "librdkafka", facility, "{message}"),
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::debug!(target: "librdkafka", %error, "{reason}");
+        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason.to_owned());
+    }
+}
+
+/// A librdkafka admin client for one cluster.
+pub struct RdKafkaAdmin {
+    client: Arc<AdminClient<Context>>,
+    context: Arc<Context>,
+    bootstrap: String,
+    timeout: Duration,
+    requests: AtomicU64,
+}
+
+impl RdKafkaAdmin {
+    /// Builds the client. Nothing is contacted until the first request.
+    pub fn connect(settings: &ClientSettings) -> Result<Self, BrokerError> {
+        let mut config = ClientConfig::new();
+        let timeout_ms = settings.timeout.as_millis().to_string();
+        config
+            .set("bootstrap.servers", &settings.bootstrap_servers)
+            .set("client.id", "tributary")
+            .set("socket.connection.setup.timeout.ms", &timeout_ms)
+            .set("log.connection.close", "false");
+        for (k, v) in &settings.properties {
+            config.set(k, v);
+        }
+        for (k, v) in &settings.secret_properties {
+            config.set(k, v.expose());
+        }
+        let client: AdminClient<Context> = config
+            .create_with_context(Context::default())
+            .map_err(|e| BrokerError::Client(e.to_string()))?;
+        let context = client.inner().context().clone();
+        Ok(Self {
+            client: Arc::new(client),
+            context,
+            bootstrap: settings.bootstrap_servers.clone(),
+            timeout: settings.timeout,
+            requests: AtomicU64::new(0),
+        })
+    }
+
+    fn handle(&self) -> Handle {
+        Handle(self.client.inner().native_ptr())
+    }
+
+    fn count(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn unreachable(&self, detail: impl std::fmt::Display) -> BrokerError {
+        let last = self
+            .context
+            .last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let why = last.map(|l| format!(" (last error: {l})")).unwrap_or_default();
+        BrokerError::Unreachable(format!(
+            "{} did not answer within {:?}: {detail}{why}",
+            self.bootstrap, self.timeout
+        ))
+    }
+
+    /// Runs a blocking native call off the async runtime, keeping the client alive meanwhile.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(Handle, Duration) -> Result<T, BrokerError> + Send + 'static,
+    ) -> Result<T, BrokerError> {
+        self.count();
+        let client = self.client.clone();
+        let handle = self.handle();
+        let timeout = self.timeout;
+        let result = tokio::task::spawn_blocking(move || {
+            let out = f(handle, timeout);
+            drop(client);
+            out
+        })
+        .await
+        .map_err(|e| BrokerError::Client(format!("admin call panicked: {e}")))?;
+        result.map_err(|e| match e {
+            BrokerError::Unreachable(d) => self.unreachable(d),
+            BrokerError::Timeout { api, .. } => self.unreachable(format!("{api} timed out")),
+            other => other,
+        })
+    }
+
+    async fn metadata(&self) -> Result<rdkafka::metadata::Metadata, BrokerError> {
+        self.count();
+        let client = self.client.clone();
+        let timeout = self.timeout;
+        tokio::task::spawn_blocking(move || client.inner().fetch_metadata(None, timeout))
+            .await
+            .map_err(|e| BrokerError::Client(format!("metadata call panicked: {e}")))?
+            .map_err(|e| self.unreachable(e))
+    }
+
+    async fn describe_configs(&self, topics: &[String]) -> Result<BTreeMap<String, BTreeMap<String, ObservedConfig>>, BrokerError> {
+        let mut out = BTreeMap::new();
+        if topics.is_empty() {
+            return Ok(out);
+        }
+        self.count();
+        let specs: Vec<ResourceSpecifier<'_>> = topics.iter().map(|t| ResourceSpecifier::Topic(t)).collect();
+        let options = AdminOptions::new().request_timeout(Some(self.timeout));
+        let results = tokio::time::timeout(
+            self.timeout + Duration::from_secs(2),
+            self.client.describe_configs(&specs, &options),
+        )
+        .await
+        .map_err(|_| self.unreachable("DescribeConfigs timed out"))?
+        .map_err(|e| match e.rdkafka_error_code() {
+            Some(code) => native::call_error("DescribeConfigs", code, e.to_string()),
+            None => BrokerError::Client(e.to_string()),
+        })?;
+        for (topic, result) in topics.iter().zip(results) {
+            let resource = result.map_err(|code| BrokerError::Rejected {
+                api: "DescribeConfigs",
+                code: format!("{code:?}"),
+                message: format!("topic {topic}: {code}"),
+            })?;
+            let configs = resource
+                .entries
+                .into_iter()
+                .map(|e| {
+                    (
+                        e.name,
+                        ObservedConfig {
+                            value: e.value,
+                            dynamic: matches!(e.source, ConfigSource::DynamicTopic),
+                            read_only: e.is_read_only,
+                        },
+                    )
+                })
+                .collect();
+            out.insert(topic.clone(), configs);
+        }
+        Ok(out)
+    }
+}
+
+impl BrokerAdmin for RdKafkaAdmin {
+    fn snapshot<'a>(&'a self, describe: &'a [String]) -> BoxFuture<'a, Result<BrokerSnapshot, BrokerError>> {
+        async move {
+            let metadata = self.metadata().await?;
+            let mut topics = BTreeMap::new();
+            for t in metadata.topics() {
+                if t.error().is_some() {
+                    continue;
+                }
+                let replication_factor = t
+                    .partitions()
+                    .iter()
+                    .map(|p| p.replicas().len())
+                    .max()
+                    .unwrap_or(0);
+                topics.insert(
+                    t.name().to_owned(),
+                    ObservedTopic {
+                        topic_id: None,
+                        partitions: t.partitions().len() as i32,
+                        replication_factor: replication_factor as i32,
+                        configs: BTreeMap::new(),
+                    },
+                );
+            }
+            let existing: Vec<String> = describe
+                .iter()
+                .filter(|t| topics.contains_key(t.as_str()))
+                .cloned()
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let configs = self.describe_configs(&existing).await?;
+            let mut known = BTreeSet::new();
+            for (name, entries) in configs {
+                known.extend(entries.keys().cloned());
+                if let Some(t) = topics.get_mut(&name) {
+                    t.configs = entries;
+                }
+            }
+            Ok(BrokerSnapshot {
+                topics,
+                known_config_keys: (!known.is_empty()).then_some(known),
+            })
+        }
+        .boxed()
+    }
+
+    fn create_topics<'a>(&'a self, topics: &'a [NewTopic]) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
+        let owned = topics.to_vec();
+        async move {
+            if owned.is_empty() {
+                return Ok(Vec::new());
+            }
+            self.blocking(move |h, t| {
+                let requests: Vec<NewTopicRequest<'_>> = owned
+                    .iter()
+                    .map(|n| NewTopicRequest {
+                        name: &n.name,
+                        partitions: n.partitions,
+                        replication_factor: n.replication_factor.unwrap_or(-1),
+                        config: n.config.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
+                    })
+                    .collect();
+                native::create_topics(h, t, &requests)
+            })
+            .await
+        }
+        .boxed()
+    }
+
+    fn create_partitions<'a>(&'a self, topics: &'a [(String, i32)]) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
+        let owned = topics.to_vec();
+        async move {
+            if owned.is_empty() {
+                return Ok(Vec::new());
+            }
+            self.blocking(move |h, t| {
+                let requests: Vec<(&str, usize)> = owned.iter().map(|(n, p)| (n.as_str(), (*p).max(0) as usize)).collect();
+                native::create_partitions(h, t, &requests)
+            })
+            .await
+        }
+        .boxed()
+    }
+
+    fn alter_configs<'a>(&'a self, topics: &'a [(String, Vec<ConfigChange>)]) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
+        let owned = topics.to_vec();
+        async move {
+            if owned.is_empty() {
+                return Ok(Vec::new());
+            }
+            self.blocking(move |h, t| {
+                let requests: Vec<(&str, &[ConfigChange])> = owned.iter().map(|(n, c)| (n.as_str(), c.as_slice())).collect();
+                native::incremental_alter_configs(h, t, &requests)
+            })
+            .await
+        }
+        .boxed()
+    }
+
+    fn delete_topics<'a>(&'a self, topics: &'a [String]) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
+        let owned = topics.to_vec();
+        async move {
+            if owned.is_empty() {
+                return Ok(Vec::new());
+            }
+            self.blocking(move |h, t| {
+                let requests: Vec<&str> = owned.iter().map(String::as_str).collect();
+                native::delete_topics(h, t, &requests)
+            })
+            .await
+        }
+        .boxed()
+    }
+
+    fn cluster_info(&self) -> BoxFuture<'_, Result<ClusterInfo, BrokerError>> {
+        async move {
+            let metadata = self.metadata().await?;
+            Ok(ClusterInfo {
+                brokers: metadata
+                    .brokers()
+                    .iter()
+                    .map(|b| (b.id(), format!("{}:{}", b.host(), b.port())))
+                    .collect(),
+                answered_by: metadata.orig_broker_id(),
+            })
+        }
+        .boxed()
+    }
+
+    fn requests_made(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,12 @@
+//! Tributary: a Kubernetes operator that manages streaming topology on Apache Kafka.
+//!
+//! Data flows one way: manifests → validated model → broker snapshot → plan (pure) →
+//! batched execution → report.
+
+pub mod api;
+pub mod cli;
+pub mod execute;
+pub mod kafka;
+pub mod manifest;
+pub mod model;
+pub mod plan;

@@ -1,0 +1,69 @@
+//! Reading manifests: multi-document YAML files (or directories of them) holding Tributary
+//! kinds, parsed into typed resources and validated with the same rules the controllers use.
+//! Every error names its file, document (1-based) and field path.
+
+mod load;
+mod validate;
+
+use std::fmt;
+use std::path::PathBuf;
+
+pub use load::{load_paths, load_str};
+pub use validate::{validate, TopicTarget, ValidatedSet};
+
+use crate::api::{KafkaCluster, KafkaTopic};
+
+/// Where a document came from: `orders.yaml#2`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Source {
+    pub file: PathBuf,
+    /// 1-based index of the document within the file.
+    pub document: usize,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}#{}", self.file.display(), self.document)
+    }
+}
+
+/// One Tributary resource read from a manifest.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Resource {
+    Cluster(KafkaCluster),
+    Topic(KafkaTopic),
+}
+
+/// A resource and where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    pub source: Source,
+    pub resource: Resource,
+}
+
+/// One problem in the input: `orders.yaml#2 spec.partitions: must be >= 1, got 0`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestError {
+    pub file: PathBuf,
+    /// `None` when the problem is the whole file (unreadable, YAML syntax).
+    pub document: Option<usize>,
+    /// Field path, empty for document-level problems.
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(d) = self.document {
+            write!(f, "#{d}")?;
+        }
+        if self.path.is_empty() {
+            write!(f, ": {}", self.message)
+        } else {
+            write!(f, " {}: {}", self.path, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ManifestError {}

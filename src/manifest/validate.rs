@@ -1,0 +1,182 @@
+use std::collections::BTreeMap;
+
+use super::{Document, ManifestError, Resource, Source};
+use crate::api::KafkaCluster;
+use crate::model::{resolve_topic, validate_cluster, DesiredTopic, FieldError};
+
+/// A validated topic and the cluster it belongs to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopicTarget {
+    pub source: Source,
+    pub namespace: Option<String>,
+    pub cluster_ref: String,
+    pub desired: DesiredTopic,
+}
+
+/// Everything in a set of manifests, valid as a whole.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ValidatedSet {
+    pub clusters: Vec<(Source, KafkaCluster)>,
+    pub topics: Vec<TopicTarget>,
+}
+
+impl ValidatedSet {
+    /// The cluster a topic's `clusterRef` names, if it is among the manifests.
+    pub fn cluster_for(&self, target: &TopicTarget) -> Option<&KafkaCluster> {
+        self.clusters
+            .iter()
+            .map(|(_, c)| c)
+            .find(|c| c.metadata.namespace == target.namespace && c.metadata.name.as_deref() == Some(target.cluster_ref.as_str()))
+    }
+}
+
+fn at(source: &Source, e: FieldError) -> ManifestError {
+    ManifestError {
+        file: source.file.clone(),
+        document: Some(source.document),
+        path: e.path,
+        message: e.message,
+    }
+}
+
+/// Checks every rule on every document and across documents. `fallback_cluster` supplies topic
+/// defaults for topics whose `clusterRef` is not among the documents (the CLI's `--cluster`).
+pub fn validate(docs: &[Document], fallback_cluster: Option<&KafkaCluster>) -> Result<ValidatedSet, Vec<ManifestError>> {
+    let mut errors = Vec::new();
+    let mut set = ValidatedSet::default();
+    let mut names: BTreeMap<(&str, Option<&str>, &str), &Source> = BTreeMap::new();
+
+    for doc in docs {
+        let (kind, meta) = match &doc.resource {
+            Resource::Cluster(c) => ("KafkaCluster", &c.metadata),
+            Resource::Topic(t) => ("KafkaTopic", &t.metadata),
+        };
+        match meta.name.as_deref() {
+            None | Some("") => errors.push(at(&doc.source, FieldError::new("metadata.name", "is required"))),
+            Some(name) => {
+                if let Some(first) = names.insert((kind, meta.namespace.as_deref(), name), &doc.source) {
+                    errors.push(at(&doc.source, FieldError::new("metadata.name", format!("{kind} '{name}' is already declared by {first}"))));
+                }
+            }
+        }
+        if let Resource::Cluster(c) = &doc.resource {
+            let errs = validate_cluster(c);
+            if errs.is_empty() {
+                set.clusters.push((doc.source.clone(), c.clone()));
+            }
+            errors.extend(errs.into_iter().map(|e| at(&doc.source, e)));
+        }
+    }
+
+    let mut topic_names: BTreeMap<(Option<String>, String, String), Source> = BTreeMap::new();
+    for doc in docs {
+        let Resource::Topic(topic) = &doc.resource else { continue };
+        let namespace = topic.metadata.namespace.clone();
+        let cluster = set
+            .clusters
+            .iter()
+            .map(|(_, c)| c)
+            .find(|c| c.metadata.namespace == namespace && c.metadata.name.as_deref() == Some(topic.spec.cluster_ref.as_str()))
+            .or(fallback_cluster);
+        let defaults = cluster.and_then(|c| c.spec.topic_defaults.as_ref());
+        match resolve_topic(topic, defaults) {
+            Err(errs) => errors.extend(errs.into_iter().map(|e| at(&doc.source, e))),
+            Ok(desired) => {
+                let path = if topic.spec.topic_name.is_some() { "spec.topicName" } else { "metadata.name" };
+                let key = (namespace.clone(), topic.spec.cluster_ref.clone(), desired.name.collision_key());
+                if let Some(first) = topic_names.get(&key) {
+                    let other = set.topics.iter().find(|t| &t.source == first).map(|t| t.desired.name.to_string()).unwrap_or_default();
+                    let message = if other == desired.name.as_str() {
+                        format!("topic '{}' on cluster '{}' is already declared by {first}", desired.name, topic.spec.cluster_ref)
+                    } else {
+                        format!("topic '{}' collides with '{other}' ({first}): Kafka treats '.' and '_' alike in topic names", desired.name)
+                    };
+                    errors.push(at(&doc.source, FieldError::new(path, message)));
+                    continue;
+                }
+                topic_names.insert(key, doc.source.clone());
+                set.topics.push(TopicTarget {
+                    source: doc.source.clone(),
+                    namespace,
+                    cluster_ref: topic.spec.cluster_ref.clone(),
+                    desired,
+                });
+            }
+        }
+    }
+
+    if errors.is_empty() {
+        Ok(set)
+    } else {
+        errors.sort_by(|a, b| (&a.file, a.document).cmp(&(&b.file, b.document)));
+        Err(errors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::manifest::load_str;
+
+    fn check(text: &str) -> Result<ValidatedSet, Vec<String>> {
+        let docs = load_str(Path::new("orders.yaml"), text).map_err(|e| e.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+        validate(&docs, None).map_err(|e| e.iter().map(ToString::to_string).collect())
+    }
+
+    fn topic(name: &str, partitions: i32) -> String {
+        format!("---\napiVersion: tributary.io/v1alpha1\nkind: KafkaTopic\nmetadata:\n  name: {name}\nspec:\n  clusterRef: local\n  partitions: {partitions}\n")
+    }
+
+    const CLUSTER: &str = "---\napiVersion: tributary.io/v1alpha1\nkind: KafkaCluster\nmetadata:\n  name: local\nspec:\n  bootstrapServers: [\"127.0.0.1:9092\"]\n  topicDefaults:\n    replicationFactor: 1\n    config:\n      min.insync.replicas: \"1\"\n";
+
+    #[test]
+    fn the_issue_example_error() {
+        let e = check(&format!("{}{}", topic("orders", 3), topic("refunds", 0))).unwrap_err();
+        assert_eq!(e, ["orders.yaml#2 spec.partitions: must be >= 1, got 0"]);
+    }
+
+    #[test]
+    fn defaults_come_from_the_cluster_in_the_set() {
+        let set = check(&format!("{CLUSTER}{}", topic("orders", 3))).unwrap();
+        assert_eq!(set.topics[0].desired.replication_factor, Some(1));
+        assert_eq!(set.topics[0].desired.config["min.insync.replicas"], "1");
+        assert!(set.cluster_for(&set.topics[0]).is_some());
+    }
+
+    #[test]
+    fn duplicate_topic_across_documents() {
+        let e = check(&format!("{}{}", topic("orders", 3), topic("orders", 3))).unwrap_err();
+        assert_eq!(e.len(), 1);
+        assert!(e[0].starts_with("orders.yaml#2 metadata.name: KafkaTopic 'orders' is already declared by orders.yaml#1"), "{e:?}");
+    }
+
+    #[test]
+    fn same_topic_name_by_two_resources() {
+        let second = topic("orders-copy", 3).replace("  partitions: 3", "  partitions: 3\n  topicName: orders");
+        let e = check(&format!("{}{second}", topic("orders", 3))).unwrap_err();
+        assert!(e[0].contains("spec.topicName: topic 'orders' on cluster 'local' is already declared by orders.yaml#1"), "{e:?}");
+    }
+
+    #[test]
+    fn dot_underscore_collision_in_the_set() {
+        let e = check(&format!("{}{}", topic("ride.requests", 3), topic("ride_requests", 3))).unwrap_err();
+        assert!(e[0].contains("collides with 'ride.requests'"), "{e:?}");
+    }
+
+    #[test]
+    fn illegal_topic_name_and_unknown_config_key() {
+        let text = topic("orders", 3).replace("  partitions: 3", "  partitions: 3\n  topicName: \"__internal\"\n  config:\n    retention.msx: \"1\"");
+        let e = check(&text).unwrap_err();
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(e[0].contains("spec.topicName: '__internal' starts with '__'"), "{e:?}");
+        assert!(e[1].contains("spec.config.retention.msx: 'retention.msx' is not a Kafka topic config; did you mean 'retention.ms'?"), "{e:?}");
+    }
+
+    #[test]
+    fn invalid_cluster() {
+        let e = check(&CLUSTER.replace("127.0.0.1:9092", "localhost")).unwrap_err();
+        assert_eq!(e, ["orders.yaml#1 spec.bootstrapServers[0]: must be host:port, got 'localhost'"]);
+    }
+}

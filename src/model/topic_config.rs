@@ -1,0 +1,224 @@
+//! The topic-level configs Kafka knows, with the type and range of each value, so a typo or a
+//! bad value is refused before anything is sent to a broker (some brokers, Tansu among them,
+//! accept any key silently).
+
+use std::collections::BTreeSet;
+
+/// The shape of a config value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    /// A 64-bit integer no smaller than the bound.
+    Long(i64),
+    /// A 32-bit integer no smaller than the bound.
+    Int(i32),
+    /// A number between the bounds, inclusive.
+    Ratio(f64, f64),
+    Bool,
+    /// One of the words.
+    OneOf(&'static [&'static str]),
+    /// A comma-separated, non-empty set of the words.
+    SetOf(&'static [&'static str]),
+    /// Any text (replica lists, deprecated format versions).
+    Text,
+}
+
+const COMPRESSION: &[&str] = &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
+
+/// Every topic-level config of Apache Kafka 3.x/4.x, sorted by key.
+const CATALOG: &[(&str, Kind)] = &[
+    ("cleanup.policy", Kind::SetOf(&["compact", "delete"])),
+    ("compression.gzip.level", Kind::Int(-1)),
+    ("compression.lz4.level", Kind::Int(1)),
+    ("compression.type", Kind::OneOf(COMPRESSION)),
+    ("compression.zstd.level", Kind::Int(-131072)),
+    ("delete.retention.ms", Kind::Long(0)),
+    ("file.delete.delay.ms", Kind::Long(0)),
+    ("flush.messages", Kind::Long(1)),
+    ("flush.ms", Kind::Long(0)),
+    ("follower.replication.throttled.replicas", Kind::Text),
+    ("index.interval.bytes", Kind::Int(0)),
+    ("leader.replication.throttled.replicas", Kind::Text),
+    ("local.retention.bytes", Kind::Long(-2)),
+    ("local.retention.ms", Kind::Long(-2)),
+    ("max.compaction.lag.ms", Kind::Long(1)),
+    ("max.message.bytes", Kind::Int(0)),
+    ("message.downconversion.enable", Kind::Bool),
+    ("message.format.version", Kind::Text),
+    ("message.timestamp.after.max.ms", Kind::Long(0)),
+    ("message.timestamp.before.max.ms", Kind::Long(0)),
+    ("message.timestamp.difference.max.ms", Kind::Long(0)),
+    ("message.timestamp.type", Kind::OneOf(&["CreateTime", "LogAppendTime"])),
+    ("min.cleanable.dirty.ratio", Kind::Ratio(0.0, 1.0)),
+    ("min.compaction.lag.ms", Kind::Long(0)),
+    ("min.insync.replicas", Kind::Int(1)),
+    ("preallocate", Kind::Bool),
+    ("remote.log.copy.disable", Kind::Bool),
+    ("remote.log.delete.on.disable", Kind::Bool),
+    ("remote.storage.enable", Kind::Bool),
+    ("retention.bytes", Kind::Long(-1)),
+    ("retention.ms", Kind::Long(-1)),
+    ("segment.bytes", Kind::Int(14)),
+    ("segment.index.bytes", Kind::Int(4)),
+    ("segment.jitter.ms", Kind::Long(0)),
+    ("segment.ms", Kind::Long(1)),
+    ("unclean.leader.election.enable", Kind::Bool),
+];
+
+fn kind_of(key: &str) -> Option<Kind> {
+    CATALOG
+        .binary_search_by(|(k, _)| (*k).cmp(key))
+        .ok()
+        .map(|i| CATALOG[i].1)
+}
+
+/// Every known key, for messages and tests.
+pub fn known_keys() -> impl Iterator<Item = &'static str> {
+    CATALOG.iter().map(|(k, _)| *k)
+}
+
+/// Checks one key and value; the error says what is wrong and what would be right.
+pub fn check(key: &str, value: &str) -> Result<(), String> {
+    let Some(kind) = kind_of(key) else {
+        let hint = closest_key(key)
+            .map(|k| format!("; did you mean '{k}'?"))
+            .unwrap_or_default();
+        return Err(format!("'{key}' is not a Kafka topic config{hint}"));
+    };
+    let v = value.trim();
+    match kind {
+        Kind::Long(min) => match v.parse::<i64>() {
+            Ok(n) if n >= min => Ok(()),
+            Ok(n) => Err(format!("must be >= {min}, got {n}")),
+            Err(_) => Err(format!("must be an integer, got '{value}'")),
+        },
+        Kind::Int(min) => match v.parse::<i32>() {
+            Ok(n) if n >= min => Ok(()),
+            Ok(n) => Err(format!("must be >= {min}, got {n}")),
+            Err(_) => Err(format!("must be a 32-bit integer, got '{value}'")),
+        },
+        Kind::Ratio(lo, hi) => match v.parse::<f64>() {
+            Ok(x) if (lo..=hi).contains(&x) => Ok(()),
+            Ok(x) => Err(format!("must be between {lo} and {hi}, got {x}")),
+            Err(_) => Err(format!("must be a number, got '{value}'")),
+        },
+        Kind::Bool => match v.to_ascii_lowercase().as_str() {
+            "true" | "false" => Ok(()),
+            _ => Err(format!("must be \"true\" or \"false\", got '{value}'")),
+        },
+        Kind::OneOf(words) => {
+            if words.contains(&v) {
+                Ok(())
+            } else {
+                Err(format!("must be one of {}, got '{value}'", words.join(", ")))
+            }
+        }
+        Kind::SetOf(words) => {
+            let items: Vec<&str> = v.split(',').map(str::trim).collect();
+            match items.iter().find(|i| !words.contains(i)) {
+                Some(bad) => Err(format!(
+                    "must be a comma-separated list of {}, got '{bad}'",
+                    words.join(", ")
+                )),
+                None => Ok(()),
+            }
+        }
+        Kind::Text => Ok(()),
+    }
+}
+
+/// Whether two values of `key` mean the same to Kafka: `compact,delete` equals `delete,compact`,
+/// `TRUE` equals `true`, `1.0` equals `1`.
+pub fn same_value(key: &str, a: &str, b: &str) -> bool {
+    let (a, b) = (a.trim(), b.trim());
+    if a == b {
+        return true;
+    }
+    match kind_of(key) {
+        Some(Kind::Bool) => a.eq_ignore_ascii_case(b),
+        Some(Kind::Ratio(..)) => matches!((a.parse::<f64>(), b.parse::<f64>()), (Ok(x), Ok(y)) if x == y),
+        Some(Kind::SetOf(_)) => {
+            let set = |s: &str| s.split(',').map(|i| i.trim().to_owned()).collect::<BTreeSet<_>>();
+            set(a) == set(b)
+        }
+        Some(Kind::Long(_)) | Some(Kind::Int(_)) => {
+            matches!((a.parse::<i64>(), b.parse::<i64>()), (Ok(x), Ok(y)) if x == y)
+        }
+        _ => false,
+    }
+}
+
+/// The known key nearest to a misspelt one, if it is near enough to be a typo.
+fn closest_key(key: &str) -> Option<&'static str> {
+    known_keys()
+        .map(|k| (edit_distance(k, key), k))
+        .filter(|(d, _)| *d <= 3)
+        .min()
+        .map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalog_is_sorted_for_binary_search() {
+        assert!(CATALOG.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+
+    #[test]
+    fn accepts_good_values() {
+        for (k, v) in [
+            ("retention.ms", "604800000"),
+            ("retention.ms", "-1"),
+            ("cleanup.policy", "compact,delete"),
+            ("min.insync.replicas", "2"),
+            ("compression.type", "zstd"),
+            ("unclean.leader.election.enable", "false"),
+            ("min.cleanable.dirty.ratio", "0.5"),
+        ] {
+            assert_eq!(check(k, v), Ok(()), "{k}={v}");
+        }
+    }
+
+    #[test]
+    fn refuses_bad_values_saying_why() {
+        assert!(check("retention.ms", "7d").unwrap_err().contains("integer"));
+        assert!(check("retention.ms", "-5").unwrap_err().contains(">= -1"));
+        assert!(check("cleanup.policy", "compact,forever").unwrap_err().contains("'forever'"));
+        assert!(check("min.insync.replicas", "0").unwrap_err().contains(">= 1"));
+        assert!(check("preallocate", "yes").unwrap_err().contains("\"true\""));
+        assert!(check("min.cleanable.dirty.ratio", "2").unwrap_err().contains("between"));
+    }
+
+    #[test]
+    fn unknown_key_suggests_the_nearest() {
+        let e = check("retention.msx", "1").unwrap_err();
+        assert!(e.contains("did you mean 'retention.ms'"), "{e}");
+        let e = check("totally.unrelated.key", "1").unwrap_err();
+        assert!(!e.contains("did you mean"), "{e}");
+    }
+
+    #[test]
+    fn equal_values_compare_by_meaning() {
+        assert!(same_value("cleanup.policy", "delete,compact", "compact, delete"));
+        assert!(same_value("preallocate", "TRUE", "true"));
+        assert!(same_value("min.cleanable.dirty.ratio", "0.50", "0.5"));
+        assert!(!same_value("retention.ms", "1000", "1001"));
+        assert!(!same_value("message.format.version", "3.0", "3.0-IV1"));
+    }
+}
