@@ -41,6 +41,16 @@ impl ClientContext for Context {
     }
 }
 
+/// Keys every Apache Kafka broker since 0.11 lists for every topic, defaults included.
+const FULL_LISTING_MARKERS: &[&str] = &[
+    "cleanup.policy",
+    "retention.ms",
+    "segment.bytes",
+    "max.message.bytes",
+    "min.insync.replicas",
+    "unclean.leader.election.enable",
+];
+
 /// A librdkafka admin client for one cluster.
 pub struct RdKafkaAdmin {
     client: Arc<AdminClient<Context>>,
@@ -211,8 +221,14 @@ impl BrokerAdmin for RdKafkaAdmin {
                 .into_iter()
                 .collect();
             let configs = self.describe_configs(&existing).await?;
+            // A broker that lists every config with its default (Apache Kafka does) tells which
+            // keys it knows; one that lists only the keys set on the topic (Tansu, which also
+            // marks them all as defaults) gives no basis to call a key unknown. A full listing
+            // is recognised by keys every Kafka version lists.
             let mut known = BTreeSet::new();
+            let mut full_listing = false;
             for (name, entries) in configs {
+                full_listing |= FULL_LISTING_MARKERS.iter().all(|k| entries.contains_key(*k));
                 known.extend(entries.keys().cloned());
                 if let Some(t) = topics.get_mut(&name) {
                     t.configs = entries;
@@ -220,7 +236,7 @@ impl BrokerAdmin for RdKafkaAdmin {
             }
             Ok(BrokerSnapshot {
                 topics,
-                known_config_keys: (!known.is_empty()).then_some(known),
+                known_config_keys: full_listing.then_some(known),
             })
         }
         .boxed()

@@ -171,7 +171,7 @@ mod tests {
     fn unknown_field_names_the_path() {
         let e = errors(&TOPIC.replace("partitions: 6", "partitons: 6"));
         assert_eq!(e.len(), 1);
-        assert!(e[0].starts_with("t.yaml#1 spec: unknown field `partitons`"), "{e:?}");
+        assert!(e[0].starts_with("t.yaml#1 spec.partitons: unknown field `partitons`, expected one of"), "{e:?}");
     }
 
     #[test]

@@ -39,12 +39,27 @@ fn at(source: &Source, e: FieldError) -> ManifestError {
     }
 }
 
+/// The creation-time CEL rules the CRD declares, evaluated as the API server would: a backstop
+/// so nothing the cluster would refuse passes `validate`. (The typed checks above run first and
+/// give the more precise message where both apply.)
+fn cel_errors<K: kube::CustomResourceExt + serde::Serialize>(resource: &K) -> Vec<FieldError> {
+    match kube::core::cel::validate_cel(resource) {
+        Ok(()) => Vec::new(),
+        Err(errs) => errs
+            .into_vec()
+            .into_iter()
+            .map(|e| FieldError::new(e.field_path, e.message))
+            .collect(),
+    }
+}
+
 /// Checks every rule on every document and across documents. `fallback_cluster` supplies topic
 /// defaults for topics whose `clusterRef` is not among the documents (the CLI's `--cluster`).
 pub fn validate(docs: &[Document], fallback_cluster: Option<&KafkaCluster>) -> Result<ValidatedSet, Vec<ManifestError>> {
     let mut errors = Vec::new();
     let mut set = ValidatedSet::default();
     let mut names: BTreeMap<(&str, Option<&str>, &str), &Source> = BTreeMap::new();
+    let mut duplicates: Vec<&Source> = Vec::new();
 
     for doc in docs {
         let (kind, meta) = match &doc.resource {
@@ -56,11 +71,15 @@ pub fn validate(docs: &[Document], fallback_cluster: Option<&KafkaCluster>) -> R
             Some(name) => {
                 if let Some(first) = names.insert((kind, meta.namespace.as_deref(), name), &doc.source) {
                     errors.push(at(&doc.source, FieldError::new("metadata.name", format!("{kind} '{name}' is already declared by {first}"))));
+                    duplicates.push(&doc.source);
                 }
             }
         }
         if let Resource::Cluster(c) = &doc.resource {
-            let errs = validate_cluster(c);
+            let mut errs = validate_cluster(c);
+            if errs.is_empty() {
+                errs = cel_errors(c);
+            }
             if errs.is_empty() {
                 set.clusters.push((doc.source.clone(), c.clone()));
             }
@@ -71,6 +90,9 @@ pub fn validate(docs: &[Document], fallback_cluster: Option<&KafkaCluster>) -> R
     let mut topic_names: BTreeMap<(Option<String>, String, String), Source> = BTreeMap::new();
     for doc in docs {
         let Resource::Topic(topic) = &doc.resource else { continue };
+        if duplicates.contains(&&doc.source) {
+            continue;
+        }
         let namespace = topic.metadata.namespace.clone();
         let cluster = set
             .clusters
@@ -79,7 +101,11 @@ pub fn validate(docs: &[Document], fallback_cluster: Option<&KafkaCluster>) -> R
             .find(|c| c.metadata.namespace == namespace && c.metadata.name.as_deref() == Some(topic.spec.cluster_ref.as_str()))
             .or(fallback_cluster);
         let defaults = cluster.and_then(|c| c.spec.topic_defaults.as_ref());
-        match resolve_topic(topic, defaults) {
+        let resolved = resolve_topic(topic, defaults).and_then(|d| {
+            let errs = cel_errors(topic);
+            if errs.is_empty() { Ok(d) } else { Err(errs) }
+        });
+        match resolved {
             Err(errs) => errors.extend(errs.into_iter().map(|e| at(&doc.source, e))),
             Ok(desired) => {
                 let path = if topic.spec.topic_name.is_some() { "spec.topicName" } else { "metadata.name" };

@@ -46,6 +46,8 @@ pub enum Refusal {
     UnknownConfig { key: String },
     ReadOnlyConfig { key: String },
     NameCollision { existing: String },
+    /// Two desired topics whose names Kafka treats alike; neither is created.
+    DesiredNameCollision { other: String },
 }
 
 impl Refusal {
@@ -55,7 +57,9 @@ impl Refusal {
             Refusal::PartitionDecrease { .. } => "PartitionDecrease",
             Refusal::ReplicationFactorChange { .. } => "ReplicationFactorChange",
             Refusal::UnknownConfig { .. } | Refusal::ReadOnlyConfig { .. } => "InvalidConfig",
-            Refusal::NameCollision { .. } => "TopicNameCollision",
+            Refusal::NameCollision { .. } | Refusal::DesiredNameCollision { .. } => {
+                "TopicNameCollision"
+            }
         }
     }
 }
@@ -80,6 +84,10 @@ impl fmt::Display for Refusal {
             Refusal::NameCollision { existing } => write!(
                 f,
                 "collides with existing topic '{existing}': Kafka treats '.' and '_' alike in topic names"
+            ),
+            Refusal::DesiredNameCollision { other } => write!(
+                f,
+                "collides with '{other}', also desired: Kafka treats '.' and '_' alike in topic names, so only one can exist"
             ),
         }
     }
@@ -244,12 +252,19 @@ pub fn plan_intents(
         .keys()
         .map(|name| (name.replace('.', "_"), name.as_str()))
         .collect();
+    let mut desired_index: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for intent in intents {
+        desired_index
+            .entry(intent.desired.name.collision_key())
+            .or_default()
+            .push(intent.desired.name.as_str());
+    }
     let mut out = Plan::default();
 
     for intent in intents {
         let d = intent.desired;
         match observed.topics.get(d.name.as_str()) {
-            None => out.actions.push(plan_create(d, &collision_index, observed)),
+            None => out.actions.push(plan_create(d, &collision_index, &desired_index, observed)),
             Some(topic) => out.actions.extend(plan_existing(
                 d,
                 intent.released_config_keys,
@@ -281,12 +296,20 @@ pub fn plan_intents(
 fn plan_create(
     d: &DesiredTopic,
     collision_index: &BTreeMap<String, &str>,
+    desired_index: &BTreeMap<String, Vec<&str>>,
     observed: &BrokerSnapshot,
 ) -> Action {
+    let key = d.name.collision_key();
     let mut reasons = Vec::new();
-    if let Some(existing) = collision_index.get(&d.name.collision_key()) {
+    if let Some(existing) = collision_index.get(&key) {
         reasons.push(Refusal::NameCollision {
             existing: (*existing).to_owned(),
+        });
+    }
+    let others = desired_index.get(&key).into_iter().flatten();
+    for other in others.filter(|o| **o != d.name.as_str()) {
+        reasons.push(Refusal::DesiredNameCollision {
+            other: (*other).to_owned(),
         });
     }
     reasons.extend(config_refusals(d.config.keys().map(String::as_str), None, observed));

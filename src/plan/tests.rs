@@ -262,11 +262,11 @@ fn config_diff_is_exact() {
         3,
         None,
         &[
-            ("cleanup.policy", "compact"),      // equal: no change
-            ("retention.ms", "1000"),           // differs: set, from the old value
-            ("segment.ms", "3600000"),          // absent: set, from nothing
-            ("min.insync.replicas", "2"),       // inherited default differs: set
-            ("compression.type", "zstd"),       // inherited and equal: no change
+            ("cleanup.policy", "compact"), // equal: no change
+            ("retention.ms", "1000"),      // differs: set, from the old value
+            ("segment.ms", "3600000"),     // absent: set, from nothing
+            ("min.insync.replicas", "2"),  // inherited default differs: set
+            ("compression.type", "zstd"),  // inherited and equal: no change
         ],
     );
     let s = snapshot(&[(
@@ -387,7 +387,12 @@ fn released_keys_of_a_topic_to_create_are_ignored() {
 
 #[test]
 fn unknown_config_is_refused_on_create() {
-    let d = desired("orders", 3, None, &[("retention.ms", "1000"), ("segment.ms", "1")]);
+    let d = desired(
+        "orders",
+        3,
+        None,
+        &[("retention.ms", "1000"), ("segment.ms", "1")],
+    );
     let mut s = snapshot(&[]);
     s.known_config_keys = known(&["retention.ms", "cleanup.policy"]);
     assert_eq!(
@@ -404,7 +409,12 @@ fn unknown_config_is_refused_on_create() {
 #[test]
 fn unknown_config_is_refused_on_an_existing_topic() {
     // Partitions would grow too, but the refusal blocks everything.
-    let d = desired("orders", 6, None, &[("retention.ms", "1000"), ("segment.ms", "1")]);
+    let d = desired(
+        "orders",
+        6,
+        None,
+        &[("retention.ms", "1000"), ("segment.ms", "1")],
+    );
     let mut s = snapshot(&[("orders", topic(3, 1, &[("retention.ms", dynamic("5"))]))]);
     s.known_config_keys = known(&["retention.ms", "cleanup.policy"]);
     assert_eq!(
@@ -458,7 +468,7 @@ fn read_only_config_is_refused() {
             }],
         }]
     );
-    assert_eq!(p.actions[0].to_string().contains("read-only"), true);
+    assert!(p.actions[0].to_string().contains("read-only"));
 }
 
 #[test]
@@ -507,7 +517,10 @@ fn name_collision_is_refused() {
 fn topics_that_differ_in_another_character_do_not_collide() {
     let s = snapshot(&[("ride-requests", topic(3, 1, &[]))]);
     let p = plan(&[desired("ride.requests", 3, None, &[])], &[], &s);
-    assert!(matches!(p.actions.as_slice(), [Action::Create { .. }]), "{p:?}");
+    assert!(
+        matches!(p.actions.as_slice(), [Action::Create { .. }]),
+        "{p:?}"
+    );
 }
 
 /// Kafka refuses the second of two topics whose names differ only by '.' versus '_'. When both
@@ -817,7 +830,10 @@ fn apply(snapshot: &BrokerSnapshot, plan: &Plan) -> Result<BrokerSnapshot, Strin
                         topic_id: Some(format!("id-{name}")),
                         partitions: *partitions,
                         replication_factor: replication_factor.unwrap_or(BROKER_DEFAULT_RF),
-                        configs: config.iter().map(|(k, v)| (k.clone(), dynamic(v))).collect(),
+                        configs: config
+                            .iter()
+                            .map(|(k, v)| (k.clone(), dynamic(v)))
+                            .collect(),
                     },
                 );
             }
