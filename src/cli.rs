@@ -12,12 +12,19 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::api::{crds, KafkaCluster};
 use crate::execute::{execute, Outcome, Report};
-use crate::kafka::{BrokerAdmin, ClientSettings, FileSecrets, KubeSecrets, RdKafkaAdmin, SecretReader, DEFAULT_TIMEOUT};
+use crate::kafka::{
+    BrokerAdmin, ClientSettings, FileSecrets, KubeSecrets, RdKafkaAdmin, SecretReader,
+    DEFAULT_TIMEOUT,
+};
 use crate::manifest::{self, ManifestError, Resource, TopicTarget, ValidatedSet};
 use crate::plan::{self, Action, Plan, Removal};
 
 #[derive(Parser, Debug)]
-#[command(name = "tributary", version, about = "Manage Kafka streaming topology from Kubernetes manifests")]
+#[command(
+    name = "tributary",
+    version,
+    about = "Manage Kafka streaming topology from Kubernetes manifests"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -93,7 +100,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Plan { target, detailed_exitcode } => run_target(&target, Mode::Plan { detailed_exitcode }).await,
+        Command::Plan {
+            target,
+            detailed_exitcode,
+        } => run_target(&target, Mode::Plan { detailed_exitcode }).await,
         Command::Apply { target } => run_target(&target, Mode::Apply).await,
         Command::Delete { target } => run_target(&target, Mode::Delete).await,
     }
@@ -106,7 +116,8 @@ fn write_crds(out_dir: Option<PathBuf>) -> Result<ExitCode> {
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
             for crd in crds::all() {
                 let path = dir.join(crds::file_name(&crd));
-                std::fs::write(&path, crds::to_yaml(&crd)).with_context(|| format!("writing {}", path.display()))?;
+                std::fs::write(&path, crds::to_yaml(&crd))
+                    .with_context(|| format!("writing {}", path.display()))?;
                 println!("wrote {}", path.display());
             }
         }
@@ -115,12 +126,18 @@ fn write_crds(out_dir: Option<PathBuf>) -> Result<ExitCode> {
 }
 
 /// Loads and validates, printing every error; `Err` carries the exit code to return.
-fn load_valid(files: &[PathBuf], fallback: Option<&KafkaCluster>) -> Result<ValidatedSet, ExitCode> {
+fn load_valid(
+    files: &[PathBuf],
+    fallback: Option<&KafkaCluster>,
+) -> Result<ValidatedSet, ExitCode> {
     let report = |errors: Vec<ManifestError>| {
         for e in &errors {
             eprintln!("{e}");
         }
-        eprintln!("{} error(s); nothing was contacted or changed", errors.len());
+        eprintln!(
+            "{} error(s); nothing was contacted or changed",
+            errors.len()
+        );
         ExitCode::FAILURE
     };
     let docs = manifest::load_paths(files).map_err(report)?;
@@ -155,7 +172,9 @@ async fn run_target(args: &TargetArgs, mode: Mode) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let secrets: Box<dyn SecretReader> = if args.kube_secrets {
-        let client = kube::Client::try_default().await.context("connecting to Kubernetes for --kube-secrets")?;
+        let client = kube::Client::try_default()
+            .await
+            .context("connecting to Kubernetes for --kube-secrets")?;
         Box::new(KubeSecrets(client))
     } else {
         Box::new(FileSecrets)
@@ -170,20 +189,33 @@ async fn run_target(args: &TargetArgs, mode: Mode) -> Result<ExitCode> {
             let removals = target
                 .topics
                 .iter()
-                .map(|t| Removal { name: t.desired.name.clone(), policy: t.desired.deletion_policy })
+                .map(|t| Removal {
+                    name: t.desired.name.clone(),
+                    policy: t.desired.deletion_policy,
+                })
                 .collect();
             (Vec::new(), removals)
         } else {
-            (target.topics.iter().map(|t| t.desired.clone()).collect(), Vec::new())
+            (
+                target.topics.iter().map(|t| t.desired.clone()).collect(),
+                Vec::new(),
+            )
         };
-        let describe: Vec<String> = target.topics.iter().map(|t| t.desired.name.to_string()).collect();
+        let describe: Vec<String> = target
+            .topics
+            .iter()
+            .map(|t| t.desired.name.to_string())
+            .collect();
         let snapshot = admin
             .snapshot(&describe)
             .await
             .with_context(|| format!("observing {}", target.label))?;
         let plan = plan::plan(&desired, &removals, &snapshot);
         print_plan(&target.label, &plan);
-        changes |= plan.actions.iter().any(|a| !matches!(a, Action::Refuse { .. }));
+        changes |= plan
+            .actions
+            .iter()
+            .any(|a| !matches!(a, Action::Refuse { .. }));
         ok &= plan.refusals().next().is_none();
         if matches!(mode, Mode::Apply | Mode::Delete) && !plan.is_empty() {
             let report = execute(&plan, &admin).await;
@@ -194,14 +226,23 @@ async fn run_target(args: &TargetArgs, mode: Mode) -> Result<ExitCode> {
     }
     Ok(match (ok, mode) {
         (false, _) => ExitCode::FAILURE,
-        (true, Mode::Plan { detailed_exitcode: true }) if changes => ExitCode::from(2),
+        (
+            true,
+            Mode::Plan {
+                detailed_exitcode: true,
+            },
+        ) if changes => ExitCode::from(2),
         _ => ExitCode::SUCCESS,
     })
 }
 
 fn load_cluster_file(path: &PathBuf) -> Result<KafkaCluster> {
     let docs = manifest::load_paths(std::slice::from_ref(path)).map_err(|errors| {
-        anyhow!(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))
+        anyhow!(errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n"))
     })?;
     let mut clusters = docs.into_iter().filter_map(|d| match d.resource {
         Resource::Cluster(c) => Some((d.source, c)),
@@ -211,7 +252,10 @@ fn load_cluster_file(path: &PathBuf) -> Result<KafkaCluster> {
         .next()
         .ok_or_else(|| anyhow!("--cluster {}: holds no KafkaCluster", path.display()))?;
     if clusters.next().is_some() {
-        bail!("--cluster {}: holds more than one KafkaCluster; name a file with one", path.display());
+        bail!(
+            "--cluster {}: holds more than one KafkaCluster; name a file with one",
+            path.display()
+        );
     }
     let errors = crate::model::validate_cluster(&cluster);
     if !errors.is_empty() {
@@ -237,7 +281,10 @@ async fn resolve_targets<'a>(
     }
     let mut groups: BTreeMap<(Option<String>, String), Vec<&TopicTarget>> = BTreeMap::new();
     for t in &set.topics {
-        groups.entry((t.namespace.clone(), t.cluster_ref.clone())).or_default().push(t);
+        groups
+            .entry((t.namespace.clone(), t.cluster_ref.clone()))
+            .or_default()
+            .push(t);
     }
     let mut targets = Vec::new();
     for ((_, cluster_ref), topics) in groups {
@@ -249,12 +296,21 @@ async fn resolve_targets<'a>(
         })?;
         let mut settings = ClientSettings::for_cluster(cluster, secrets)
             .await
-            .with_context(|| format!("KafkaCluster '{}'", cluster.metadata.name.as_deref().unwrap_or_default()))?;
+            .with_context(|| {
+                format!(
+                    "KafkaCluster '{}'",
+                    cluster.metadata.name.as_deref().unwrap_or_default()
+                )
+            })?;
         if let Some(t) = timeout {
             settings.timeout = t;
         }
         targets.push(Target {
-            label: format!("{} ({})", cluster.metadata.name.as_deref().unwrap_or_default(), settings.bootstrap_servers),
+            label: format!(
+                "{} ({})",
+                cluster.metadata.name.as_deref().unwrap_or_default(),
+                settings.bootstrap_servers
+            ),
             settings,
             topics,
         });
@@ -286,11 +342,30 @@ fn print_plan(label: &str, plan: &Plan) {
 fn print_report(report: &Report) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "Applying:");
-    for r in report.results.iter().filter(|r| !matches!(r.outcome, Outcome::Refused(_))) {
+    for r in report
+        .results
+        .iter()
+        .filter(|r| !matches!(r.outcome, Outcome::Refused(_)))
+    {
         let _ = writeln!(out, "{r}");
     }
-    let done = report.results.iter().filter(|r| r.outcome == Outcome::Done).count();
-    let failed = report.results.iter().filter(|r| matches!(r.outcome, Outcome::Failed { .. })).count();
-    let refused = report.results.iter().filter(|r| matches!(r.outcome, Outcome::Refused(_))).count();
-    let _ = writeln!(out, "Applied: {done} done, {failed} failed, {refused} refused.");
+    let done = report
+        .results
+        .iter()
+        .filter(|r| r.outcome == Outcome::Done)
+        .count();
+    let failed = report
+        .results
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Failed { .. }))
+        .count();
+    let refused = report
+        .results
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Refused(_)))
+        .count();
+    let _ = writeln!(
+        out,
+        "Applied: {done} done, {failed} failed, {refused} refused."
+    );
 }

@@ -15,7 +15,10 @@ pub enum Outcome {
     /// The broker refused it or could not be asked; `reason` is the condition reason
     /// (`BrokerRejected`, `BrokerUnsupported`, `BrokerUnreachable`, ...), `message` the
     /// broker's own text.
-    Failed { reason: &'static str, message: String },
+    Failed {
+        reason: &'static str,
+        message: String,
+    },
 }
 
 /// One action and its outcome.
@@ -79,19 +82,41 @@ pub async fn execute(plan: &Plan, admin: &dyn BrokerAdmin) -> Report {
                 },
             )),
             Action::IncreasePartitions { name, to, .. } => grows.push((i, (name.to_string(), *to))),
-            Action::AlterConfigs { name, changes } => alters.push((i, (name.to_string(), changes.clone()))),
+            Action::AlterConfigs { name, changes } => {
+                alters.push((i, (name.to_string(), changes.clone())))
+            }
             Action::Delete { name } => deletes.push((i, name.to_string())),
         }
     }
 
     let (idx, batch): (Vec<usize>, Vec<NewTopic>) = creates.into_iter().unzip();
-    record(&mut outcomes, &idx, &batch.iter().map(|t| t.name.clone()).collect::<Vec<_>>(), admin.create_topics(&batch).await);
+    record(
+        &mut outcomes,
+        &idx,
+        &batch.iter().map(|t| t.name.clone()).collect::<Vec<_>>(),
+        admin.create_topics(&batch).await,
+    );
     let (idx, batch): (Vec<usize>, Vec<(String, i32)>) = grows.into_iter().unzip();
-    record(&mut outcomes, &idx, &batch.iter().map(|t| t.0.clone()).collect::<Vec<_>>(), admin.create_partitions(&batch).await);
+    record(
+        &mut outcomes,
+        &idx,
+        &batch.iter().map(|t| t.0.clone()).collect::<Vec<_>>(),
+        admin.create_partitions(&batch).await,
+    );
     let (idx, batch): (Vec<usize>, Vec<(String, _)>) = alters.into_iter().unzip();
-    record(&mut outcomes, &idx, &batch.iter().map(|t| t.0.clone()).collect::<Vec<_>>(), admin.alter_configs(&batch).await);
+    record(
+        &mut outcomes,
+        &idx,
+        &batch.iter().map(|t| t.0.clone()).collect::<Vec<_>>(),
+        admin.alter_configs(&batch).await,
+    );
     let (idx, batch): (Vec<usize>, Vec<String>) = deletes.into_iter().unzip();
-    record(&mut outcomes, &idx, &batch, admin.delete_topics(&batch).await);
+    record(
+        &mut outcomes,
+        &idx,
+        &batch,
+        admin.delete_topics(&batch).await,
+    );
 
     Report {
         results: plan
@@ -129,13 +154,18 @@ fn record(
             }
         }
         Ok(results) => {
-            let by_topic: BTreeMap<&str, &TopicOutcome> = results.iter().map(|r| (r.topic.as_str(), r)).collect();
+            let by_topic: BTreeMap<&str, &TopicOutcome> =
+                results.iter().map(|r| (r.topic.as_str(), r)).collect();
             for (i, name) in indices.iter().zip(names) {
                 if let Some(r) = by_topic.get(name.as_str()) {
                     let outcome = match &r.result {
                         Ok(()) => Outcome::Done,
                         Err(rej) => Outcome::Failed {
-                            reason: if rej.unsupported { "BrokerUnsupported" } else { "BrokerRejected" },
+                            reason: if rej.unsupported {
+                                "BrokerUnsupported"
+                            } else {
+                                "BrokerRejected"
+                            },
                             message: rej.to_string(),
                         },
                     };

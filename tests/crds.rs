@@ -4,7 +4,10 @@ use std::collections::BTreeMap;
 
 use kube::core::cel::{validate_cel, validate_cel_update};
 use serde_json::Value;
-use tributary::api::{crds, CredentialSource, DeletionPolicy, KafkaCluster, KafkaClusterSpec, KafkaTopic, KafkaTopicSpec, SaslMechanism, SaslSpec, SecretKeySelector, TlsSpec};
+use tributary::api::{
+    crds, CredentialSource, DeletionPolicy, KafkaCluster, KafkaClusterSpec, KafkaTopic,
+    KafkaTopicSpec, SaslMechanism, SaslSpec, SecretKeySelector, TlsSpec,
+};
 
 #[test]
 fn checked_in_crds_are_current() {
@@ -19,7 +22,11 @@ fn checked_in_crds_are_current() {
         );
     }
     let files = std::fs::read_dir(&dir).unwrap().count();
-    assert_eq!(files, crds::all().len(), "crds/ holds a file for a CRD that no longer exists");
+    assert_eq!(
+        files,
+        crds::all().len(),
+        "crds/ holds a file for a CRD that no longer exists"
+    );
 }
 
 /// Kubernetes rejects a CRD whose schema is not structural; these are its rules.
@@ -34,15 +41,28 @@ fn check_structural(node: &Value, path: &str, in_junctor: bool, problems: &mut V
         }
     }
     if in_junctor {
-        for forbidden in ["type", "description", "default", "nullable", "additionalProperties", "title"] {
+        for forbidden in [
+            "type",
+            "description",
+            "default",
+            "nullable",
+            "additionalProperties",
+            "title",
+        ] {
             if map.contains_key(forbidden) {
-                problems.push(format!("{path}: sets {forbidden} inside allOf/anyOf/oneOf/not"));
+                problems.push(format!(
+                    "{path}: sets {forbidden} inside allOf/anyOf/oneOf/not"
+                ));
             }
         }
     } else {
         let escape = map.get("x-kubernetes-int-or-string") == Some(&Value::Bool(true))
             || map.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true));
-        if !escape && !map.get("type").is_some_and(|t| t.as_str().is_some_and(|s| !s.is_empty())) {
+        if !escape
+            && !map
+                .get("type")
+                .is_some_and(|t| t.as_str().is_some_and(|s| !s.is_empty()))
+        {
             problems.push(format!("{path}: has no type"));
         }
         if map.get("type").and_then(Value::as_str) == Some("array") && !map.contains_key("items") {
@@ -78,9 +98,23 @@ fn check_structural(node: &Value, path: &str, in_junctor: bool, problems: &mut V
 fn every_schema_is_structural() {
     for crd in crds::all() {
         for version in &crd.spec.versions {
-            let schema = serde_json::to_value(version.schema.as_ref().unwrap().open_api_v3_schema.as_ref().unwrap()).unwrap();
+            let schema = serde_json::to_value(
+                version
+                    .schema
+                    .as_ref()
+                    .unwrap()
+                    .open_api_v3_schema
+                    .as_ref()
+                    .unwrap(),
+            )
+            .unwrap();
             let mut problems = Vec::new();
-            check_structural(&schema, &crd.metadata.name.clone().unwrap(), false, &mut problems);
+            check_structural(
+                &schema,
+                &crd.metadata.name.clone().unwrap(),
+                false,
+                &mut problems,
+            );
             assert!(problems.is_empty(), "not structural: {problems:#?}");
         }
     }
@@ -111,8 +145,22 @@ fn the_checker_catches_non_structural_shapes() {
 fn crds_have_status_short_names_and_columns() {
     for crd in crds::all() {
         let v = &crd.spec.versions[0];
-        assert!(v.subresources.as_ref().and_then(|s| s.status.as_ref()).is_some(), "status subresource");
-        assert!(!crd.spec.names.short_names.clone().unwrap_or_default().is_empty(), "short name");
+        assert!(
+            v.subresources
+                .as_ref()
+                .and_then(|s| s.status.as_ref())
+                .is_some(),
+            "status subresource"
+        );
+        assert!(
+            !crd.spec
+                .names
+                .short_names
+                .clone()
+                .unwrap_or_default()
+                .is_empty(),
+            "short name"
+        );
         let columns = v.additional_printer_columns.clone().unwrap_or_default();
         assert!(columns.iter().any(|c| c.name == "Ready"), "Ready column");
         assert_eq!(crd.spec.group, "tributary.io");
@@ -138,18 +186,27 @@ fn topic(partitions: i32) -> KafkaTopic {
 fn partitions_never_decrease() {
     assert!(validate_cel_update(&topic(12), &topic(6)).is_ok());
     let err = validate_cel_update(&topic(3), &topic(6)).unwrap_err();
-    assert!(err.to_string().contains("spec.partitions cannot decrease"), "{err}");
+    assert!(
+        err.to_string().contains("spec.partitions cannot decrease"),
+        "{err}"
+    );
 }
 
 #[test]
 fn cluster_ref_and_topic_name_are_immutable() {
     let mut moved = topic(6);
     moved.spec.cluster_ref = "other".into();
-    assert!(validate_cel_update(&moved, &topic(6)).unwrap_err().to_string().contains("clusterRef is immutable"));
+    assert!(validate_cel_update(&moved, &topic(6))
+        .unwrap_err()
+        .to_string()
+        .contains("clusterRef is immutable"));
 
     let mut renamed = topic(6);
     renamed.spec.topic_name = Some("bookings-v2".into());
-    assert!(validate_cel_update(&renamed, &topic(6)).unwrap_err().to_string().contains("topicName is immutable"));
+    assert!(validate_cel_update(&renamed, &topic(6))
+        .unwrap_err()
+        .to_string()
+        .contains("topicName is immutable"));
     assert!(validate_cel_update(&renamed, &renamed).is_ok());
 }
 
@@ -170,26 +227,47 @@ fn cluster() -> KafkaCluster {
 #[test]
 fn credentials_take_exactly_one_source_and_passwords_are_never_inline() {
     let secret = CredentialSource {
-        secret_key_ref: Some(SecretKeySelector { name: "creds".into(), key: "password".into() }),
+        secret_key_ref: Some(SecretKeySelector {
+            name: "creds".into(),
+            key: "password".into(),
+        }),
         ..Default::default()
     };
     let mut good = cluster();
     good.spec.sasl = Some(SaslSpec {
         mechanism: SaslMechanism::ScramSha256,
-        username: CredentialSource { value: Some("svc".into()), ..Default::default() },
+        username: CredentialSource {
+            value: Some("svc".into()),
+            ..Default::default()
+        },
         password: secret.clone(),
     });
     assert!(validate_cel(&good).is_ok());
 
     let mut inline = good.clone();
-    inline.spec.sasl.as_mut().unwrap().password = CredentialSource { value: Some("hunter2".into()), ..Default::default() };
-    assert!(validate_cel(&inline).unwrap_err().to_string().contains("never inline"));
+    inline.spec.sasl.as_mut().unwrap().password = CredentialSource {
+        value: Some("hunter2".into()),
+        ..Default::default()
+    };
+    assert!(validate_cel(&inline)
+        .unwrap_err()
+        .to_string()
+        .contains("never inline"));
 
     let mut both = good.clone();
     both.spec.sasl.as_mut().unwrap().password.file = Some("/etc/pw".into());
-    assert!(validate_cel(&both).unwrap_err().to_string().contains("exactly one"));
+    assert!(validate_cel(&both)
+        .unwrap_err()
+        .to_string()
+        .contains("exactly one"));
 
     let mut half_tls = cluster();
-    half_tls.spec.tls = Some(TlsSpec { client_cert: Some(secret), ..Default::default() });
-    assert!(validate_cel(&half_tls).unwrap_err().to_string().contains("go together"));
+    half_tls.spec.tls = Some(TlsSpec {
+        client_cert: Some(secret),
+        ..Default::default()
+    });
+    assert!(validate_cel(&half_tls)
+        .unwrap_err()
+        .to_string()
+        .contains("go together"));
 }

@@ -20,11 +20,23 @@ use super::Condition;
     shortname = "kc",
     category = "tributary",
     doc = "How to reach an existing Kafka cluster (bootstrap servers, TLS, SASL) and the defaults its topics take.",
-    printcolumn(name = "Bootstrap", type_ = "string", json_path = ".spec.bootstrapServers[0]"),
+    printcolumn(
+        name = "Bootstrap",
+        type_ = "string",
+        json_path = ".spec.bootstrapServers[0]"
+    ),
     printcolumn(name = "Cluster ID", type_ = "string", json_path = ".status.clusterId"),
     printcolumn(name = "Brokers", type_ = "integer", json_path = ".status.brokers"),
-    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct KafkaClusterSpec {

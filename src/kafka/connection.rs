@@ -34,14 +34,24 @@ impl fmt::Debug for Sensitive {
 
 /// Reads one key of one Secret.
 pub trait SecretReader: Send + Sync {
-    fn read<'a>(&'a self, namespace: &'a str, name: &'a str, key: &'a str) -> BoxFuture<'a, Result<String, String>>;
+    fn read<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<String, String>>;
 }
 
 /// Reads Secrets through the Kubernetes API.
 pub struct KubeSecrets(pub kube::Client);
 
 impl SecretReader for KubeSecrets {
-    fn read<'a>(&'a self, namespace: &'a str, name: &'a str, key: &'a str) -> BoxFuture<'a, Result<String, String>> {
+    fn read<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<String, String>> {
         async move {
             let secret = Api::<Secret>::namespaced(self.0.clone(), namespace)
                 .get(name)
@@ -52,9 +62,16 @@ impl SecretReader for KubeSecrets {
                 .as_ref()
                 .and_then(|d| d.get(key))
                 .map(|b| b.0.clone())
-                .or_else(|| secret.string_data.as_ref().and_then(|d| d.get(key)).map(|s| s.clone().into_bytes()))
+                .or_else(|| {
+                    secret
+                        .string_data
+                        .as_ref()
+                        .and_then(|d| d.get(key))
+                        .map(|s| s.clone().into_bytes())
+                })
                 .ok_or_else(|| format!("Secret {namespace}/{name} has no key '{key}'"))?;
-            String::from_utf8(bytes).map_err(|_| format!("Secret {namespace}/{name} key '{key}' is not UTF-8"))
+            String::from_utf8(bytes)
+                .map_err(|_| format!("Secret {namespace}/{name} key '{key}' is not UTF-8"))
         }
         .boxed()
     }
@@ -64,7 +81,12 @@ impl SecretReader for KubeSecrets {
 pub struct FileSecrets;
 
 impl SecretReader for FileSecrets {
-    fn read<'a>(&'a self, namespace: &'a str, name: &'a str, _key: &'a str) -> BoxFuture<'a, Result<String, String>> {
+    fn read<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+        _key: &'a str,
+    ) -> BoxFuture<'a, Result<String, String>> {
         async move {
             Err(format!(
                 "Secret {namespace}/{name} cannot be read without a Kubernetes connection; use `file:` credentials or pass --kube-secrets"
@@ -99,7 +121,10 @@ impl ClientSettings {
     }
 
     /// Settings for a validated `KafkaCluster`; Secrets are read from the cluster's namespace.
-    pub async fn for_cluster(cluster: &KafkaCluster, secrets: &dyn SecretReader) -> Result<Self, BrokerError> {
+    pub async fn for_cluster(
+        cluster: &KafkaCluster,
+        secrets: &dyn SecretReader,
+    ) -> Result<Self, BrokerError> {
         let spec = &cluster.spec;
         let namespace = cluster.metadata.namespace.as_deref().unwrap_or("default");
         let timeout = spec
@@ -116,7 +141,9 @@ impl ClientSettings {
             (false, true) => "sasl_plaintext",
             (true, true) => "sasl_ssl",
         };
-        settings.properties.insert("security.protocol".into(), protocol.into());
+        settings
+            .properties
+            .insert("security.protocol".into(), protocol.into());
         if let Some(tls) = &spec.tls {
             if let Some(ca) = &tls.ca_cert {
                 let pem = resolve(ca, "spec.tls.caCert", namespace, secrets).await?;
@@ -124,11 +151,15 @@ impl ClientSettings {
             }
             if let Some(cert) = &tls.client_cert {
                 let pem = resolve(cert, "spec.tls.clientCert", namespace, secrets).await?;
-                settings.properties.insert("ssl.certificate.pem".into(), pem);
+                settings
+                    .properties
+                    .insert("ssl.certificate.pem".into(), pem);
             }
             if let Some(key) = &tls.client_key {
                 let pem = resolve(key, "spec.tls.clientKey", namespace, secrets).await?;
-                settings.secret_properties.insert("ssl.key.pem".into(), Sensitive(pem));
+                settings
+                    .secret_properties
+                    .insert("ssl.key.pem".into(), Sensitive(pem));
             }
         }
         if let Some(sasl) = &spec.sasl {
@@ -137,7 +168,8 @@ impl ClientSettings {
                 .insert("sasl.mechanisms".into(), sasl.mechanism.as_str().into());
             let user = resolve(&sasl.username, "spec.sasl.username", namespace, secrets).await?;
             settings.properties.insert("sasl.username".into(), user);
-            let password = resolve(&sasl.password, "spec.sasl.password", namespace, secrets).await?;
+            let password =
+                resolve(&sasl.password, "spec.sasl.password", namespace, secrets).await?;
             settings
                 .secret_properties
                 .insert("sasl.password".into(), Sensitive(password));
@@ -160,9 +192,9 @@ async fn resolve(
             .await
             .map_err(|e| BrokerError::Credentials(format!("{path}.secretKeyRef: {e}")))?
     } else if let Some(file) = &source.file {
-        tokio::fs::read_to_string(file)
-            .await
-            .map_err(|e| BrokerError::Credentials(format!("{path}.file: cannot read '{file}': {e}")))?
+        tokio::fs::read_to_string(file).await.map_err(|e| {
+            BrokerError::Credentials(format!("{path}.file: cannot read '{file}': {e}"))
+        })?
     } else {
         return Err(BrokerError::Credentials(format!(
             "{path}: set one of value, secretKeyRef, file"
@@ -180,7 +212,12 @@ mod tests {
     struct MapSecrets(BTreeMap<(String, String, String), String>);
 
     impl SecretReader for MapSecrets {
-        fn read<'a>(&'a self, ns: &'a str, name: &'a str, key: &'a str) -> BoxFuture<'a, Result<String, String>> {
+        fn read<'a>(
+            &'a self,
+            ns: &'a str,
+            name: &'a str,
+            key: &'a str,
+        ) -> BoxFuture<'a, Result<String, String>> {
             let got = self
                 .0
                 .get(&(ns.into(), name.into(), key.into()))
@@ -209,7 +246,9 @@ mod tests {
 
     #[tokio::test]
     async fn plaintext() {
-        let s = ClientSettings::for_cluster(&cluster(base()), &FileSecrets).await.unwrap();
+        let s = ClientSettings::for_cluster(&cluster(base()), &FileSecrets)
+            .await
+            .unwrap();
         assert_eq!(s.bootstrap_servers, "kafka-0:9093,kafka-1:9093");
         assert_eq!(s.properties["security.protocol"], "plaintext");
         assert_eq!(s.timeout, DEFAULT_TIMEOUT);
@@ -219,17 +258,30 @@ mod tests {
     async fn sasl_scram_over_tls_from_secret_and_file() {
         let dir = tempfile::tempdir().unwrap();
         let ca = dir.path().join("ca.pem");
-        std::fs::write(&ca, "-----BEGIN CERTIFICATE-----\nX\n-----END CERTIFICATE-----\n").unwrap();
+        std::fs::write(
+            &ca,
+            "-----BEGIN CERTIFICATE-----\nX\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
         let mut spec = base();
         spec.tls = Some(TlsSpec {
-            ca_cert: Some(CredentialSource { file: Some(ca.display().to_string()), ..Default::default() }),
+            ca_cert: Some(CredentialSource {
+                file: Some(ca.display().to_string()),
+                ..Default::default()
+            }),
             ..Default::default()
         });
         spec.sasl = Some(SaslSpec {
             mechanism: SaslMechanism::ScramSha512,
-            username: CredentialSource { value: Some("booking-svc".into()), ..Default::default() },
+            username: CredentialSource {
+                value: Some("booking-svc".into()),
+                ..Default::default()
+            },
             password: CredentialSource {
-                secret_key_ref: Some(SecretKeySelector { name: "kafka-creds".into(), key: "password".into() }),
+                secret_key_ref: Some(SecretKeySelector {
+                    name: "kafka-creds".into(),
+                    key: "password".into(),
+                }),
                 ..Default::default()
             },
         });
@@ -238,14 +290,19 @@ mod tests {
             ("booking".into(), "kafka-creds".into(), "password".into()),
             "s3cret\n".into(),
         )]));
-        let s = ClientSettings::for_cluster(&cluster(spec), &secrets).await.unwrap();
+        let s = ClientSettings::for_cluster(&cluster(spec), &secrets)
+            .await
+            .unwrap();
         assert_eq!(s.properties["security.protocol"], "sasl_ssl");
         assert_eq!(s.properties["sasl.mechanisms"], "SCRAM-SHA-512");
         assert_eq!(s.properties["sasl.username"], "booking-svc");
         assert!(s.properties["ssl.ca.pem"].starts_with("-----BEGIN CERTIFICATE-----"));
         assert_eq!(s.secret_properties["sasl.password"].expose(), "s3cret");
         assert_eq!(s.timeout, Duration::from_secs(3));
-        assert!(!format!("{s:?}").contains("s3cret"), "secrets must never be printed");
+        assert!(
+            !format!("{s:?}").contains("s3cret"),
+            "secrets must never be printed"
+        );
     }
 
     #[tokio::test]
@@ -253,15 +310,28 @@ mod tests {
         let mut spec = base();
         spec.sasl = Some(SaslSpec {
             mechanism: SaslMechanism::Plain,
-            username: CredentialSource { value: Some("u".into()), ..Default::default() },
+            username: CredentialSource {
+                value: Some("u".into()),
+                ..Default::default()
+            },
             password: CredentialSource {
-                secret_key_ref: Some(SecretKeySelector { name: "nope".into(), key: "password".into() }),
+                secret_key_ref: Some(SecretKeySelector {
+                    name: "nope".into(),
+                    key: "password".into(),
+                }),
                 ..Default::default()
             },
         });
-        let e = ClientSettings::for_cluster(&cluster(spec), &MapSecrets(BTreeMap::new())).await.unwrap_err();
+        let e = ClientSettings::for_cluster(&cluster(spec), &MapSecrets(BTreeMap::new()))
+            .await
+            .unwrap_err();
         assert_eq!(e.reason(), "CredentialsUnavailable");
-        assert!(e.to_string().contains("spec.sasl.password.secretKeyRef: Secret booking/nope has no key 'password'"), "{e}");
+        assert!(
+            e.to_string().contains(
+                "spec.sasl.password.secretKeyRef: Secret booking/nope has no key 'password'"
+            ),
+            "{e}"
+        );
     }
 
     #[tokio::test]
@@ -273,10 +343,18 @@ mod tests {
         let mut spec = base();
         spec.tls = Some(TlsSpec {
             ca_cert: None,
-            client_cert: Some(CredentialSource { file: Some(cert.display().to_string()), ..Default::default() }),
-            client_key: Some(CredentialSource { file: Some(key.display().to_string()), ..Default::default() }),
+            client_cert: Some(CredentialSource {
+                file: Some(cert.display().to_string()),
+                ..Default::default()
+            }),
+            client_key: Some(CredentialSource {
+                file: Some(key.display().to_string()),
+                ..Default::default()
+            }),
         });
-        let s = ClientSettings::for_cluster(&cluster(spec), &FileSecrets).await.unwrap();
+        let s = ClientSettings::for_cluster(&cluster(spec), &FileSecrets)
+            .await
+            .unwrap();
         assert_eq!(s.properties["security.protocol"], "ssl");
         assert_eq!(s.properties["ssl.certificate.pem"], "CERT");
         assert_eq!(s.secret_properties["ssl.key.pem"].expose(), "KEY");

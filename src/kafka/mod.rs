@@ -100,13 +100,28 @@ pub struct ClusterInfo {
 pub trait BrokerAdmin: Send + Sync {
     /// Every topic's partitions and replication, and the configs of `describe` (those of its
     /// names that exist).
-    fn snapshot<'a>(&'a self, describe: &'a [String]) -> BoxFuture<'a, Result<BrokerSnapshot, BrokerError>>;
-    fn create_topics<'a>(&'a self, topics: &'a [NewTopic]) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>>;
+    fn snapshot<'a>(
+        &'a self,
+        describe: &'a [String],
+    ) -> BoxFuture<'a, Result<BrokerSnapshot, BrokerError>>;
+    fn create_topics<'a>(
+        &'a self,
+        topics: &'a [NewTopic],
+    ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>>;
     /// Grows each topic to the given total partition count.
-    fn create_partitions<'a>(&'a self, topics: &'a [(String, i32)]) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>>;
+    fn create_partitions<'a>(
+        &'a self,
+        topics: &'a [(String, i32)],
+    ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>>;
     /// Incremental: only the named keys change.
-    fn alter_configs<'a>(&'a self, topics: &'a [(String, Vec<ConfigChange>)]) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>>;
-    fn delete_topics<'a>(&'a self, topics: &'a [String]) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>>;
+    fn alter_configs<'a>(
+        &'a self,
+        topics: &'a [(String, Vec<ConfigChange>)],
+    ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>>;
+    fn delete_topics<'a>(
+        &'a self,
+        topics: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>>;
     fn cluster_info(&self) -> BoxFuture<'_, Result<ClusterInfo, BrokerError>>;
     /// Broker requests made so far, for batching checks and benchmarks.
     fn requests_made(&self) -> u64;

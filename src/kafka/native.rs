@@ -71,8 +71,12 @@ impl Call {
             return Err(BrokerError::Client(text(err.as_ptr())));
         }
         if wait_for_controller
-            && rd::rd_kafka_AdminOptions_set_operation_timeout(options, ms, err.as_mut_ptr(), err.len())
-                != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR
+            && rd::rd_kafka_AdminOptions_set_operation_timeout(
+                options,
+                ms,
+                err.as_mut_ptr(),
+                err.len(),
+            ) != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR
         {
             return Err(BrokerError::Client(text(err.as_ptr())));
         }
@@ -83,7 +87,8 @@ impl Call {
     unsafe fn wait(&self, api: &'static str) -> Result<*mut rd::rd_kafka_event_t, BrokerError> {
         // The request timeout bounds the broker round trip; allow a little more for the
         // client's own queueing before declaring the call lost.
-        let ms = i32::try_from((self.timeout + Duration::from_secs(2)).as_millis()).unwrap_or(i32::MAX);
+        let ms =
+            i32::try_from((self.timeout + Duration::from_secs(2)).as_millis()).unwrap_or(i32::MAX);
         let event = rd::rd_kafka_queue_poll(self.queue, ms);
         if event.is_null() {
             return Err(BrokerError::Timeout {
@@ -113,7 +118,11 @@ impl Drop for Call {
 }
 
 /// A whole-call failure, classified.
-pub(super) fn call_error(api: &'static str, code: RDKafkaErrorCode, message: String) -> BrokerError {
+pub(super) fn call_error(
+    api: &'static str,
+    code: RDKafkaErrorCode,
+    message: String,
+) -> BrokerError {
     match code {
         RDKafkaErrorCode::UnsupportedFeature | RDKafkaErrorCode::UnsupportedVersion => {
             BrokerError::Unsupported { api, message }
@@ -134,14 +143,21 @@ pub(super) fn call_error(api: &'static str, code: RDKafkaErrorCode, message: Str
 
 fn outcome(name: String, code: rd::rd_kafka_resp_err_t, message: String) -> TopicOutcome {
     if code == rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
-        return TopicOutcome { topic: name, result: Ok(()) };
+        return TopicOutcome {
+            topic: name,
+            result: Ok(()),
+        };
     }
     let code: RDKafkaErrorCode = code.into();
     let unsupported = matches!(
         code,
         RDKafkaErrorCode::UnsupportedFeature | RDKafkaErrorCode::UnsupportedVersion
     );
-    let message = if message.is_empty() { code.to_string() } else { message };
+    let message = if message.is_empty() {
+        code.to_string()
+    } else {
+        message
+    };
     TopicOutcome {
         topic: name,
         result: Err(Rejection {
@@ -201,20 +217,38 @@ pub(super) fn create_topics(
                     err.len(),
                 );
                 if nt.is_null() {
-                    return Err(BrokerError::Client(format!("topic {}: {}", t.name, text(err.as_ptr()))));
+                    return Err(BrokerError::Client(format!(
+                        "topic {}: {}",
+                        t.name,
+                        text(err.as_ptr())
+                    )));
                 }
                 natives.push(nt);
                 for (k, v) in &t.config {
-                    let code = rd::rd_kafka_NewTopic_set_config(nt, cstring(k)?.as_ptr(), cstring(v)?.as_ptr());
+                    let code = rd::rd_kafka_NewTopic_set_config(
+                        nt,
+                        cstring(k)?.as_ptr(),
+                        cstring(v)?.as_ptr(),
+                    );
                     if code != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
-                        return Err(BrokerError::Client(format!("topic {} config {k}: {}", t.name, RDKafkaErrorCode::from(code))));
+                        return Err(BrokerError::Client(format!(
+                            "topic {} config {k}: {}",
+                            t.name,
+                            RDKafkaErrorCode::from(code)
+                        )));
                     }
                 }
             }
             Ok(())
         })();
         if built.is_ok() {
-            rd::rd_kafka_CreateTopics(handle.0, natives.as_mut_ptr(), natives.len(), call.options, call.queue);
+            rd::rd_kafka_CreateTopics(
+                handle.0,
+                natives.as_mut_ptr(),
+                natives.len(),
+                call.options,
+                call.queue,
+            );
         }
         rd::rd_kafka_NewTopic_destroy_array(natives.as_mut_ptr(), natives.len());
         built?;
@@ -244,16 +278,30 @@ pub(super) fn create_partitions(
         let built = (|| {
             for (name, total) in topics {
                 let mut err = errbuf();
-                let np = rd::rd_kafka_NewPartitions_new(cstring(name)?.as_ptr(), *total, err.as_mut_ptr(), err.len());
+                let np = rd::rd_kafka_NewPartitions_new(
+                    cstring(name)?.as_ptr(),
+                    *total,
+                    err.as_mut_ptr(),
+                    err.len(),
+                );
                 if np.is_null() {
-                    return Err(BrokerError::Client(format!("topic {name}: {}", text(err.as_ptr()))));
+                    return Err(BrokerError::Client(format!(
+                        "topic {name}: {}",
+                        text(err.as_ptr())
+                    )));
                 }
                 natives.push(np);
             }
             Ok(())
         })();
         if built.is_ok() {
-            rd::rd_kafka_CreatePartitions(handle.0, natives.as_mut_ptr(), natives.len(), call.options, call.queue);
+            rd::rd_kafka_CreatePartitions(
+                handle.0,
+                natives.as_mut_ptr(),
+                natives.len(),
+                call.options,
+                call.queue,
+            );
         }
         rd::rd_kafka_NewPartitions_destroy_array(natives.as_mut_ptr(), natives.len());
         built?;
@@ -287,7 +335,13 @@ pub(super) fn delete_topics(
             Ok(())
         })();
         if built.is_ok() {
-            rd::rd_kafka_DeleteTopics(handle.0, natives.as_mut_ptr(), natives.len(), call.options, call.queue);
+            rd::rd_kafka_DeleteTopics(
+                handle.0,
+                natives.as_mut_ptr(),
+                natives.len(),
+                call.options,
+                call.queue,
+            );
         }
         rd::rd_kafka_DeleteTopic_destroy_array(natives.as_mut_ptr(), natives.len());
         built?;
@@ -345,14 +399,22 @@ pub(super) fn incremental_alter_configs(
                     if !err.is_null() {
                         let message = text(rd::rd_kafka_error_string(err));
                         rd::rd_kafka_error_destroy(err);
-                        return Err(BrokerError::Client(format!("topic {name} config {key}: {message}")));
+                        return Err(BrokerError::Client(format!(
+                            "topic {name} config {key}: {message}"
+                        )));
                     }
                 }
             }
             Ok(())
         })();
         if built.is_ok() {
-            rd::rd_kafka_IncrementalAlterConfigs(handle.0, natives.as_mut_ptr(), natives.len(), call.options, call.queue);
+            rd::rd_kafka_IncrementalAlterConfigs(
+                handle.0,
+                natives.as_mut_ptr(),
+                natives.len(),
+                call.options,
+                call.queue,
+            );
         }
         rd::rd_kafka_ConfigResource_destroy_array(natives.as_mut_ptr(), natives.len());
         built?;

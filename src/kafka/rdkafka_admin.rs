@@ -28,7 +28,10 @@ struct Context {
 impl ClientContext for Context {
     fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
         match level {
-            RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error => {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error => {
                 tracing::warn!(target: "librdkafka", facility, "{message}")
             }
             _ => tracing::debug!(target: "librdkafka", facility, "{message}"),
@@ -104,7 +107,9 @@ impl RdKafkaAdmin {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        let why = last.map(|l| format!(" (last error: {l})")).unwrap_or_default();
+        let why = last
+            .map(|l| format!(" (last error: {l})"))
+            .unwrap_or_default();
         BrokerError::Unreachable(format!(
             "{} did not answer within {:?}: {detail}{why}",
             self.bootstrap, self.timeout
@@ -144,13 +149,17 @@ impl RdKafkaAdmin {
             .map_err(|e| self.unreachable(e))
     }
 
-    async fn describe_configs(&self, topics: &[String]) -> Result<BTreeMap<String, BTreeMap<String, ObservedConfig>>, BrokerError> {
+    async fn describe_configs(
+        &self,
+        topics: &[String],
+    ) -> Result<BTreeMap<String, BTreeMap<String, ObservedConfig>>, BrokerError> {
         let mut out = BTreeMap::new();
         if topics.is_empty() {
             return Ok(out);
         }
         self.count();
-        let specs: Vec<ResourceSpecifier<'_>> = topics.iter().map(|t| ResourceSpecifier::Topic(t)).collect();
+        let specs: Vec<ResourceSpecifier<'_>> =
+            topics.iter().map(|t| ResourceSpecifier::Topic(t)).collect();
         let options = AdminOptions::new().request_timeout(Some(self.timeout));
         let results = tokio::time::timeout(
             self.timeout + Duration::from_secs(2),
@@ -189,7 +198,10 @@ impl RdKafkaAdmin {
 }
 
 impl BrokerAdmin for RdKafkaAdmin {
-    fn snapshot<'a>(&'a self, describe: &'a [String]) -> BoxFuture<'a, Result<BrokerSnapshot, BrokerError>> {
+    fn snapshot<'a>(
+        &'a self,
+        describe: &'a [String],
+    ) -> BoxFuture<'a, Result<BrokerSnapshot, BrokerError>> {
         async move {
             let metadata = self.metadata().await?;
             let mut topics = BTreeMap::new();
@@ -228,7 +240,9 @@ impl BrokerAdmin for RdKafkaAdmin {
             let mut known = BTreeSet::new();
             let mut full_listing = false;
             for (name, entries) in configs {
-                full_listing |= FULL_LISTING_MARKERS.iter().all(|k| entries.contains_key(*k));
+                full_listing |= FULL_LISTING_MARKERS
+                    .iter()
+                    .all(|k| entries.contains_key(*k));
                 known.extend(entries.keys().cloned());
                 if let Some(t) = topics.get_mut(&name) {
                     t.configs = entries;
@@ -242,7 +256,10 @@ impl BrokerAdmin for RdKafkaAdmin {
         .boxed()
     }
 
-    fn create_topics<'a>(&'a self, topics: &'a [NewTopic]) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
+    fn create_topics<'a>(
+        &'a self,
+        topics: &'a [NewTopic],
+    ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
         let owned = topics.to_vec();
         async move {
             if owned.is_empty() {
@@ -255,7 +272,11 @@ impl BrokerAdmin for RdKafkaAdmin {
                         name: &n.name,
                         partitions: n.partitions,
                         replication_factor: n.replication_factor.unwrap_or(-1),
-                        config: n.config.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
+                        config: n
+                            .config
+                            .iter()
+                            .map(|(k, v)| (k.as_str(), v.as_str()))
+                            .collect(),
                     })
                     .collect();
                 native::create_topics(h, t, &requests)
@@ -265,14 +286,20 @@ impl BrokerAdmin for RdKafkaAdmin {
         .boxed()
     }
 
-    fn create_partitions<'a>(&'a self, topics: &'a [(String, i32)]) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
+    fn create_partitions<'a>(
+        &'a self,
+        topics: &'a [(String, i32)],
+    ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
         let owned = topics.to_vec();
         async move {
             if owned.is_empty() {
                 return Ok(Vec::new());
             }
             self.blocking(move |h, t| {
-                let requests: Vec<(&str, usize)> = owned.iter().map(|(n, p)| (n.as_str(), (*p).max(0) as usize)).collect();
+                let requests: Vec<(&str, usize)> = owned
+                    .iter()
+                    .map(|(n, p)| (n.as_str(), (*p).max(0) as usize))
+                    .collect();
                 native::create_partitions(h, t, &requests)
             })
             .await
@@ -280,14 +307,20 @@ impl BrokerAdmin for RdKafkaAdmin {
         .boxed()
     }
 
-    fn alter_configs<'a>(&'a self, topics: &'a [(String, Vec<ConfigChange>)]) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
+    fn alter_configs<'a>(
+        &'a self,
+        topics: &'a [(String, Vec<ConfigChange>)],
+    ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
         let owned = topics.to_vec();
         async move {
             if owned.is_empty() {
                 return Ok(Vec::new());
             }
             self.blocking(move |h, t| {
-                let requests: Vec<(&str, &[ConfigChange])> = owned.iter().map(|(n, c)| (n.as_str(), c.as_slice())).collect();
+                let requests: Vec<(&str, &[ConfigChange])> = owned
+                    .iter()
+                    .map(|(n, c)| (n.as_str(), c.as_slice()))
+                    .collect();
                 native::incremental_alter_configs(h, t, &requests)
             })
             .await
@@ -295,7 +328,10 @@ impl BrokerAdmin for RdKafkaAdmin {
         .boxed()
     }
 
-    fn delete_topics<'a>(&'a self, topics: &'a [String]) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
+    fn delete_topics<'a>(
+        &'a self,
+        topics: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
         let owned = topics.to_vec();
         async move {
             if owned.is_empty() {

@@ -45,9 +45,7 @@ fn collect_files(path: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<Manifes
         };
         entries.sort();
         for entry in entries {
-            let is_yaml = entry
-                .extension()
-                .is_some_and(|x| x == "yaml" || x == "yml");
+            let is_yaml = entry.extension().is_some_and(|x| x == "yaml" || x == "yml");
             if entry.is_dir() || is_yaml {
                 collect_files(&entry, files, errors);
             }
@@ -101,13 +99,28 @@ pub fn load_str(file: &Path, text: &str) -> Result<Vec<Document>, Vec<ManifestEr
 
 fn parse_document(value: Value) -> Result<Resource, (String, String)> {
     let Value::Object(map) = &value else {
-        return Err((String::new(), "a document must be a mapping with apiVersion, kind, metadata and spec".into()));
+        return Err((
+            String::new(),
+            "a document must be a mapping with apiVersion, kind, metadata and spec".into(),
+        ));
     };
     let text = |key: &str| map.get(key).and_then(Value::as_str).map(str::to_owned);
-    let api_version = text("apiVersion").ok_or_else(|| ("apiVersion".to_owned(), format!("is required; use {API_VERSION}")))?;
-    let kind = text("kind").ok_or_else(|| ("kind".to_owned(), format!("is required; one of {KINDS}")))?;
+    let api_version = text("apiVersion").ok_or_else(|| {
+        (
+            "apiVersion".to_owned(),
+            format!("is required; use {API_VERSION}"),
+        )
+    })?;
+    let kind =
+        text("kind").ok_or_else(|| ("kind".to_owned(), format!("is required; one of {KINDS}")))?;
     if let Some(extra) = map.keys().find(|k| !ROOT_FIELDS.contains(&k.as_str())) {
-        return Err((extra.clone(), format!("unknown field; a resource has only {}", ROOT_FIELDS.join(", "))));
+        return Err((
+            extra.clone(),
+            format!(
+                "unknown field; a resource has only {}",
+                ROOT_FIELDS.join(", ")
+            ),
+        ));
     }
     let known_kind = matches!(kind.as_str(), "KafkaCluster" | "KafkaTopic");
     if !known_kind {
@@ -171,13 +184,19 @@ mod tests {
     fn unknown_field_names_the_path() {
         let e = errors(&TOPIC.replace("partitions: 6", "partitons: 6"));
         assert_eq!(e.len(), 1);
-        assert!(e[0].starts_with("t.yaml#1 spec.partitons: unknown field `partitons`, expected one of"), "{e:?}");
+        assert!(
+            e[0].starts_with("t.yaml#1 spec.partitons: unknown field `partitons`, expected one of"),
+            "{e:?}"
+        );
     }
 
     #[test]
     fn wrong_type_names_the_path() {
         let e = errors(&TOPIC.replace("partitions: 6", "partitions: six"));
-        assert!(e[0].starts_with("t.yaml#1 spec.partitions: invalid type"), "{e:?}");
+        assert!(
+            e[0].starts_with("t.yaml#1 spec.partitions: invalid type"),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -190,7 +209,10 @@ mod tests {
     #[test]
     fn bad_enum_value() {
         let e = errors(&format!("{TOPIC}  deletionPolicy: Purge\n"));
-        assert!(e[0].starts_with("t.yaml#1 spec.deletionPolicy: unknown variant `Purge`"), "{e:?}");
+        assert!(
+            e[0].starts_with("t.yaml#1 spec.deletionPolicy: unknown variant `Purge`"),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -198,7 +220,10 @@ mod tests {
         let e = errors(&TOPIC.replace("KafkaTopic", "KafkaTopix"));
         assert!(e[0].contains("kind: unknown kind 'KafkaTopix'"), "{e:?}");
         let e = errors(&TOPIC.replace("v1alpha1", "v1"));
-        assert!(e[0].contains("apiVersion: 'tributary.io/v1': version not served"), "{e:?}");
+        assert!(
+            e[0].contains("apiVersion: 'tributary.io/v1': version not served"),
+            "{e:?}"
+        );
     }
 
     #[test]

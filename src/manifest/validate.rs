@@ -23,10 +23,10 @@ pub struct ValidatedSet {
 impl ValidatedSet {
     /// The cluster a topic's `clusterRef` names, if it is among the manifests.
     pub fn cluster_for(&self, target: &TopicTarget) -> Option<&KafkaCluster> {
-        self.clusters
-            .iter()
-            .map(|(_, c)| c)
-            .find(|c| c.metadata.namespace == target.namespace && c.metadata.name.as_deref() == Some(target.cluster_ref.as_str()))
+        self.clusters.iter().map(|(_, c)| c).find(|c| {
+            c.metadata.namespace == target.namespace
+                && c.metadata.name.as_deref() == Some(target.cluster_ref.as_str())
+        })
     }
 }
 
@@ -55,7 +55,10 @@ fn cel_errors<K: kube::CustomResourceExt + serde::Serialize>(resource: &K) -> Ve
 
 /// Checks every rule on every document and across documents. `fallback_cluster` supplies topic
 /// defaults for topics whose `clusterRef` is not among the documents (the CLI's `--cluster`).
-pub fn validate(docs: &[Document], fallback_cluster: Option<&KafkaCluster>) -> Result<ValidatedSet, Vec<ManifestError>> {
+pub fn validate(
+    docs: &[Document],
+    fallback_cluster: Option<&KafkaCluster>,
+) -> Result<ValidatedSet, Vec<ManifestError>> {
     let mut errors = Vec::new();
     let mut set = ValidatedSet::default();
     let mut names: BTreeMap<(&str, Option<&str>, &str), &Source> = BTreeMap::new();
@@ -67,10 +70,21 @@ pub fn validate(docs: &[Document], fallback_cluster: Option<&KafkaCluster>) -> R
             Resource::Topic(t) => ("KafkaTopic", &t.metadata),
         };
         match meta.name.as_deref() {
-            None | Some("") => errors.push(at(&doc.source, FieldError::new("metadata.name", "is required"))),
+            None | Some("") => errors.push(at(
+                &doc.source,
+                FieldError::new("metadata.name", "is required"),
+            )),
             Some(name) => {
-                if let Some(first) = names.insert((kind, meta.namespace.as_deref(), name), &doc.source) {
-                    errors.push(at(&doc.source, FieldError::new("metadata.name", format!("{kind} '{name}' is already declared by {first}"))));
+                if let Some(first) =
+                    names.insert((kind, meta.namespace.as_deref(), name), &doc.source)
+                {
+                    errors.push(at(
+                        &doc.source,
+                        FieldError::new(
+                            "metadata.name",
+                            format!("{kind} '{name}' is already declared by {first}"),
+                        ),
+                    ));
                     duplicates.push(&doc.source);
                 }
             }
@@ -89,7 +103,9 @@ pub fn validate(docs: &[Document], fallback_cluster: Option<&KafkaCluster>) -> R
 
     let mut topic_names: BTreeMap<(Option<String>, String, String), Source> = BTreeMap::new();
     for doc in docs {
-        let Resource::Topic(topic) = &doc.resource else { continue };
+        let Resource::Topic(topic) = &doc.resource else {
+            continue;
+        };
         if duplicates.contains(&&doc.source) {
             continue;
         }
@@ -98,22 +114,45 @@ pub fn validate(docs: &[Document], fallback_cluster: Option<&KafkaCluster>) -> R
             .clusters
             .iter()
             .map(|(_, c)| c)
-            .find(|c| c.metadata.namespace == namespace && c.metadata.name.as_deref() == Some(topic.spec.cluster_ref.as_str()))
+            .find(|c| {
+                c.metadata.namespace == namespace
+                    && c.metadata.name.as_deref() == Some(topic.spec.cluster_ref.as_str())
+            })
             .or(fallback_cluster);
         let defaults = cluster.and_then(|c| c.spec.topic_defaults.as_ref());
         let resolved = resolve_topic(topic, defaults).and_then(|d| {
             let errs = cel_errors(topic);
-            if errs.is_empty() { Ok(d) } else { Err(errs) }
+            if errs.is_empty() {
+                Ok(d)
+            } else {
+                Err(errs)
+            }
         });
         match resolved {
             Err(errs) => errors.extend(errs.into_iter().map(|e| at(&doc.source, e))),
             Ok(desired) => {
-                let path = if topic.spec.topic_name.is_some() { "spec.topicName" } else { "metadata.name" };
-                let key = (namespace.clone(), topic.spec.cluster_ref.clone(), desired.name.collision_key());
+                let path = if topic.spec.topic_name.is_some() {
+                    "spec.topicName"
+                } else {
+                    "metadata.name"
+                };
+                let key = (
+                    namespace.clone(),
+                    topic.spec.cluster_ref.clone(),
+                    desired.name.collision_key(),
+                );
                 if let Some(first) = topic_names.get(&key) {
-                    let other = set.topics.iter().find(|t| &t.source == first).map(|t| t.desired.name.to_string()).unwrap_or_default();
+                    let other = set
+                        .topics
+                        .iter()
+                        .find(|t| &t.source == first)
+                        .map(|t| t.desired.name.to_string())
+                        .unwrap_or_default();
                     let message = if other == desired.name.as_str() {
-                        format!("topic '{}' on cluster '{}' is already declared by {first}", desired.name, topic.spec.cluster_ref)
+                        format!(
+                            "topic '{}' on cluster '{}' is already declared by {first}",
+                            desired.name, topic.spec.cluster_ref
+                        )
                     } else {
                         format!("topic '{}' collides with '{other}' ({first}): Kafka treats '.' and '_' alike in topic names", desired.name)
                     };
@@ -147,7 +186,8 @@ mod tests {
     use crate::manifest::load_str;
 
     fn check(text: &str) -> Result<ValidatedSet, Vec<String>> {
-        let docs = load_str(Path::new("orders.yaml"), text).map_err(|e| e.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+        let docs = load_str(Path::new("orders.yaml"), text)
+            .map_err(|e| e.iter().map(ToString::to_string).collect::<Vec<_>>())?;
         validate(&docs, None).map_err(|e| e.iter().map(ToString::to_string).collect())
     }
 
@@ -180,29 +220,44 @@ mod tests {
 
     #[test]
     fn same_topic_name_by_two_resources() {
-        let second = topic("orders-copy", 3).replace("  partitions: 3", "  partitions: 3\n  topicName: orders");
+        let second = topic("orders-copy", 3)
+            .replace("  partitions: 3", "  partitions: 3\n  topicName: orders");
         let e = check(&format!("{}{second}", topic("orders", 3))).unwrap_err();
         assert!(e[0].contains("spec.topicName: topic 'orders' on cluster 'local' is already declared by orders.yaml#1"), "{e:?}");
     }
 
     #[test]
     fn dot_underscore_collision_in_the_set() {
-        let e = check(&format!("{}{}", topic("ride.requests", 3), topic("ride_requests", 3))).unwrap_err();
+        let e = check(&format!(
+            "{}{}",
+            topic("ride.requests", 3),
+            topic("ride_requests", 3)
+        ))
+        .unwrap_err();
         assert!(e[0].contains("collides with 'ride.requests'"), "{e:?}");
     }
 
     #[test]
     fn illegal_topic_name_and_unknown_config_key() {
-        let text = topic("orders", 3).replace("  partitions: 3", "  partitions: 3\n  topicName: \"__internal\"\n  config:\n    retention.msx: \"1\"");
+        let text = topic("orders", 3).replace(
+            "  partitions: 3",
+            "  partitions: 3\n  topicName: \"__internal\"\n  config:\n    retention.msx: \"1\"",
+        );
         let e = check(&text).unwrap_err();
         assert_eq!(e.len(), 2, "{e:?}");
-        assert!(e[0].contains("spec.topicName: '__internal' starts with '__'"), "{e:?}");
+        assert!(
+            e[0].contains("spec.topicName: '__internal' starts with '__'"),
+            "{e:?}"
+        );
         assert!(e[1].contains("spec.config.retention.msx: 'retention.msx' is not a Kafka topic config; did you mean 'retention.ms'?"), "{e:?}");
     }
 
     #[test]
     fn invalid_cluster() {
         let e = check(&CLUSTER.replace("127.0.0.1:9092", "localhost")).unwrap_err();
-        assert_eq!(e, ["orders.yaml#1 spec.bootstrapServers[0]: must be host:port, got 'localhost'"]);
+        assert_eq!(
+            e,
+            ["orders.yaml#1 spec.bootstrapServers[0]: must be host:port, got 'localhost'"]
+        );
     }
 }

@@ -81,7 +81,9 @@ pub fn resolve_topic(
 
     if let (Some(rf), Some(min_isr)) = (
         replication_factor,
-        config.get("min.insync.replicas").and_then(|v| v.trim().parse::<i32>().ok()),
+        config
+            .get("min.insync.replicas")
+            .and_then(|v| v.trim().parse::<i32>().ok()),
     ) {
         if min_isr > rf {
             let path = if spec.config.contains_key("min.insync.replicas") {
@@ -123,9 +125,9 @@ pub fn validate_cluster(cluster: &KafkaCluster) -> Vec<FieldError> {
         ));
     }
     for (i, server) in spec.bootstrap_servers.iter().enumerate() {
-        let ok = server
-            .rsplit_once(':')
-            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+        let ok = server.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+        });
         if !ok {
             errors.push(FieldError::new(
                 format!("spec.bootstrapServers[{i}]"),
@@ -265,7 +267,12 @@ mod tests {
         let paths: Vec<_> = errs.iter().map(|e| e.path.as_str()).collect();
         assert_eq!(
             paths,
-            ["metadata.name", "spec.partitions", "spec.replicationFactor", "spec.config.retention.ms"]
+            [
+                "metadata.name",
+                "spec.partitions",
+                "spec.replicationFactor",
+                "spec.config.retention.ms"
+            ]
         );
         assert_eq!(errs[1].to_string(), "spec.partitions: must be >= 1, got 0");
     }
@@ -274,7 +281,9 @@ mod tests {
     fn min_insync_above_replication_is_refused() {
         let mut t = topic("orders", 3);
         t.spec.replication_factor = Some(1);
-        t.spec.config.insert("min.insync.replicas".into(), "2".into());
+        t.spec
+            .config
+            .insert("min.insync.replicas".into(), "2".into());
         let errs = resolve_topic(&t, None).unwrap_err();
         assert_eq!(errs[0].path, "spec.config.min.insync.replicas");
     }

@@ -47,7 +47,10 @@ const CATALOG: &[(&str, Kind)] = &[
     ("message.timestamp.after.max.ms", Kind::Long(0)),
     ("message.timestamp.before.max.ms", Kind::Long(0)),
     ("message.timestamp.difference.max.ms", Kind::Long(0)),
-    ("message.timestamp.type", Kind::OneOf(&["CreateTime", "LogAppendTime"])),
+    (
+        "message.timestamp.type",
+        Kind::OneOf(&["CreateTime", "LogAppendTime"]),
+    ),
     ("min.cleanable.dirty.ratio", Kind::Ratio(0.0, 1.0)),
     ("min.compaction.lag.ms", Kind::Long(0)),
     ("min.insync.replicas", Kind::Int(1)),
@@ -109,7 +112,10 @@ pub fn check(key: &str, value: &str) -> Result<(), String> {
             if words.contains(&v) {
                 Ok(())
             } else {
-                Err(format!("must be one of {}, got '{value}'", words.join(", ")))
+                Err(format!(
+                    "must be one of {}, got '{value}'",
+                    words.join(", ")
+                ))
             }
         }
         Kind::SetOf(words) => {
@@ -135,9 +141,15 @@ pub fn same_value(key: &str, a: &str, b: &str) -> bool {
     }
     match kind_of(key) {
         Some(Kind::Bool) => a.eq_ignore_ascii_case(b),
-        Some(Kind::Ratio(..)) => matches!((a.parse::<f64>(), b.parse::<f64>()), (Ok(x), Ok(y)) if x == y),
+        Some(Kind::Ratio(..)) => {
+            matches!((a.parse::<f64>(), b.parse::<f64>()), (Ok(x), Ok(y)) if x == y)
+        }
         Some(Kind::SetOf(_)) => {
-            let set = |s: &str| s.split(',').map(|i| i.trim().to_owned()).collect::<BTreeSet<_>>();
+            let set = |s: &str| {
+                s.split(',')
+                    .map(|i| i.trim().to_owned())
+                    .collect::<BTreeSet<_>>()
+            };
             set(a) == set(b)
         }
         Some(Kind::Long(_)) | Some(Kind::Int(_)) => {
@@ -199,10 +211,18 @@ mod tests {
     fn refuses_bad_values_saying_why() {
         assert!(check("retention.ms", "7d").unwrap_err().contains("integer"));
         assert!(check("retention.ms", "-5").unwrap_err().contains(">= -1"));
-        assert!(check("cleanup.policy", "compact,forever").unwrap_err().contains("'forever'"));
-        assert!(check("min.insync.replicas", "0").unwrap_err().contains(">= 1"));
-        assert!(check("preallocate", "yes").unwrap_err().contains("\"true\""));
-        assert!(check("min.cleanable.dirty.ratio", "2").unwrap_err().contains("between"));
+        assert!(check("cleanup.policy", "compact,forever")
+            .unwrap_err()
+            .contains("'forever'"));
+        assert!(check("min.insync.replicas", "0")
+            .unwrap_err()
+            .contains(">= 1"));
+        assert!(check("preallocate", "yes")
+            .unwrap_err()
+            .contains("\"true\""));
+        assert!(check("min.cleanable.dirty.ratio", "2")
+            .unwrap_err()
+            .contains("between"));
     }
 
     #[test]
@@ -215,7 +235,11 @@ mod tests {
 
     #[test]
     fn equal_values_compare_by_meaning() {
-        assert!(same_value("cleanup.policy", "delete,compact", "compact, delete"));
+        assert!(same_value(
+            "cleanup.policy",
+            "delete,compact",
+            "compact, delete"
+        ));
         assert!(same_value("preallocate", "TRUE", "true"));
         assert!(same_value("min.cleanable.dirty.ratio", "0.50", "0.5"));
         assert!(!same_value("retention.ms", "1000", "1001"));

@@ -61,7 +61,13 @@ mod tests {
 
     #[test]
     fn accepts_legal_names() {
-        for ok in ["bookings", "ride.requests.zone-7", "a", "A_b-c.d", &"x".repeat(249)] {
+        for ok in [
+            "bookings",
+            "ride.requests.zone-7",
+            "a",
+            "A_b-c.d",
+            &"x".repeat(249),
+        ] {
             assert_eq!(TopicName::parse(ok).unwrap().as_str(), ok);
         }
     }
@@ -69,11 +75,15 @@ mod tests {
     #[test]
     fn refuses_illegal_names_with_the_reason() {
         assert!(TopicName::parse("").unwrap_err().contains("empty"));
-        assert!(TopicName::parse(&"x".repeat(250)).unwrap_err().contains("at most 249"));
+        assert!(TopicName::parse(&"x".repeat(250))
+            .unwrap_err()
+            .contains("at most 249"));
         assert!(TopicName::parse("..").unwrap_err().contains("reserved"));
         assert!(TopicName::parse("orders/v1").unwrap_err().contains("'/'"));
         assert!(TopicName::parse("bad name").unwrap_err().contains("' '"));
-        assert!(TopicName::parse("__consumer_offsets").unwrap_err().contains("internal"));
+        assert!(TopicName::parse("__consumer_offsets")
+            .unwrap_err()
+            .contains("internal"));
     }
 
     #[test]

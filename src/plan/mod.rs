@@ -41,13 +41,27 @@ impl ConfigChange {
 /// Why something will not be done.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
-    PartitionDecrease { observed: i32, desired: i32 },
-    ReplicationFactorChange { observed: i32, desired: i32 },
-    UnknownConfig { key: String },
-    ReadOnlyConfig { key: String },
-    NameCollision { existing: String },
+    PartitionDecrease {
+        observed: i32,
+        desired: i32,
+    },
+    ReplicationFactorChange {
+        observed: i32,
+        desired: i32,
+    },
+    UnknownConfig {
+        key: String,
+    },
+    ReadOnlyConfig {
+        key: String,
+    },
+    NameCollision {
+        existing: String,
+    },
     /// Two desired topics whose names Kafka treats alike; neither is created.
-    DesiredNameCollision { other: String },
+    DesiredNameCollision {
+        other: String,
+    },
 }
 
 impl Refusal {
@@ -157,7 +171,10 @@ impl fmt::Display for Action {
                 let rf = replication_factor
                     .map(|r| r.to_string())
                     .unwrap_or_else(|| "broker default".into());
-                write!(f, "+ create {name}: partitions={partitions} replicationFactor={rf}")?;
+                write!(
+                    f,
+                    "+ create {name}: partitions={partitions} replicationFactor={rf}"
+                )?;
                 for (k, v) in config {
                     write!(f, "\n    {k} = {v}")?;
                 }
@@ -170,12 +187,16 @@ impl fmt::Display for Action {
                 write!(f, "~ configure {name}:")?;
                 for change in changes {
                     match change {
-                        ConfigChange::Set { key, from: Some(old), to } => {
-                            write!(f, "\n    {key}: {old} -> {to}")?
-                        }
-                        ConfigChange::Set { key, from: None, to } => {
-                            write!(f, "\n    {key}: (unset) -> {to}")?
-                        }
+                        ConfigChange::Set {
+                            key,
+                            from: Some(old),
+                            to,
+                        } => write!(f, "\n    {key}: {old} -> {to}")?,
+                        ConfigChange::Set {
+                            key,
+                            from: None,
+                            to,
+                        } => write!(f, "\n    {key}: (unset) -> {to}")?,
                         ConfigChange::Reset { key, from } => {
                             write!(f, "\n    {key}: {from} -> (broker default)")?
                         }
@@ -264,7 +285,9 @@ pub fn plan_intents(
     for intent in intents {
         let d = intent.desired;
         match observed.topics.get(d.name.as_str()) {
-            None => out.actions.push(plan_create(d, &collision_index, &desired_index, observed)),
+            None => out
+                .actions
+                .push(plan_create(d, &collision_index, &desired_index, observed)),
             Some(topic) => out.actions.extend(plan_existing(
                 d,
                 intent.released_config_keys,
@@ -312,7 +335,11 @@ fn plan_create(
             other: (*other).to_owned(),
         });
     }
-    reasons.extend(config_refusals(d.config.keys().map(String::as_str), None, observed));
+    reasons.extend(config_refusals(
+        d.config.keys().map(String::as_str),
+        None,
+        observed,
+    ));
     if reasons.is_empty() {
         Action::Create {
             name: d.name.clone(),

@@ -525,7 +525,7 @@ fn topics_that_differ_in_another_character_do_not_collide() {
 
 /// Kafka refuses the second of two topics whose names differ only by '.' versus '_'. When both
 /// are desired and neither exists, the plan must not try to create both: at least one of them
-/// has to be refused (a batch with both creations fails on the broker).
+/// is refused, for a name collision (a batch with both creations would fail on the broker).
 #[test]
 fn desired_topics_colliding_with_each_other_are_not_both_created() {
     let p = plan(
@@ -546,6 +546,15 @@ fn desired_topics_colliding_with_each_other_are_not_both_created() {
         created.len() <= 1,
         "both colliding topics are created: {created:?}"
     );
+    assert_eq!(p.actions.len(), 2, "{p:?}");
+    for a in &p.actions {
+        if let Action::Refuse { name, reasons } = a {
+            assert!(
+                reasons.iter().all(|r| r.reason() == "TopicNameCollision"),
+                "{name}: {reasons:?}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -1322,6 +1331,17 @@ proptest! {
                     prop_assert!(!sc.observed.topics.contains_key(name.as_str()));
                 }
                 Action::Delete { .. } => {}
+            }
+        }
+        // No creation collides with a topic on the broker or with another creation.
+        let mut created = BTreeSet::new();
+        for a in &p.actions {
+            if let Action::Create { name, .. } = a {
+                prop_assert!(
+                    !sc.observed.topics.keys().any(|t| t.replace('.', "_") == name.collision_key()),
+                    "{} collides with a topic on the broker", name
+                );
+                prop_assert!(created.insert(name.collision_key()), "{} collides with another creation", name);
             }
         }
         // Every desired topic that is missing gets either a creation or a refusal.
