@@ -211,15 +211,16 @@ async fn run_target(args: &TargetArgs, mode: Mode) -> Result<ExitCode> {
             .await
             .with_context(|| format!("observing {}", target.label))?;
         let plan = plan::plan(&desired, &removals, &snapshot);
-        print_plan(&target.label, &plan);
         changes |= plan
             .actions
             .iter()
             .any(|a| !matches!(a, Action::Refuse { .. }));
         ok &= plan.refusals().next().is_none();
-        if matches!(mode, Mode::Apply | Mode::Delete) && !plan.is_empty() {
+        if matches!(mode, Mode::Plan { .. }) || plan.is_empty() {
+            print_plan(&target.label, &plan);
+        } else {
             let report = execute(&plan, &admin).await;
-            print_report(&report);
+            print_report(&target.label, &plan, &report);
             ok &= report.succeeded();
         }
         tracing::debug!(cluster = %target.label, requests = admin.requests_made(), "broker requests");
@@ -325,8 +326,10 @@ fn print_plan(label: &str, plan: &Plan) {
     for action in &plan.actions {
         let _ = writeln!(out, "{action}");
     }
-    for name in &plan.retained {
-        let _ = writeln!(out, "= keep {name}: deletionPolicy is Retain");
+    print_retained(&mut out, plan);
+    if plan.is_empty() {
+        let _ = writeln!(out, "No changes: the broker matches the manifests.");
+        return;
     }
     let _ = writeln!(
         out,
@@ -339,33 +342,25 @@ fn print_plan(label: &str, plan: &Plan) {
     );
 }
 
-fn print_report(report: &Report) {
+fn print_retained(out: &mut impl Write, plan: &Plan) {
+    for name in &plan.retained {
+        let _ = writeln!(out, "= keep {name}: deletionPolicy is Retain");
+    }
+}
+
+fn print_report(label: &str, plan: &Plan, report: &Report) {
+    let count = |f: fn(&Outcome) -> bool| report.results.iter().filter(|r| f(&r.outcome)).count();
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "Applying:");
-    for r in report
-        .results
-        .iter()
-        .filter(|r| !matches!(r.outcome, Outcome::Refused(_)))
-    {
+    let _ = writeln!(out, "cluster {label}:");
+    for r in &report.results {
         let _ = writeln!(out, "{r}");
     }
-    let done = report
-        .results
-        .iter()
-        .filter(|r| r.outcome == Outcome::Done)
-        .count();
-    let failed = report
-        .results
-        .iter()
-        .filter(|r| matches!(r.outcome, Outcome::Failed { .. }))
-        .count();
-    let refused = report
-        .results
-        .iter()
-        .filter(|r| matches!(r.outcome, Outcome::Refused(_)))
-        .count();
+    print_retained(&mut out, plan);
     let _ = writeln!(
         out,
-        "Applied: {done} done, {failed} failed, {refused} refused."
+        "Applied: {} done, {} failed, {} refused.",
+        count(|o| *o == Outcome::Done),
+        count(|o| matches!(o, Outcome::Failed { .. })),
+        count(|o| matches!(o, Outcome::Refused(_))),
     );
 }
