@@ -140,8 +140,16 @@ fn load_valid(
         );
         ExitCode::FAILURE
     };
-    let docs = manifest::load_paths(files).map_err(report)?;
-    manifest::validate(&docs, fallback).map_err(report)
+    let (docs, mut errors) = manifest::load_paths(files);
+    match manifest::validate(&docs, fallback) {
+        Ok(set) if errors.is_empty() => Ok(set),
+        Ok(_) => Err(report(errors)),
+        Err(more) => {
+            errors.extend(more);
+            errors.sort_by(|a, b| (&a.file, a.document).cmp(&(&b.file, b.document)));
+            Err(report(errors))
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -238,13 +246,11 @@ async fn run_target(args: &TargetArgs, mode: Mode) -> Result<ExitCode> {
 }
 
 fn load_cluster_file(path: &PathBuf) -> Result<KafkaCluster> {
-    let docs = manifest::load_paths(std::slice::from_ref(path)).map_err(|errors| {
-        anyhow!(errors
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("\n"))
-    })?;
+    let (docs, errors) = manifest::load_paths(std::slice::from_ref(path));
+    if !errors.is_empty() {
+        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        bail!("{}", lines.join("\n"));
+    }
     let mut clusters = docs.into_iter().filter_map(|d| match d.resource {
         Resource::Cluster(c) => Some((d.source, c)),
         Resource::Topic(_) => None,

@@ -10,8 +10,9 @@ const KINDS: &str = "KafkaCluster, KafkaTopic";
 const ROOT_FIELDS: &[&str] = &["apiVersion", "kind", "metadata", "spec", "status"];
 
 /// Reads every `.yaml` / `.yml` file named, or found (recursively, in name order) under a
-/// named directory. All errors of all files are returned together.
-pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<Document>, Vec<ManifestError>> {
+/// named directory. Returns the documents that parsed and every error of every file, so one
+/// broken document does not hide the problems of the others.
+pub fn load_paths(paths: &[PathBuf]) -> (Vec<Document>, Vec<ManifestError>) {
     let mut files = Vec::new();
     let mut errors = Vec::new();
     for p in paths {
@@ -20,18 +21,15 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<Document>, Vec<ManifestError>
     let mut docs = Vec::new();
     for file in files {
         match std::fs::read_to_string(&file) {
-            Ok(text) => match load_str(&file, &text) {
-                Ok(d) => docs.extend(d),
-                Err(e) => errors.extend(e),
-            },
+            Ok(text) => {
+                let (d, e) = load_str(&file, &text);
+                docs.extend(d);
+                errors.extend(e);
+            }
             Err(e) => errors.push(file_error(&file, format!("cannot read: {e}"))),
         }
     }
-    if errors.is_empty() {
-        Ok(docs)
-    } else {
-        Err(errors)
-    }
+    (docs, errors)
 }
 
 fn collect_files(path: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<ManifestError>) {
@@ -66,10 +64,18 @@ fn file_error(file: &Path, message: String) -> ManifestError {
     }
 }
 
-/// Parses one multi-document YAML text. Empty documents are skipped (but counted).
-pub fn load_str(file: &Path, text: &str) -> Result<Vec<Document>, Vec<ManifestError>> {
-    let values: Vec<Value> = serde_saphyr::from_multiple(text)
-        .map_err(|e| vec![file_error(file, format!("YAML syntax error: {e}"))])?;
+/// Parses one multi-document YAML text: the documents that parsed, and an error for each
+/// that did not. Empty documents are skipped (but counted).
+pub fn load_str(file: &Path, text: &str) -> (Vec<Document>, Vec<ManifestError>) {
+    let values: Vec<Value> = match serde_saphyr::from_multiple(text) {
+        Ok(values) => values,
+        Err(e) => {
+            return (
+                Vec::new(),
+                vec![file_error(file, format!("YAML syntax error: {e}"))],
+            )
+        }
+    };
     let mut docs = Vec::new();
     let mut errors = Vec::new();
     for (i, value) in values.into_iter().enumerate() {
@@ -90,11 +96,7 @@ pub fn load_str(file: &Path, text: &str) -> Result<Vec<Document>, Vec<ManifestEr
             }),
         }
     }
-    if errors.is_empty() {
-        Ok(docs)
-    } else {
-        Err(errors)
-    }
+    (docs, errors)
 }
 
 fn parse_document(value: Value) -> Result<Resource, (String, String)> {
@@ -164,7 +166,7 @@ mod tests {
 
     fn errors(text: &str) -> Vec<String> {
         load_str(Path::new("t.yaml"), text)
-            .unwrap_err()
+            .1
             .iter()
             .map(|e| e.to_string())
             .collect()
@@ -175,7 +177,8 @@ mod tests {
     #[test]
     fn reads_multiple_documents() {
         let text = format!("---\n{TOPIC}---\n{}", TOPIC.replace("bookings", "refunds"));
-        let docs = load_str(Path::new("t.yaml"), &text).unwrap();
+        let (docs, errors) = load_str(Path::new("t.yaml"), &text);
+        assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(docs.len(), 2);
         assert_eq!(docs[1].source.to_string(), "t.yaml#2");
     }

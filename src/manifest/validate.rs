@@ -186,8 +186,10 @@ mod tests {
     use crate::manifest::load_str;
 
     fn check(text: &str) -> Result<ValidatedSet, Vec<String>> {
-        let docs = load_str(Path::new("orders.yaml"), text)
-            .map_err(|e| e.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+        let (docs, errors) = load_str(Path::new("orders.yaml"), text);
+        if !errors.is_empty() {
+            return Err(errors.iter().map(ToString::to_string).collect());
+        }
         validate(&docs, None).map_err(|e| e.iter().map(ToString::to_string).collect())
     }
 
