@@ -11,22 +11,23 @@ use tributary::api::{
 
 #[test]
 fn checked_in_crds_are_current() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
-    for crd in crds::all() {
-        let path = dir.join(crds::file_name(&crd));
-        let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(
-            on_disk == crds::to_yaml(&crd),
-            "{} is stale: run `cargo run -- crds --out-dir crds` and commit the result",
-            path.display()
-        );
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for (dir, regenerate) in [
+        (root.join("crds"), "cargo run -- crds --out-dir crds"),
+        (root.join("charts/tributary/crds"), "cargo run -- crds --out-dir charts/tributary/crds"),
+    ] {
+        for crd in crds::all() {
+            let path = dir.join(crds::file_name(&crd));
+            let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(
+                on_disk == crds::to_yaml(&crd),
+                "{} is stale: run `{regenerate}` and commit the result",
+                path.display()
+            );
+        }
+        let files = std::fs::read_dir(&dir).unwrap().count();
+        assert_eq!(files, crds::all().len(), "{} holds a file for a CRD that no longer exists", dir.display());
     }
-    let files = std::fs::read_dir(&dir).unwrap().count();
-    assert_eq!(
-        files,
-        crds::all().len(),
-        "crds/ holds a file for a CRD that no longer exists"
-    );
 }
 
 /// Kubernetes rejects a CRD whose schema is not structural; these are its rules.
