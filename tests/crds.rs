@@ -60,9 +60,8 @@ fn check_structural(node: &Value, path: &str, in_junctor: bool, problems: &mut V
         let escape = map.get("x-kubernetes-int-or-string") == Some(&Value::Bool(true))
             || map.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true));
         if !escape
-            && !map
-                .get("type")
-                .is_some_and(|t| t.as_str().is_some_and(|s| !s.is_empty()))
+            && map
+                .get("type").is_none_or(|t| t.as_str().is_none_or(|s| s.is_empty()))
         {
             problems.push(format!("{path}: has no type"));
         }

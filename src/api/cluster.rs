@@ -1,4 +1,5 @@
 //! `KafkaCluster`: how to reach an existing Kafka cluster, and the defaults its topics take.
+#![allow(clippy::duplicated_attributes)] // kube's repeated printcolumn(type_ = ...) arguments
 
 use std::collections::BTreeMap;
 

@@ -1,4 +1,5 @@
 //! `KafkaTopic`: one topic on one `KafkaCluster`, kept equal to its spec.
+#![allow(clippy::duplicated_attributes)] // kube's repeated printcolumn(type_ = ...) arguments
 
 use std::collections::BTreeMap;
 

@@ -28,6 +28,7 @@ impl fmt::Display for Source {
 }
 
 /// One Tributary resource read from a manifest.
+#[allow(clippy::large_enum_variant)] // few, short-lived values
 #[derive(Debug, Clone, PartialEq)]
 pub enum Resource {
     Cluster(KafkaCluster),
