@@ -271,22 +271,12 @@ async fn refuses_what_kafka_cannot_do_and_changes_nothing_for_that_topic() {
         "a refused topic gets no other change"
     );
 
-    let twin = desired(
-        &topic
-            .name
-            .as_str()
-            .replace('-', "_")
-            .replacen("cancellations", "cancellations", 1),
-        1,
-        &[],
-    );
-    let dotted = TopicName::parse(&format!("{}.x", topic.name)).unwrap();
+    // `<name>_x` exists; `<name>.x` collides with it.
     let existing = desired(&format!("{}_x", topic.name), 1, &[]);
     assert!(converge(&admin, std::slice::from_ref(&existing))
         .await
         .succeeded());
-    let mut collide = twin;
-    collide.name = dotted;
+    let collide = desired(&format!("{}.x", topic.name), 1, &[]);
     let p = plan(
         std::slice::from_ref(&collide),
         &[],
