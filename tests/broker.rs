@@ -401,6 +401,7 @@ async fn an_unreachable_broker_fails_within_the_timeout_with_the_reason() {
         err.to_string().contains(&format!("127.0.0.1:{port}")),
         "{err}"
     );
+    assert!(err.to_string().contains("Connection refused"), "{err}");
     assert!(
         took < Duration::from_secs(8),
         "bounded by the 2 s timeout, took {took:?}"

@@ -142,7 +142,10 @@ async fn plan_apply_converge_and_plan_again_is_empty() {
         "{stdout}"
     );
     assert!(
-        !broker_topics(std::slice::from_ref(&a)).await.topics.contains_key(&a),
+        !broker_topics(std::slice::from_ref(&a))
+            .await
+            .topics
+            .contains_key(&a),
         "plan changes nothing"
     );
 
@@ -314,6 +317,10 @@ fn an_unreachable_broker_fails_fast_with_a_clear_error() {
     assert!(
         stderr.contains(&format!("cannot reach the Kafka cluster: {bootstrap}")),
         "{stderr}"
+    );
+    assert!(
+        stderr.contains("Connection refused"),
+        "the reason is named: {stderr}"
     );
     assert!(
         took < Duration::from_secs(8),

@@ -14,7 +14,10 @@ fn checked_in_crds_are_current() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     for (dir, regenerate) in [
         (root.join("crds"), "cargo run -- crds --out-dir crds"),
-        (root.join("charts/tributary/crds"), "cargo run -- crds --out-dir charts/tributary/crds"),
+        (
+            root.join("charts/tributary/crds"),
+            "cargo run -- crds --out-dir charts/tributary/crds",
+        ),
     ] {
         for crd in crds::all() {
             let path = dir.join(crds::file_name(&crd));
@@ -26,7 +29,12 @@ fn checked_in_crds_are_current() {
             );
         }
         let files = std::fs::read_dir(&dir).unwrap().count();
-        assert_eq!(files, crds::all().len(), "{} holds a file for a CRD that no longer exists", dir.display());
+        assert_eq!(
+            files,
+            crds::all().len(),
+            "{} holds a file for a CRD that no longer exists",
+            dir.display()
+        );
     }
 }
 
@@ -61,7 +69,8 @@ fn check_structural(node: &Value, path: &str, in_junctor: bool, problems: &mut V
             || map.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true));
         if !escape
             && map
-                .get("type").is_none_or(|t| t.as_str().is_none_or(|s| s.is_empty()))
+                .get("type")
+                .is_none_or(|t| t.as_str().is_none_or(|s| s.is_empty()))
         {
             problems.push(format!("{path}: has no type"));
         }

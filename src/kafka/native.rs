@@ -436,3 +436,41 @@ pub(super) fn incremental_alter_configs(
         Ok(out)
     }
 }
+
+/// Drains the client's main queue, where librdkafka posts its logs and client-level errors
+/// (no rdkafka wrapper services it for an admin client, so it would only grow). Everything is
+/// logged through `tracing`; the messages of errors and error-level logs (e.g. "Connect to
+/// ipv4#127.0.0.1:9092 failed: Connection refused") are returned, oldest first.
+pub(super) fn drain_main_queue(handle: Handle) -> Vec<String> {
+    let mut errors = Vec::new();
+    // SAFETY: the main queue reference is released, and every event destroyed, before return.
+    unsafe {
+        let queue = rd::rd_kafka_queue_get_main(handle.0);
+        loop {
+            let event = rd::rd_kafka_queue_poll(queue, 0);
+            if event.is_null() {
+                break;
+            }
+            match rd::rd_kafka_event_type(event) {
+                rd::RD_KAFKA_EVENT_LOG => {
+                    let (mut facility, mut message, mut level) = (ptr::null(), ptr::null(), 0);
+                    rd::rd_kafka_event_log(event, &mut facility, &mut message, &mut level);
+                    let message = text(message);
+                    tracing::debug!(target: "librdkafka", facility = %text(facility), level, "{message}");
+                    if level <= 3 {
+                        errors.push(message);
+                    }
+                }
+                rd::RD_KAFKA_EVENT_ERROR => {
+                    let message = text(rd::rd_kafka_event_error_string(event));
+                    tracing::debug!(target: "librdkafka", "{message}");
+                    errors.push(message);
+                }
+                _ => {}
+            }
+            rd::rd_kafka_event_destroy(event);
+        }
+        rd::rd_kafka_queue_destroy(queue);
+    }
+    errors
+}

@@ -8,41 +8,14 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use rdkafka::admin::{AdminClient, AdminOptions, ConfigSource, ResourceSpecifier};
-use rdkafka::client::ClientContext;
+use rdkafka::client::DefaultClientContext;
 use rdkafka::config::RDKafkaLogLevel;
-use rdkafka::error::KafkaError;
 use rdkafka::ClientConfig;
 
 use super::native::{self, Handle, NewTopicRequest};
 use super::{BrokerAdmin, BrokerError, ClientSettings, ClusterInfo, NewTopic, TopicOutcome};
 use crate::model::{BrokerSnapshot, ObservedConfig, ObservedTopic};
 use crate::plan::ConfigChange;
-
-/// Routes librdkafka's logs into `tracing` and remembers the last connection error, so an
-/// unreachable cluster is reported with the reason ("Connection refused") and not just a timeout.
-#[derive(Default)]
-struct Context {
-    last_error: Mutex<Option<String>>,
-}
-
-impl ClientContext for Context {
-    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
-        match level {
-            RDKafkaLogLevel::Emerg
-            | RDKafkaLogLevel::Alert
-            | RDKafkaLogLevel::Critical
-            | RDKafkaLogLevel::Error => {
-                tracing::warn!(target: "librdkafka", facility, "{message}")
-            }
-            _ => tracing::debug!(target: "librdkafka", facility, "{message}"),
-        }
-    }
-
-    fn error(&self, error: KafkaError, reason: &str) {
-        tracing::debug!(target: "librdkafka", %error, "{reason}");
-        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason.to_owned());
-    }
-}
 
 /// Keys every Apache Kafka broker since 0.11 lists for every topic, defaults included.
 const FULL_LISTING_MARKERS: &[&str] = &[
@@ -56,8 +29,9 @@ const FULL_LISTING_MARKERS: &[&str] = &[
 
 /// A librdkafka admin client for one cluster.
 pub struct RdKafkaAdmin {
-    client: Arc<AdminClient<Context>>,
-    context: Arc<Context>,
+    client: Arc<AdminClient<DefaultClientContext>>,
+    /// The last connection-level error librdkafka reported, for unreachable-cluster messages.
+    last_error: Mutex<Option<String>>,
     bootstrap: String,
     timeout: Duration,
     requests: AtomicU64,
@@ -72,20 +46,22 @@ impl RdKafkaAdmin {
             .set("bootstrap.servers", &settings.bootstrap_servers)
             .set("client.id", "tributary")
             .set("socket.connection.setup.timeout.ms", &timeout_ms)
-            .set("log.connection.close", "false");
+            .set("log.connection.close", "false")
+            // Connection failures are logged at error level; they become the reason an
+            // unreachable cluster is reported with (see `native::drain_main_queue`).
+            .set_log_level(RDKafkaLogLevel::Error);
         for (k, v) in &settings.properties {
             config.set(k, v);
         }
         for (k, v) in &settings.secret_properties {
             config.set(k, v.expose());
         }
-        let client: AdminClient<Context> = config
-            .create_with_context(Context::default())
+        let client: AdminClient<DefaultClientContext> = config
+            .create()
             .map_err(|e| BrokerError::Client(e.to_string()))?;
-        let context = client.inner().context().clone();
         Ok(Self {
             client: Arc::new(client),
-            context,
+            last_error: Mutex::new(None),
             bootstrap: settings.bootstrap_servers.clone(),
             timeout: settings.timeout,
             requests: AtomicU64::new(0),
@@ -98,11 +74,19 @@ impl RdKafkaAdmin {
 
     fn count(&self) {
         self.requests.fetch_add(1, Ordering::Relaxed);
+        self.drain();
+    }
+
+    /// Services librdkafka's main queue, remembering the latest error.
+    fn drain(&self) {
+        if let Some(last) = native::drain_main_queue(self.handle()).pop() {
+            *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(last);
+        }
     }
 
     fn unreachable(&self, detail: impl std::fmt::Display) -> BrokerError {
+        self.drain();
         let last = self
-            .context
             .last_error
             .lock()
             .unwrap_or_else(|e| e.into_inner())
