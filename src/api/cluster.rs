@@ -163,6 +163,8 @@ pub struct KafkaClusterStatus {
     pub brokers: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub controller: Option<i32>,
+    /// One entry per condition type, merged by `type` under server-side apply.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
 }

@@ -101,7 +101,9 @@ pub struct KafkaTopicStatus {
     /// Actions computed but not executed (dry-run or paused), one line each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pending_actions: Vec<String>,
+    /// One entry per condition type, merged by `type` under server-side apply.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
 }
 
