@@ -123,6 +123,22 @@ impl RdKafkaAdmin {
         })
     }
 
+    /// One batched native call over `items`; an empty batch makes no request.
+    fn batch<T: Send + 'static>(
+        &self,
+        items: Vec<T>,
+        call: fn(Handle, Duration, &[T]) -> Result<Vec<TopicOutcome>, BrokerError>,
+    ) -> BoxFuture<'_, Result<Vec<TopicOutcome>, BrokerError>> {
+        async move {
+            if items.is_empty() {
+                return Ok(Vec::new());
+            }
+            self.blocking(move |handle, timeout| call(handle, timeout, &items))
+                .await
+        }
+        .boxed()
+    }
+
     async fn metadata(&self) -> Result<rdkafka::metadata::Metadata, BrokerError> {
         self.count();
         let client = self.client.clone();
@@ -244,90 +260,58 @@ impl BrokerAdmin for RdKafkaAdmin {
         &'a self,
         topics: &'a [NewTopic],
     ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
-        let owned = topics.to_vec();
-        async move {
-            if owned.is_empty() {
-                return Ok(Vec::new());
-            }
-            self.blocking(move |h, t| {
-                let requests: Vec<NewTopicRequest<'_>> = owned
-                    .iter()
-                    .map(|n| NewTopicRequest {
-                        name: &n.name,
-                        partitions: n.partitions,
-                        replication_factor: n.replication_factor.unwrap_or(-1),
-                        config: n
-                            .config
-                            .iter()
-                            .map(|(k, v)| (k.as_str(), v.as_str()))
-                            .collect(),
-                    })
-                    .collect();
-                native::create_topics(h, t, &requests)
-            })
-            .await
-        }
-        .boxed()
+        self.batch(topics.to_vec(), |handle, timeout, topics| {
+            let requests: Vec<NewTopicRequest<'_>> = topics
+                .iter()
+                .map(|n| NewTopicRequest {
+                    name: &n.name,
+                    partitions: n.partitions,
+                    replication_factor: n.replication_factor.unwrap_or(-1),
+                    config: n
+                        .config
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str()))
+                        .collect(),
+                })
+                .collect();
+            native::create_topics(handle, timeout, &requests)
+        })
     }
 
     fn create_partitions<'a>(
         &'a self,
         topics: &'a [(String, i32)],
     ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
-        let owned = topics.to_vec();
-        async move {
-            if owned.is_empty() {
-                return Ok(Vec::new());
-            }
-            self.blocking(move |h, t| {
-                let requests: Vec<(&str, usize)> = owned
-                    .iter()
-                    .map(|(n, p)| (n.as_str(), (*p).max(0) as usize))
-                    .collect();
-                native::create_partitions(h, t, &requests)
-            })
-            .await
-        }
-        .boxed()
+        self.batch(topics.to_vec(), |handle, timeout, topics| {
+            let requests: Vec<(&str, usize)> = topics
+                .iter()
+                .map(|(n, p)| (n.as_str(), (*p).max(0) as usize))
+                .collect();
+            native::create_partitions(handle, timeout, &requests)
+        })
     }
 
     fn alter_configs<'a>(
         &'a self,
         topics: &'a [(String, Vec<ConfigChange>)],
     ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
-        let owned = topics.to_vec();
-        async move {
-            if owned.is_empty() {
-                return Ok(Vec::new());
-            }
-            self.blocking(move |h, t| {
-                let requests: Vec<(&str, &[ConfigChange])> = owned
-                    .iter()
-                    .map(|(n, c)| (n.as_str(), c.as_slice()))
-                    .collect();
-                native::incremental_alter_configs(h, t, &requests)
-            })
-            .await
-        }
-        .boxed()
+        self.batch(topics.to_vec(), |handle, timeout, topics| {
+            let requests: Vec<(&str, &[ConfigChange])> = topics
+                .iter()
+                .map(|(n, c)| (n.as_str(), c.as_slice()))
+                .collect();
+            native::incremental_alter_configs(handle, timeout, &requests)
+        })
     }
 
     fn delete_topics<'a>(
         &'a self,
         topics: &'a [String],
     ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
-        let owned = topics.to_vec();
-        async move {
-            if owned.is_empty() {
-                return Ok(Vec::new());
-            }
-            self.blocking(move |h, t| {
-                let requests: Vec<&str> = owned.iter().map(String::as_str).collect();
-                native::delete_topics(h, t, &requests)
-            })
-            .await
-        }
-        .boxed()
+        self.batch(topics.to_vec(), |handle, timeout, topics| {
+            let requests: Vec<&str> = topics.iter().map(String::as_str).collect();
+            native::delete_topics(handle, timeout, &requests)
+        })
     }
 
     fn cluster_info(&self) -> BoxFuture<'_, Result<ClusterInfo, BrokerError>> {
