@@ -7,4 +7,5 @@ if [ -z "${TRIBUTARY_TEST_BOOTSTRAP:-}" ]; then
   TANSU_BIN="$(./scripts/install-tansu.sh)"
   export TANSU_BIN
 fi
-cargo test --locked "$@"
+# Doc-tests are left out: the crate has none, and an empty run would close the output.
+cargo test --locked --lib --bins --tests "$@"
