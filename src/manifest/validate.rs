@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 
 use super::{Document, ManifestError, Resource, Source};
-use crate::api::KafkaCluster;
+use crate::api::{KafkaCluster, KafkaTopic};
 use crate::model::{resolve_topic, validate_cluster, DesiredTopic, FieldError};
 
 /// A validated topic and the cluster it belongs to.
@@ -39,17 +39,39 @@ fn at(source: &Source, e: FieldError) -> ManifestError {
     }
 }
 
-/// The creation-time CEL rules the CRD declares, evaluated as the API server would: a backstop
-/// so nothing the cluster would refuse passes `validate`. (The typed checks above run first and
-/// give the more precise message where both apply.)
-fn cel_errors<K: kube::CustomResourceExt + serde::Serialize>(resource: &K) -> Vec<FieldError> {
-    match kube::core::cel::validate_cel(resource) {
-        Ok(()) => Vec::new(),
-        Err(errs) => errs
-            .into_vec()
-            .into_iter()
-            .map(|e| FieldError::new(e.field_path, e.message))
-            .collect(),
+/// The creation-time CEL rules a CRD declares, compiled once and evaluated as the API server
+/// would: a backstop so nothing the cluster would refuse passes `validate`. (The typed checks
+/// run first and give the more precise message where both apply.)
+struct CelRules<K> {
+    schema: kube::core::cel::CompiledSchema,
+    kind: std::marker::PhantomData<K>,
+}
+
+impl<K: kube::CustomResourceExt + serde::Serialize> CelRules<K> {
+    fn new() -> Self {
+        let crd = K::crd();
+        let schema = crd.spec.versions[0]
+            .schema
+            .as_ref()
+            .and_then(|s| s.open_api_v3_schema.as_ref())
+            .map(|s| serde_json::to_value(s).expect("a CRD schema serializes"))
+            .unwrap_or_default();
+        Self {
+            schema: kube::core::cel::compile_schema(&schema),
+            kind: std::marker::PhantomData,
+        }
+    }
+
+    fn check(&self, resource: &K) -> Vec<FieldError> {
+        let value = serde_json::to_value(resource).expect("a resource serializes");
+        match kube::core::cel::Validator::new().validate_compiled(&self.schema, &value, None) {
+            Ok(()) => Vec::new(),
+            Err(errs) => errs
+                .into_vec()
+                .into_iter()
+                .map(|e| FieldError::new(e.field_path, e.message))
+                .collect(),
+        }
     }
 }
 
@@ -61,6 +83,8 @@ pub fn validate(
 ) -> Result<ValidatedSet, Vec<ManifestError>> {
     let mut errors = Vec::new();
     let mut set = ValidatedSet::default();
+    let cluster_rules = CelRules::<KafkaCluster>::new();
+    let topic_rules = CelRules::<KafkaTopic>::new();
     let mut names: BTreeMap<(&str, Option<&str>, &str), &Source> = BTreeMap::new();
     let mut duplicates: Vec<&Source> = Vec::new();
 
@@ -92,7 +116,7 @@ pub fn validate(
         if let Resource::Cluster(c) = &doc.resource {
             let mut errs = validate_cluster(c);
             if errs.is_empty() {
-                errs = cel_errors(c);
+                errs = cluster_rules.check(c);
             }
             if errs.is_empty() {
                 set.clusters.push((doc.source.clone(), c.clone()));
@@ -121,7 +145,7 @@ pub fn validate(
             .or(fallback_cluster);
         let defaults = cluster.and_then(|c| c.spec.topic_defaults.as_ref());
         let resolved = resolve_topic(topic, defaults).and_then(|d| {
-            let errs = cel_errors(topic);
+            let errs = topic_rules.check(topic);
             if errs.is_empty() {
                 Ok(d)
             } else {
