@@ -9,7 +9,9 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use tributary::api::DeletionPolicy;
-use tributary::model::{topic_config, BrokerSnapshot, DesiredTopic, ObservedConfig, ObservedTopic, TopicName};
+use tributary::model::{
+    topic_config, BrokerSnapshot, DesiredTopic, ObservedConfig, ObservedTopic, TopicName,
+};
 use tributary::plan::{plan, Action, Plan};
 
 const TOPICS: usize = 10_000;
@@ -26,13 +28,18 @@ fn config_for(i: usize) -> BTreeMap<String, String> {
     );
     c.insert(
         "cleanup.policy".to_owned(),
-        if i % 5 == 0 { "compact,delete" } else { "delete" }.to_owned(),
+        if i.is_multiple_of(5) {
+            "compact,delete"
+        } else {
+            "delete"
+        }
+        .to_owned(),
     );
     c.insert("min.insync.replicas".to_owned(), "2".to_owned());
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         c.insert("compression.type".to_owned(), "zstd".to_owned());
     }
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         c.insert("max.message.bytes".to_owned(), "2097152".to_owned());
     }
     c
@@ -161,6 +168,9 @@ fn mixed_broker(desired: &[DesiredTopic]) -> BrokerSnapshot {
     }
 }
 
+/// Builds the observed snapshot of one scenario from the desired topics.
+type Observe = fn(&[DesiredTopic]) -> BrokerSnapshot;
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -180,15 +190,13 @@ fn main() {
     // `cargo bench` passes `--bench`; a filter argument, if any, selects scenarios by name.
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let desired = desired_topics();
-    let scenarios: [(&str, fn(&[DesiredTopic]) -> BrokerSnapshot); 3] = [
+    let scenarios: [(&str, Observe); 3] = [
         ("empty broker", empty_broker),
         ("converged", converged_broker),
         ("mixed", mixed_broker),
     ];
 
-    println!(
-        "planner: {TOPICS} desired topics, {WARMUP} warm-up + {RUNS} timed runs per scenario"
-    );
+    println!("planner: {TOPICS} desired topics, {WARMUP} warm-up + {RUNS} timed runs per scenario");
     println!(
         "{:<14} {:>10} {:>10} {:>8}  {:<14} actions",
         "scenario", "median ms", "min ms", "actions", "target < 50 ms"
