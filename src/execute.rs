@@ -277,7 +277,9 @@ mod tests {
         fn cluster_info(&self) -> BoxFuture<'_, Result<ClusterInfo, BrokerError>> {
             async {
                 Ok(ClusterInfo {
+                    cluster_id: None,
                     brokers: vec![],
+                    controller: None,
                     answered_by: 0,
                 })
             }

@@ -101,6 +101,10 @@ pub struct KafkaTopicStatus {
     /// Actions computed but not executed (dry-run or paused), one line each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pending_actions: Vec<String>,
+    /// Config keys Tributary set on the topic. A key that leaves the spec is reset to the
+    /// broker's default; keys never managed are never touched.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub managed_config_keys: Vec<String>,
     /// One entry per condition type, merged by `type` under server-side apply.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]

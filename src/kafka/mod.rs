@@ -90,7 +90,12 @@ pub struct NewTopic {
 /// What a probe of the cluster found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterInfo {
+    /// The cluster's id, when the broker reports one.
+    pub cluster_id: Option<String>,
+    /// `(id, host:port)` of every broker.
     pub brokers: Vec<(i32, String)>,
+    /// The controller broker's id, when known.
+    pub controller: Option<i32>,
     /// The broker that answered.
     pub answered_by: i32,
 }

@@ -474,3 +474,11 @@ pub(super) fn drain_main_queue(handle: Handle) -> Vec<String> {
     }
     errors
 }
+
+/// The id of the cluster's controller broker, or `None` if the broker does not say in time.
+pub(super) fn controller_id(handle: Handle, timeout: Duration) -> Option<i32> {
+    let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: a plain query on a live handle.
+    let id = unsafe { rd::rd_kafka_controllerid(handle.0, ms) };
+    (id >= 0).then_some(id)
+}

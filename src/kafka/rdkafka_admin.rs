@@ -317,7 +317,20 @@ impl BrokerAdmin for RdKafkaAdmin {
     fn cluster_info(&self) -> BoxFuture<'_, Result<ClusterInfo, BrokerError>> {
         async move {
             let metadata = self.metadata().await?;
+            let client = self.client.clone();
+            let handle = self.handle();
+            let timeout = self.timeout;
+            let (cluster_id, controller) = tokio::task::spawn_blocking(move || {
+                let id = client.inner().fetch_cluster_id(timeout);
+                let controller = native::controller_id(handle, timeout);
+                drop(client);
+                (id, controller)
+            })
+            .await
+            .map_err(|e| BrokerError::Client(format!("probe panicked: {e}")))?;
             Ok(ClusterInfo {
+                cluster_id,
+                controller,
                 brokers: metadata
                     .brokers()
                     .iter()
