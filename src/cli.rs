@@ -26,12 +26,23 @@ use crate::plan::{self, Action, Plan, Removal};
     about = "Manage Kafka streaming topology from Kubernetes manifests"
 )]
 pub struct Cli {
+    /// Log format on standard error: `text` or `json` (filter with TRIBUTARY_LOG, e.g. `info`).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
 
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Run the operator: reconcile KafkaClusters and KafkaTopics until SIGTERM / Ctrl-C.
+    Operator(OperatorArgs),
     /// Print every CustomResourceDefinition (or write one file each into a directory).
     Crds {
         /// Write `<name>.yaml` files into this directory instead of printing.
@@ -66,6 +77,29 @@ pub enum Command {
 }
 
 #[derive(Args, Debug)]
+pub struct OperatorArgs {
+    /// Watch only this namespace (repeat for several); default: all namespaces.
+    #[arg(long = "namespace", short = 'n', value_name = "NAMESPACE")]
+    pub namespaces: Vec<String>,
+    /// Seconds between resyncs of every topic with the broker (drift repair).
+    #[arg(long, default_value_t = 300)]
+    pub resync_seconds: u64,
+    /// Seconds a Delete-policy topic waits for an unreachable or missing cluster before its
+    /// finalizer is released and the broker topic is left in place.
+    #[arg(long, default_value_t = 300)]
+    pub orphan_grace_seconds: u64,
+    /// Milliseconds topic reconciles are gathered into one broker round trip.
+    #[arg(long, default_value_t = 100)]
+    pub batch_window_ms: u64,
+    /// Seconds between probes of each KafkaCluster.
+    #[arg(long, default_value_t = 60)]
+    pub probe_seconds: u64,
+    /// Kubeconfig file; default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account.
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
 pub struct TargetArgs {
     /// Files or directories of YAML manifests.
     #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
@@ -87,6 +121,7 @@ pub struct TargetArgs {
 /// Runs the CLI; the exit code says whether everything succeeded.
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
+        Command::Operator(args) => run_operator(args).await,
         Command::Crds { out_dir } => write_crds(out_dir),
         Command::Validate { files } => {
             let set = match load_valid(&files, None) {
@@ -107,6 +142,49 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Apply { target } => run_target(&target, Mode::Apply).await,
         Command::Delete { target } => run_target(&target, Mode::Delete).await,
     }
+}
+
+async fn run_operator(args: OperatorArgs) -> Result<ExitCode> {
+    let client = match &args.kubeconfig {
+        None => kube::Client::try_default()
+            .await
+            .context("connecting to Kubernetes")?,
+        Some(path) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+                .await
+                .with_context(|| format!("using {}", path.display()))?;
+            kube::Client::try_from(config).context("connecting to Kubernetes")?
+        }
+    };
+    let options = crate::controller::Options {
+        namespaces: args.namespaces,
+        resync: Duration::from_secs(args.resync_seconds.max(1)),
+        orphan_grace: Duration::from_secs(args.orphan_grace_seconds),
+        batch_window: Duration::from_millis(args.batch_window_ms),
+        probe_interval: Duration::from_secs(args.probe_seconds.max(1)),
+        ..Default::default()
+    };
+    tracing::info!(?options, "starting the operator");
+    crate::controller::run(
+        client,
+        options,
+        crate::controller::rdkafka_connect(),
+        shutdown_signal(),
+    )
+    .await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on SIGTERM (how Kubernetes stops a pod) or Ctrl-C.
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {},
+    }
+    tracing::info!("shutdown requested: finishing in-flight reconciles");
 }
 
 fn write_crds(out_dir: Option<PathBuf>) -> Result<ExitCode> {

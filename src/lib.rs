@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod cli;
+pub mod controller;
 pub mod execute;
 pub mod kafka;
 pub mod manifest;

@@ -412,6 +412,9 @@ async fn an_unreachable_broker_fails_within_the_timeout_with_the_reason() {
 async fn cluster_info_lists_the_brokers() {
     let info = admin().cluster_info().await.unwrap();
     assert!(!info.brokers.is_empty());
-    assert!(info.cluster_id.as_deref().is_some_and(|id| !id.is_empty()), "{info:?}");
+    assert!(
+        info.cluster_id.as_deref().is_some_and(|id| !id.is_empty()),
+        "{info:?}"
+    );
     let _unused: BTreeMap<i32, String> = info.brokers.into_iter().collect();
 }

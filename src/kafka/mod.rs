@@ -2,6 +2,7 @@
 //! librdkafka implementation. Every operation takes a batch and makes one broker request.
 
 mod connection;
+pub mod memory;
 mod native;
 mod rdkafka_admin;
 

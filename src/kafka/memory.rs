@@ -1,0 +1,258 @@
+//! An in-memory Kafka for tests of everything above the broker layer (batching, controllers):
+//! it keeps topics, partitions and configs, answers each batched call as a broker would,
+//! counts requests, and can be made unreachable or lacking CreatePartitions.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+
+use super::{BrokerAdmin, BrokerError, ClusterInfo, NewTopic, Rejection, TopicOutcome};
+use crate::model::{BrokerSnapshot, ObservedConfig, ObservedTopic};
+use crate::plan::ConfigChange;
+
+/// A single-broker Kafka held in memory.
+#[derive(Default)]
+pub struct MemoryBroker {
+    topics: Mutex<BTreeMap<String, ObservedTopic>>,
+    requests: AtomicU64,
+    down: AtomicBool,
+    no_create_partitions: AtomicBool,
+    calls: Mutex<Vec<(&'static str, usize)>>,
+}
+
+impl MemoryBroker {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every call fails as if the broker were unreachable, until set back.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+
+    /// CreatePartitions is refused as unsupported (as Tansu does).
+    pub fn without_create_partitions(self) -> Self {
+        self.no_create_partitions.store(true, Ordering::SeqCst);
+        self
+    }
+
+    /// The topics as they are now.
+    pub fn topics(&self) -> BTreeMap<String, ObservedTopic> {
+        self.topics.lock().unwrap().clone()
+    }
+
+    /// Changes a topic config behind the operator's back.
+    pub fn set_config_by_hand(&self, topic: &str, key: &str, value: &str) {
+        if let Some(t) = self.topics.lock().unwrap().get_mut(topic) {
+            t.configs.insert(key.into(), dynamic(value));
+        }
+    }
+
+    /// Deletes a topic behind the operator's back.
+    pub fn delete_by_hand(&self, topic: &str) {
+        self.topics.lock().unwrap().remove(topic);
+    }
+
+    /// `(api, topics in the call)` of every call so far, in order.
+    pub fn calls(&self) -> Vec<(&'static str, usize)> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    fn enter(&self, api: &'static str, topics: usize) -> Result<(), BrokerError> {
+        self.requests.fetch_add(1, Ordering::SeqCst);
+        self.calls.lock().unwrap().push((api, topics));
+        if self.down.load(Ordering::SeqCst) {
+            return Err(BrokerError::Unreachable("memory broker is down".into()));
+        }
+        Ok(())
+    }
+
+    fn each<T>(
+        &self,
+        api: &'static str,
+        items: &[T],
+        name: impl Fn(&T) -> &str,
+        mut apply: impl FnMut(&mut BTreeMap<String, ObservedTopic>, &T) -> Result<(), Rejection>,
+    ) -> Result<Vec<TopicOutcome>, BrokerError> {
+        self.enter(api, items.len())?;
+        let mut topics = self.topics.lock().unwrap();
+        Ok(items
+            .iter()
+            .map(|item| TopicOutcome {
+                topic: name(item).to_owned(),
+                result: apply(&mut topics, item),
+            })
+            .collect())
+    }
+}
+
+fn dynamic(value: &str) -> ObservedConfig {
+    ObservedConfig {
+        value: Some(value.to_owned()),
+        dynamic: true,
+        read_only: false,
+    }
+}
+
+fn reject(code: &str, message: String) -> Rejection {
+    Rejection {
+        code: code.into(),
+        message,
+        unsupported: false,
+    }
+}
+
+impl BrokerAdmin for MemoryBroker {
+    fn snapshot<'a>(
+        &'a self,
+        describe: &'a [String],
+    ) -> BoxFuture<'a, Result<BrokerSnapshot, BrokerError>> {
+        let result = (|| {
+            self.enter("Metadata", 0)?;
+            let mut topics = self.topics.lock().unwrap().clone();
+            let described = describe.iter().filter(|d| topics.contains_key(*d)).count();
+            if described > 0 {
+                self.enter("DescribeConfigs", described)?;
+            }
+            for (name, t) in topics.iter_mut() {
+                if !describe.contains(name) {
+                    t.configs.clear();
+                }
+            }
+            Ok(BrokerSnapshot {
+                topics,
+                known_config_keys: None,
+            })
+        })();
+        async move { result }.boxed()
+    }
+
+    fn create_topics<'a>(
+        &'a self,
+        topics: &'a [NewTopic],
+    ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
+        let result = self.each(
+            "CreateTopics",
+            topics,
+            |t| &t.name,
+            |all, t| {
+                if all.contains_key(&t.name) {
+                    return Err(reject(
+                        "TopicAlreadyExists",
+                        format!("Topic '{}' already exists.", t.name),
+                    ));
+                }
+                all.insert(
+                    t.name.clone(),
+                    ObservedTopic {
+                        topic_id: None,
+                        partitions: t.partitions,
+                        replication_factor: t.replication_factor.unwrap_or(1),
+                        configs: t
+                            .config
+                            .iter()
+                            .map(|(k, v)| (k.clone(), dynamic(v)))
+                            .collect(),
+                    },
+                );
+                Ok(())
+            },
+        );
+        async move { result }.boxed()
+    }
+
+    fn create_partitions<'a>(
+        &'a self,
+        topics: &'a [(String, i32)],
+    ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
+        let unsupported = self.no_create_partitions.load(Ordering::SeqCst);
+        let result = if unsupported {
+            self.enter("CreatePartitions", topics.len())
+                .and(Err(BrokerError::Unsupported {
+                    api: "CreatePartitions",
+                    message: "CreatePartitions (KIP-195) not supported by broker".into(),
+                }))
+        } else {
+            self.each("CreatePartitions", topics, |t| &t.0, |all, (name, total)| match all.get_mut(name) {
+                None => Err(reject("UnknownTopicOrPartition", format!("Topic '{name}' does not exist."))),
+                Some(t) if *total <= t.partitions => Err(reject(
+                    "InvalidPartitions",
+                    format!("Topic currently has {} partitions, which is higher than the requested {total}.", t.partitions),
+                )),
+                Some(t) => {
+                    t.partitions = *total;
+                    Ok(())
+                }
+            })
+        };
+        async move { result }.boxed()
+    }
+
+    fn alter_configs<'a>(
+        &'a self,
+        topics: &'a [(String, Vec<ConfigChange>)],
+    ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
+        let result = self.each(
+            "IncrementalAlterConfigs",
+            topics,
+            |t| &t.0,
+            |all, (name, changes)| {
+                let t = all.get_mut(name).ok_or_else(|| {
+                    reject(
+                        "UnknownTopicOrPartition",
+                        format!("Topic '{name}' does not exist."),
+                    )
+                })?;
+                for change in changes {
+                    match change {
+                        ConfigChange::Set { key, to, .. } => {
+                            t.configs.insert(key.clone(), dynamic(to));
+                        }
+                        ConfigChange::Reset { key, .. } => {
+                            t.configs.remove(key);
+                        }
+                    }
+                }
+                Ok(())
+            },
+        );
+        async move { result }.boxed()
+    }
+
+    fn delete_topics<'a>(
+        &'a self,
+        topics: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
+        let result = self.each(
+            "DeleteTopics",
+            topics,
+            |t| t,
+            |all, name| {
+                all.remove(name).map(|_| ()).ok_or_else(|| {
+                    reject(
+                        "UnknownTopicOrPartition",
+                        format!("Topic '{name}' does not exist."),
+                    )
+                })
+            },
+        );
+        async move { result }.boxed()
+    }
+
+    fn cluster_info(&self) -> BoxFuture<'_, Result<ClusterInfo, BrokerError>> {
+        let result = self.enter("Metadata", 0).map(|()| ClusterInfo {
+            cluster_id: Some("memory-cluster".into()),
+            brokers: vec![(1, "memory:9092".into())],
+            controller: Some(1),
+            answered_by: 1,
+        });
+        async move { result }.boxed()
+    }
+
+    fn requests_made(&self) -> u64 {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
