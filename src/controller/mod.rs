@@ -6,6 +6,8 @@ pub mod batcher;
 mod cluster;
 mod context;
 pub mod status;
+#[cfg(test)]
+mod tests;
 mod topic;
 
 use std::sync::Arc;

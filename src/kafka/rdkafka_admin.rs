@@ -17,6 +17,9 @@ use super::{BrokerAdmin, BrokerError, ClientSettings, ClusterInfo, NewTopic, Top
 use crate::model::{BrokerSnapshot, ObservedConfig, ObservedTopic};
 use crate::plan::ConfigChange;
 
+/// A native admin call over a batch of items.
+type NativeBatchCall<T> = fn(Handle, Duration, &[T]) -> Result<Vec<TopicOutcome>, BrokerError>;
+
 /// Keys every Apache Kafka broker since 0.11 lists for every topic, defaults included.
 const FULL_LISTING_MARKERS: &[&str] = &[
     "cleanup.policy",
@@ -127,7 +130,7 @@ impl RdKafkaAdmin {
     fn batch<T: Send + 'static>(
         &self,
         items: Vec<T>,
-        call: fn(Handle, Duration, &[T]) -> Result<Vec<TopicOutcome>, BrokerError>,
+        call: NativeBatchCall<T>,
     ) -> BoxFuture<'_, Result<Vec<TopicOutcome>, BrokerError>> {
         async move {
             if items.is_empty() {
