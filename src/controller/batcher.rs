@@ -102,8 +102,17 @@ async fn run(
         }
         let (intents, replies): (Vec<Intent>, Vec<_>) =
             batch.into_iter().map(|r| (r.intent, r.reply)).unzip();
-        tracing::debug!(intents = intents.len(), "processing batch");
-        match process(admin.as_ref(), &intents).await {
+        let (requests_before, started) = (admin.requests_made(), std::time::Instant::now());
+        let result = process(admin.as_ref(), &intents).await;
+        tracing::info!(
+            intents = intents.len(),
+            requests = admin.requests_made() - requests_before,
+            total_requests = admin.requests_made(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            ok = result.is_ok(),
+            "broker round trip"
+        );
+        match result {
             Ok(answers) => {
                 for (reply, answer) in replies.into_iter().zip(answers) {
                     let _ = reply.send(Ok(answer));
