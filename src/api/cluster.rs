@@ -163,6 +163,10 @@ pub struct KafkaClusterStatus {
     pub brokers: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub controller: Option<i32>,
+    /// Admin APIs Tributary uses that the broker does not serve (from ApiVersions; not probed
+    /// over TLS). Changes that need them are refused with `BrokerUnsupported`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unsupported_apis: Vec<String>,
     /// One entry per condition type, merged by `type` under server-side apply.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]

@@ -1,6 +1,7 @@
 //! The KafkaCluster reconciler: connect, probe (cluster id, brokers, controller), status.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
@@ -10,6 +11,7 @@ use kube::{Api, ResourceExt};
 use super::status::{apply_verdict, Verdict};
 use super::{Context, Error, FIELD_MANAGER};
 use crate::api::{KafkaCluster, KafkaClusterStatus, API_VERSION};
+use crate::kafka::api_versions;
 use crate::model::validate_cluster;
 
 fn key(cluster: &KafkaCluster) -> String {
@@ -55,7 +57,17 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
                 status.brokers = Some(info.brokers.len() as i32);
                 status.controller = info.controller;
                 ctx.backoff.reset(&id);
-                let message = format!("{} broker(s) reachable", info.brokers.len());
+                let mut message = format!("{} broker(s) reachable", info.brokers.len());
+                if cluster.spec.tls.is_none() {
+                    let timeout = Duration::from_secs(cluster.spec.request_timeout_seconds.unwrap_or(10).max(1) as u64);
+                    match api_versions::probe(&cluster.spec.bootstrap_servers[0], timeout).await {
+                        Ok(apis) => status.unsupported_apis = api_versions::missing_admin_apis(&apis),
+                        Err(e) => tracing::debug!(cluster = %id, error = %e, "ApiVersions probe"),
+                    }
+                    if !status.unsupported_apis.is_empty() {
+                        message.push_str(&format!("; the broker does not serve {}", status.unsupported_apis.join(", ")));
+                    }
+                }
                 (
                     Verdict {
                         ready: true,

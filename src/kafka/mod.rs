@@ -1,6 +1,7 @@
 //! Broker access: the [`BrokerAdmin`] trait the planner's executor talks to, and its
 //! librdkafka implementation. Every operation takes a batch and makes one broker request.
 
+pub mod api_versions;
 mod connection;
 pub mod memory;
 mod native;
