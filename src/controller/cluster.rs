@@ -59,13 +59,20 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
                 ctx.backoff.reset(&id);
                 let mut message = format!("{} broker(s) reachable", info.brokers.len());
                 if cluster.spec.tls.is_none() {
-                    let timeout = Duration::from_secs(cluster.spec.request_timeout_seconds.unwrap_or(10).max(1) as u64);
+                    let timeout = Duration::from_secs(
+                        cluster.spec.request_timeout_seconds.unwrap_or(10).max(1) as u64,
+                    );
                     match api_versions::probe(&cluster.spec.bootstrap_servers[0], timeout).await {
-                        Ok(apis) => status.unsupported_apis = api_versions::missing_admin_apis(&apis),
+                        Ok(apis) => {
+                            status.unsupported_apis = api_versions::missing_admin_apis(&apis)
+                        }
                         Err(e) => tracing::debug!(cluster = %id, error = %e, "ApiVersions probe"),
                     }
                     if !status.unsupported_apis.is_empty() {
-                        message.push_str(&format!("; the broker does not serve {}", status.unsupported_apis.join(", ")));
+                        message.push_str(&format!(
+                            "; the broker does not serve {}",
+                            status.unsupported_apis.join(", ")
+                        ));
                     }
                 }
                 (

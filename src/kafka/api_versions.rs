@@ -22,10 +22,16 @@ pub const ADMIN_APIS: &[(i16, &str)] = &[
 ];
 
 /// `api key → (min version, max version)` as the broker at `address` reports them.
-pub async fn probe(address: &str, timeout: Duration) -> Result<BTreeMap<i16, (i16, i16)>, BrokerError> {
+pub async fn probe(
+    address: &str,
+    timeout: Duration,
+) -> Result<BTreeMap<i16, (i16, i16)>, BrokerError> {
     tokio::time::timeout(timeout, exchange(address))
         .await
-        .map_err(|_| BrokerError::Timeout { api: "ApiVersions", after: timeout })?
+        .map_err(|_| BrokerError::Timeout {
+            api: "ApiVersions",
+            after: timeout,
+        })?
 }
 
 async fn exchange(address: &str) -> Result<BTreeMap<i16, (i16, i16)>, BrokerError> {
@@ -39,12 +45,19 @@ async fn exchange(address: &str) -> Result<BTreeMap<i16, (i16, i16)>, BrokerErro
     request.extend_from_slice(&correlation_id.to_be_bytes());
     request.extend_from_slice(&(client_id.len() as i16).to_be_bytes());
     request.extend_from_slice(client_id);
-    stream.write_all(&(request.len() as i32).to_be_bytes()).await.map_err(io)?;
+    stream
+        .write_all(&(request.len() as i32).to_be_bytes())
+        .await
+        .map_err(io)?;
     stream.write_all(&request).await.map_err(io)?;
 
     let size = stream.read_i32().await.map_err(io)?;
     if !(4..=1 << 20).contains(&size) {
-        return Err(BrokerError::Rejected { api: "ApiVersions", code: "InvalidResponse".into(), message: format!("response size {size}") });
+        return Err(BrokerError::Rejected {
+            api: "ApiVersions",
+            code: "InvalidResponse".into(),
+            message: format!("response size {size}"),
+        });
     }
     let mut body = vec![0; size as usize];
     stream.read_exact(&mut body).await.map_err(io)?;
@@ -52,10 +65,16 @@ async fn exchange(address: &str) -> Result<BTreeMap<i16, (i16, i16)>, BrokerErro
 }
 
 fn parse(body: &[u8], correlation_id: i32) -> Result<BTreeMap<i16, (i16, i16)>, BrokerError> {
-    let bad = |why: &str| BrokerError::Rejected { api: "ApiVersions", code: "InvalidResponse".into(), message: why.to_owned() };
+    let bad = |why: &str| BrokerError::Rejected {
+        api: "ApiVersions",
+        code: "InvalidResponse".into(),
+        message: why.to_owned(),
+    };
     let mut at = 0usize;
     let mut take = |n: usize| -> Result<&[u8], BrokerError> {
-        let slice = body.get(at..at + n).ok_or_else(|| bad("truncated response"))?;
+        let slice = body
+            .get(at..at + n)
+            .ok_or_else(|| bad("truncated response"))?;
         at += n;
         Ok(slice)
     };
@@ -66,7 +85,11 @@ fn parse(body: &[u8], correlation_id: i32) -> Result<BTreeMap<i16, (i16, i16)>, 
     }
     let error = i16_at(take(2)?);
     if error != 0 {
-        return Err(BrokerError::Rejected { api: "ApiVersions", code: format!("error {error}"), message: "the broker refused ApiVersions".into() });
+        return Err(BrokerError::Rejected {
+            api: "ApiVersions",
+            code: format!("error {error}"),
+            message: "the broker refused ApiVersions".into(),
+        });
     }
     let count = i32_at(take(4)?);
     let mut apis = BTreeMap::new();
@@ -105,7 +128,15 @@ mod tests {
         }
         let apis = parse(&body, 1).unwrap();
         assert_eq!(apis[&19], (0, 7));
-        assert_eq!(missing_admin_apis(&apis), ["DeleteTopics", "DescribeConfigs", "CreatePartitions", "IncrementalAlterConfigs"]);
+        assert_eq!(
+            missing_admin_apis(&apis),
+            [
+                "DeleteTopics",
+                "DescribeConfigs",
+                "CreatePartitions",
+                "IncrementalAlterConfigs"
+            ]
+        );
         assert!(parse(&body[..7], 1).is_err(), "truncated");
         assert!(parse(&body, 2).is_err(), "wrong correlation id");
     }

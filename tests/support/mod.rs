@@ -1,1 +1,3 @@
+pub mod apiserver;
 pub mod broker;
+pub mod scenarios;
