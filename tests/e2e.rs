@@ -223,7 +223,11 @@ async fn a_stopped_broker_is_reported_and_recovered_from() {
     env.eventually("the KafkaCluster reports the outage too", || async {
         let cluster = env.clusters().get("flaky").await.unwrap();
         cluster.status.is_some_and(|s| {
-            s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == ConditionStatus::False && c.reason == "BrokerUnreachable")
+            s.conditions.iter().any(|c| {
+                c.type_ == "Ready"
+                    && c.status == ConditionStatus::False
+                    && c.reason == "BrokerUnreachable"
+            })
         })
     })
     .await;
@@ -247,5 +251,36 @@ async fn a_stopped_broker_is_reported_and_recovered_from() {
     };
     assert_eq!(admin_env.broker(&[&name]).await.topics[&name].partitions, 2);
     stop_guarded(tansu);
+    r.stop().await;
+}
+
+/// API-server errors (500 on status writes, 409 on the finalizer patch) are retried with
+/// backoff; the topic still converges and other topics are not held up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_server_errors_are_retried() {
+    let r = start().await;
+    let env = &r.env;
+    let flaky = unique("clicks");
+    let healthy = unique("inventory");
+    r.api.fail_next(
+        support::apiserver::Matcher::new("PATCH", &format!("/kafkatopics/{flaky}/status")),
+        500,
+        2,
+    );
+    r.api.fail_next(
+        support::apiserver::Matcher::new("PATCH", &format!("/kafkatopics/{flaky}?")),
+        409,
+        1,
+    );
+    env.create_topic(&flaky, spec("local", 1, &[])).await;
+    env.create_topic(&healthy, spec("local", 1, &[])).await;
+    for name in [&healthy, &flaky] {
+        env.eventually("Ready despite injected errors", || async {
+            matches!(env.ready(name).await, Some((ConditionStatus::True, _, _)))
+        })
+        .await;
+    }
+    let injected = r.api.requests().iter().filter(|q| q.injected).count();
+    assert_eq!(injected, 3, "every injected failure was hit");
     r.stop().await;
 }
