@@ -106,16 +106,11 @@ async fn apply(topic: &KafkaTopic, api: &Api<KafkaTopic>, ctx: &Context) -> Resu
     let previous = topic.status.as_ref();
 
     let Some(cluster) = ctx.cluster(topic.namespace().as_deref(), &topic.spec.cluster_ref) else {
-        write_status(
+        report(
             api,
             topic,
-            topic_status(
-                previous,
-                generation,
-                &name,
-                &TopicState::ClusterNotFound(&topic.spec.cluster_ref),
-                &now(),
-            ),
+            &name,
+            &TopicState::ClusterNotFound(&topic.spec.cluster_ref),
         )
         .await?;
         return Ok(Action::requeue(ctx.backoff.next(&id)));
@@ -123,18 +118,7 @@ async fn apply(topic: &KafkaTopic, api: &Api<KafkaTopic>, ctx: &Context) -> Resu
     let desired = match resolve_topic(topic, cluster.spec.topic_defaults.as_ref()) {
         Ok(d) => d,
         Err(errors) => {
-            write_status(
-                api,
-                topic,
-                topic_status(
-                    previous,
-                    generation,
-                    &name,
-                    &TopicState::Invalid(&errors),
-                    &now(),
-                ),
-            )
-            .await?;
+            report(api, topic, &name, &TopicState::Invalid(&errors)).await?;
             return Ok(Action::await_change());
         }
     };
@@ -149,27 +133,11 @@ async fn apply(topic: &KafkaTopic, api: &Api<KafkaTopic>, ctx: &Context) -> Resu
                 .collect::<Vec<_>>()
                 .join("; ")
         ));
-        write_status(
-            api,
-            topic,
-            topic_status(previous, generation, &name, &TopicState::Broker(&e), &now()),
-        )
-        .await?;
+        report(api, topic, &name, &TopicState::Broker(&e)).await?;
         return Ok(Action::requeue(ctx.options.resync));
     }
     if let Some(owner) = conflict_owner(topic, desired.name.as_str(), &ctx.topics.state()) {
-        write_status(
-            api,
-            topic,
-            topic_status(
-                previous,
-                generation,
-                &name,
-                &TopicState::Conflict { owner: &owner },
-                &now(),
-            ),
-        )
-        .await?;
+        report(api, topic, &name, &TopicState::Conflict { owner: &owner }).await?;
         return Ok(Action::requeue(ctx.options.resync));
     }
 
@@ -202,12 +170,7 @@ async fn apply(topic: &KafkaTopic, api: &Api<KafkaTopic>, ctx: &Context) -> Resu
     let answer = match answer {
         Ok(a) => a,
         Err(e) => {
-            write_status(
-                api,
-                topic,
-                topic_status(previous, generation, &name, &TopicState::Broker(&e), &now()),
-            )
-            .await?;
+            report(api, topic, &name, &TopicState::Broker(&e)).await?;
             return Ok(Action::requeue(ctx.backoff.next(&id)));
         }
     };
@@ -300,6 +263,23 @@ async fn publish(ctx: &Context, topic: &KafkaTopic, type_: EventType, reason: &s
     if let Err(e) = ctx.recorder.publish(&event, &topic.object_ref(&())).await {
         tracing::debug!(error = %e, "publishing an event failed");
     }
+}
+
+/// Writes the status for `state`.
+async fn report(
+    api: &Api<KafkaTopic>,
+    topic: &KafkaTopic,
+    name: &str,
+    state: &TopicState<'_>,
+) -> Result<(), Error> {
+    let status = topic_status(
+        topic.status.as_ref(),
+        topic.metadata.generation,
+        name,
+        state,
+        &now(),
+    );
+    write_status(api, topic, status).await
 }
 
 async fn write_status(
