@@ -129,9 +129,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 Err(code) => return Ok(code),
             };
             println!(
-                "valid: {} KafkaCluster(s), {} KafkaTopic(s)",
+                "valid: {} KafkaCluster(s), {} KafkaTopic(s), {} KafkaConsumer(s), {} KafkaProducer(s)",
                 set.clusters.len(),
-                set.topics.len()
+                set.topics.len(),
+                set.consumers.len(),
+                set.producers.len()
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -331,7 +333,7 @@ fn load_cluster_file(path: &PathBuf) -> Result<KafkaCluster> {
     }
     let mut clusters = docs.into_iter().filter_map(|d| match d.resource {
         Resource::Cluster(c) => Some((d.source, c)),
-        Resource::Topic(_) => None,
+        _ => None,
     });
     let (source, cluster) = clusters
         .next()

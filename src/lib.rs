@@ -11,3 +11,4 @@ pub mod kafka;
 pub mod manifest;
 pub mod model;
 pub mod plan;
+pub mod workload;

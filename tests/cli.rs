@@ -50,7 +50,8 @@ fn validate_accepts_the_examples() {
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     assert!(
-        stdout.contains("2 KafkaCluster(s), 5 KafkaTopic(s)"),
+        stdout
+            .contains("3 KafkaCluster(s), 8 KafkaTopic(s), 3 KafkaConsumer(s), 3 KafkaProducer(s)"),
         "{stdout}"
     );
 }

@@ -5,8 +5,10 @@ use std::collections::BTreeMap;
 use kube::core::cel::{validate_cel, validate_cel_update};
 use serde_json::Value;
 use tributary::api::{
-    crds, CredentialSource, DeletionPolicy, KafkaCluster, KafkaClusterSpec, KafkaTopic,
-    KafkaTopicSpec, SaslMechanism, SaslSpec, SecretKeySelector, TlsSpec,
+    crds, Autoscaling, CredentialSource, DeletionPolicy, KafkaCluster, KafkaClusterSpec,
+    KafkaConsumer, KafkaConsumerSpec, KafkaProducer, KafkaProducerSpec, KafkaTopic, KafkaTopicSpec,
+    OffsetResetPolicy, PortProtocol, ProducerService, SaslMechanism, SaslSpec, SecretKeySelector,
+    ServicePort, ServiceType, TlsSpec, WorkloadTemplate,
 };
 
 #[test]
@@ -279,4 +281,211 @@ fn credentials_take_exactly_one_source_and_passwords_are_never_inline() {
         .unwrap_err()
         .to_string()
         .contains("go together"));
+}
+
+#[test]
+fn consumers_and_producers_are_served() {
+    let names: Vec<(String, Vec<String>)> = crds::all()
+        .into_iter()
+        .map(|crd| {
+            (
+                crd.spec.names.kind.clone(),
+                crd.spec.names.short_names.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert!(names.contains(&("KafkaConsumer".into(), vec!["kcon".into()])));
+    assert!(names.contains(&("KafkaProducer".into(), vec!["kprod".into()])));
+    let consumer = crds::all()
+        .into_iter()
+        .find(|c| c.spec.names.kind == "KafkaConsumer")
+        .unwrap();
+    assert_eq!(
+        consumer.spec.names.categories.clone().unwrap_or_default(),
+        ["tributary"]
+    );
+    let columns: Vec<String> = consumer.spec.versions[0]
+        .additional_printer_columns
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    for column in ["Ready", "Replicas", "Lag"] {
+        assert!(
+            columns.iter().any(|c| c == column),
+            "{column} in {columns:?}"
+        );
+    }
+}
+
+fn consumer() -> KafkaConsumer {
+    KafkaConsumer::new(
+        "analytics",
+        KafkaConsumerSpec {
+            cluster_ref: "local".into(),
+            group_id: None,
+            topics: vec!["clicks".into(), "orders".into()],
+            template: WorkloadTemplate {
+                image: "ghcr.io/acme/analytics:1.0".into(),
+                ..Default::default()
+            },
+            replicas: None,
+            autoscaling: Some(Autoscaling {
+                min_replicas: 1,
+                max_replicas: 6,
+                lag_threshold: 1000,
+                scale_down_stabilization_seconds: 300,
+                poll_interval_seconds: 30,
+                limit_to_partitions_with_lag: true,
+                offset_reset_policy: OffsetResetPolicy::Earliest,
+            }),
+        },
+    )
+}
+
+fn producer() -> KafkaProducer {
+    KafkaProducer::new(
+        "web-app",
+        KafkaProducerSpec {
+            cluster_ref: "local".into(),
+            topics: vec!["clicks".into()],
+            template: WorkloadTemplate {
+                image: "ghcr.io/acme/web:1.0".into(),
+                ..Default::default()
+            },
+            replicas: 2,
+            service: Some(ProducerService {
+                type_: ServiceType::LoadBalancer,
+                ports: vec![ServicePort {
+                    name: "http".into(),
+                    port: 80,
+                    target_port: Some(8080),
+                    protocol: PortProtocol::Tcp,
+                }],
+            }),
+        },
+    )
+}
+
+/// The single CEL failure of a creation: (field path, message).
+fn refusal<K: kube::CustomResourceExt + serde::Serialize>(resource: &K) -> (String, String) {
+    let errors = validate_cel(resource).expect_err("the CEL rules refuse it");
+    let errors = errors.into_vec();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    (errors[0].field_path.clone(), errors[0].message.clone())
+}
+
+#[test]
+fn consumer_cel_rules() {
+    assert!(validate_cel(&consumer()).is_ok());
+    let mut fixed = consumer();
+    fixed.spec.autoscaling = None;
+    fixed.spec.replicas = Some(3);
+    assert!(validate_cel(&fixed).is_ok());
+
+    let mut inverted = consumer();
+    inverted.spec.autoscaling.as_mut().unwrap().min_replicas = 7;
+    inverted.spec.autoscaling.as_mut().unwrap().max_replicas = 5;
+    assert_eq!(
+        refusal(&inverted),
+        (
+            "spec.autoscaling".into(),
+            "minReplicas must be <= maxReplicas".into()
+        )
+    );
+
+    for threshold in [0, -10] {
+        let mut idle = consumer();
+        idle.spec.autoscaling.as_mut().unwrap().lag_threshold = threshold;
+        assert_eq!(
+            refusal(&idle),
+            (
+                "spec.autoscaling.lagThreshold".into(),
+                "must be > 0 (messages per replica)".into()
+            )
+        );
+    }
+
+    let mut foreign = consumer();
+    foreign.spec.topics.push("billing/invoices".into());
+    let (path, message) = refusal(&foreign);
+    assert_eq!(path, "spec.topics");
+    assert!(message.contains("another namespace"), "{message}");
+
+    for image in ["", "   "] {
+        let mut imageless = consumer();
+        imageless.spec.template.image = image.into();
+        assert_eq!(
+            refusal(&imageless),
+            (
+                "spec.template.image".into(),
+                "must name a container image".into()
+            )
+        );
+    }
+
+    let mut both = fixed.clone();
+    both.spec.autoscaling = consumer().spec.autoscaling;
+    assert_eq!(
+        refusal(&both),
+        (
+            "spec".into(),
+            "set exactly one of replicas and autoscaling".into()
+        )
+    );
+    let mut neither = fixed;
+    neither.spec.replicas = None;
+    assert_eq!(
+        refusal(&neither).1,
+        "set exactly one of replicas and autoscaling"
+    );
+}
+
+#[test]
+fn producer_cel_rules() {
+    assert!(validate_cel(&producer()).is_ok());
+    let mut foreign = producer();
+    foreign.spec.topics = vec!["shop/clicks".into()];
+    assert_eq!(refusal(&foreign).0, "spec.topics");
+    let mut imageless = producer();
+    imageless.spec.template.image = String::new();
+    assert_eq!(refusal(&imageless).1, "must name a container image");
+}
+
+#[test]
+fn workload_schemas_carry_the_bounds_cel_does_not() {
+    let crd = crds::all()
+        .into_iter()
+        .find(|c| c.spec.names.kind == "KafkaConsumer")
+        .unwrap();
+    let schema = serde_json::to_value(
+        crd.spec.versions[0]
+            .schema
+            .as_ref()
+            .unwrap()
+            .open_api_v3_schema
+            .as_ref()
+            .unwrap(),
+    )
+    .unwrap();
+    let spec = &schema["properties"]["spec"]["properties"];
+    let topics = &spec["topics"];
+    assert_eq!(topics["minItems"], 1);
+    assert_eq!(
+        topics["maxItems"], 256,
+        "keeps the CEL cost of the topics rule bounded"
+    );
+    assert_eq!(topics["items"]["maxLength"], 253);
+    let autoscaling = &spec["autoscaling"]["properties"];
+    assert_eq!(autoscaling["maxReplicas"]["minimum"], 1.0);
+    assert_eq!(autoscaling["minReplicas"]["default"], 1);
+    assert_eq!(
+        autoscaling["offsetResetPolicy"]["enum"],
+        serde_json::json!(["earliest", "latest"])
+    );
+    assert_eq!(
+        spec["template"]["properties"]["env"]["x-kubernetes-list-type"], "map",
+        "duplicate env names are refused by the API server"
+    );
 }

@@ -3,11 +3,16 @@
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
-use super::{KafkaCluster, KafkaTopic};
+use super::{KafkaCluster, KafkaConsumer, KafkaProducer, KafkaTopic};
 
 /// All CRDs, in a stable order; the file name under `crds/` of each is `<plural>.<group>.yaml`.
 pub fn all() -> Vec<CustomResourceDefinition> {
-    vec![KafkaCluster::crd(), KafkaTopic::crd()]
+    vec![
+        KafkaCluster::crd(),
+        KafkaTopic::crd(),
+        KafkaConsumer::crd(),
+        KafkaProducer::crd(),
+    ]
 }
 
 /// The file name a CRD is checked in under, in `crds/`.

@@ -2,15 +2,27 @@
 
 mod cluster;
 mod conditions;
+mod consumer;
 pub mod crds;
+mod producer;
 mod topic;
+mod workload;
 
 pub use cluster::{
     CredentialSource, KafkaCluster, KafkaClusterSpec, KafkaClusterStatus, SaslMechanism, SaslSpec,
     SecretKeySelector, TlsSpec, TopicDefaults,
 };
 pub use conditions::{Condition, ConditionStatus};
+pub use consumer::{
+    Autoscaling, KafkaConsumer, KafkaConsumerSpec, KafkaConsumerStatus, OffsetResetPolicy,
+    ReplicaDecision, TopicLag,
+};
+pub use producer::{
+    KafkaProducer, KafkaProducerSpec, KafkaProducerStatus, PortProtocol, ProducerService,
+    ServicePort, ServiceType,
+};
 pub use topic::{DeletionPolicy, KafkaTopic, KafkaTopicSpec, KafkaTopicStatus};
+pub use workload::{WorkloadTemplate, MAX_TOPICS};
 
 /// The API group of every Tributary kind.
 pub const GROUP: &str = "tributary.io";

@@ -4,9 +4,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::{Document, ManifestError, Resource, Source};
-use crate::api::{KafkaCluster, KafkaTopic, API_VERSION, GROUP};
+use crate::api::{KafkaCluster, KafkaConsumer, KafkaProducer, KafkaTopic, API_VERSION, GROUP};
 
-const KINDS: &str = "KafkaCluster, KafkaTopic";
+const KINDS: &str = "KafkaCluster, KafkaTopic, KafkaConsumer, KafkaProducer";
 const ROOT_FIELDS: &[&str] = &["apiVersion", "kind", "metadata", "spec", "status"];
 
 /// Reads every `.yaml` / `.yml` file named, or found (recursively, in name order) under a
@@ -124,7 +124,10 @@ fn parse_document(value: Value) -> Result<Resource, (String, String)> {
             ),
         ));
     }
-    let known_kind = matches!(kind.as_str(), "KafkaCluster" | "KafkaTopic");
+    let known_kind = matches!(
+        kind.as_str(),
+        "KafkaCluster" | "KafkaTopic" | "KafkaConsumer" | "KafkaProducer"
+    );
     if !known_kind {
         return Err(("kind".into(), format!("unknown kind '{kind}' (apiVersion {api_version}); Tributary reads {KINDS} of {API_VERSION}")));
     }
@@ -141,6 +144,8 @@ fn parse_document(value: Value) -> Result<Resource, (String, String)> {
     }
     match kind.as_str() {
         "KafkaCluster" => typed::<KafkaCluster>(value).map(Resource::Cluster),
+        "KafkaConsumer" => typed::<KafkaConsumer>(value).map(Resource::Consumer),
+        "KafkaProducer" => typed::<KafkaProducer>(value).map(Resource::Producer),
         _ => typed::<KafkaTopic>(value).map(Resource::Topic),
     }
 }

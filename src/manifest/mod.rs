@@ -11,7 +11,7 @@ use std::path::PathBuf;
 pub use load::{load_paths, load_str};
 pub use validate::{validate, TopicTarget, ValidatedSet};
 
-use crate::api::{KafkaCluster, KafkaTopic};
+use crate::api::{KafkaCluster, KafkaConsumer, KafkaProducer, KafkaTopic};
 
 /// Where a document came from: `orders.yaml#2`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -33,6 +33,31 @@ impl fmt::Display for Source {
 pub enum Resource {
     Cluster(KafkaCluster),
     Topic(KafkaTopic),
+    /// For the operator: validated, but never part of a topic plan.
+    Consumer(KafkaConsumer),
+    /// For the operator: validated, but never part of a topic plan.
+    Producer(KafkaProducer),
+}
+
+impl Resource {
+    /// The resource's kind, as manifests spell it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Resource::Cluster(_) => "KafkaCluster",
+            Resource::Topic(_) => "KafkaTopic",
+            Resource::Consumer(_) => "KafkaConsumer",
+            Resource::Producer(_) => "KafkaProducer",
+        }
+    }
+
+    pub fn metadata(&self) -> &kube::api::ObjectMeta {
+        match self {
+            Resource::Cluster(r) => &r.metadata,
+            Resource::Topic(r) => &r.metadata,
+            Resource::Consumer(r) => &r.metadata,
+            Resource::Producer(r) => &r.metadata,
+        }
+    }
 }
 
 /// A resource and where it came from.

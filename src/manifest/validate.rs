@@ -1,8 +1,12 @@
 use std::collections::BTreeMap;
 
 use super::{Document, ManifestError, Resource, Source};
-use crate::api::{KafkaCluster, KafkaTopic};
+use crate::api::{KafkaCluster, KafkaConsumer, KafkaProducer, KafkaTopic};
 use crate::model::{resolve_topic, validate_cluster, DesiredTopic, FieldError};
+use crate::workload::{
+    check_topic_clusters, validate_consumer, validate_producer, ConnectionFacts, TopicRef,
+    ValidatedConsumer, ValidatedProducer,
+};
 
 /// A validated topic and the cluster it belongs to.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,7 +21,11 @@ pub struct TopicTarget {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ValidatedSet {
     pub clusters: Vec<(Source, KafkaCluster)>,
+    /// The topics `plan` / `apply` / `delete` act on.
     pub topics: Vec<TopicTarget>,
+    /// Consumers and producers are for the operator: checked here, never planned.
+    pub consumers: Vec<(Source, ValidatedConsumer)>,
+    pub producers: Vec<(Source, ValidatedProducer)>,
 }
 
 impl ValidatedSet {
@@ -89,10 +97,7 @@ pub fn validate(
     let mut duplicates: Vec<&Source> = Vec::new();
 
     for doc in docs {
-        let (kind, meta) = match &doc.resource {
-            Resource::Cluster(c) => ("KafkaCluster", &c.metadata),
-            Resource::Topic(t) => ("KafkaTopic", &t.metadata),
-        };
+        let (kind, meta) = (doc.resource.kind(), doc.resource.metadata());
         match meta.name.as_deref() {
             None | Some("") => errors.push(at(
                 &doc.source,
@@ -194,12 +199,125 @@ pub fn validate(
         }
     }
 
+    validate_workloads(docs, &duplicates, &mut set, &mut errors);
+
     if errors.is_empty() {
         Ok(set)
     } else {
         errors.sort_by(|a, b| (&a.file, a.document).cmp(&(&b.file, b.document)));
+        // A missing name is reported by the generic check and by the workload's own.
+        errors.dedup();
         Err(errors)
     }
+}
+
+/// Consumers and producers: each on its own (the typed checks, then the CRD's CEL rules),
+/// then against the rest of the set: the `KafkaTopic`s they name must live on their cluster,
+/// their cluster's credentials must be passable to a pod, and a consumer and a producer of
+/// one name would fight over one Deployment.
+fn validate_workloads(
+    docs: &[Document],
+    duplicates: &[&Source],
+    set: &mut ValidatedSet,
+    errors: &mut Vec<ManifestError>,
+) {
+    let consumer_rules = CelRules::<KafkaConsumer>::new();
+    let producer_rules = CelRules::<KafkaProducer>::new();
+    let kafka_topics: Vec<&KafkaTopic> = docs
+        .iter()
+        .filter_map(|d| match &d.resource {
+            Resource::Topic(t) => Some(t),
+            _ => None,
+        })
+        .collect();
+    let mut deployments: BTreeMap<(Option<String>, String), (&str, &Source)> = BTreeMap::new();
+
+    for doc in docs {
+        if duplicates.contains(&&doc.source) {
+            continue;
+        }
+        let checked = match &doc.resource {
+            Resource::Consumer(c) => then_cel(validate_consumer(c), || consumer_rules.check(c))
+                .map(|v| {
+                    let refs = (v.owner.clone(), v.cluster_ref.clone(), v.topics.clone());
+                    set.consumers.push((doc.source.clone(), v));
+                    refs
+                }),
+            Resource::Producer(p) => then_cel(validate_producer(p), || producer_rules.check(p))
+                .map(|v| {
+                    let refs = (v.owner.clone(), v.cluster_ref.clone(), v.topics.clone());
+                    set.producers.push((doc.source.clone(), v));
+                    refs
+                }),
+            _ => continue,
+        };
+        let (owner, cluster_ref, topics) = match checked {
+            Ok(refs) => refs,
+            Err(errs) => {
+                errors.extend(errs.into_iter().map(|e| at(&doc.source, e)));
+                continue;
+            }
+        };
+        let kind = doc.resource.kind();
+        let mut errs = cross_check(&owner.namespace, &cluster_ref, &topics, &kafka_topics, set);
+        let key = (owner.namespace.clone(), owner.name.clone());
+        if let Some((other, first)) = deployments.insert(key.clone(), (kind, &doc.source)) {
+            deployments.insert(key, (other, first));
+            errs.push(FieldError::new(
+                "metadata.name",
+                format!(
+                    "{kind} '{}' and {other} '{}' ({first}) would both own Deployment '{}': rename one",
+                    owner.name, owner.name, owner.name
+                ),
+            ));
+        }
+        if !errs.is_empty() {
+            set.consumers.retain(|(s, _)| s != &doc.source);
+            set.producers.retain(|(s, _)| s != &doc.source);
+            errors.extend(errs.into_iter().map(|e| at(&doc.source, e)));
+        }
+    }
+}
+
+fn then_cel<T>(
+    typed: Result<T, Vec<FieldError>>,
+    cel: impl FnOnce() -> Vec<FieldError>,
+) -> Result<T, Vec<FieldError>> {
+    let value = typed?;
+    let errs = cel();
+    if errs.is_empty() {
+        Ok(value)
+    } else {
+        Err(errs)
+    }
+}
+
+fn cross_check(
+    namespace: &Option<String>,
+    cluster_ref: &str,
+    topics: &[TopicRef],
+    kafka_topics: &[&KafkaTopic],
+    set: &ValidatedSet,
+) -> Vec<FieldError> {
+    let same_namespace = kafka_topics
+        .iter()
+        .copied()
+        .filter(|t| &t.metadata.namespace == namespace);
+    let mut errs = check_topic_clusters(topics, cluster_ref, same_namespace);
+    let cluster = set.clusters.iter().map(|(_, c)| c).find(|c| {
+        &c.metadata.namespace == namespace && c.metadata.name.as_deref() == Some(cluster_ref)
+    });
+    if let Some(Err(why)) = cluster.map(ConnectionFacts::from_cluster) {
+        let why: Vec<String> = why.iter().map(ToString::to_string).collect();
+        errs.push(FieldError::new(
+            "spec.clusterRef",
+            format!(
+                "KafkaCluster '{cluster_ref}' cannot be handed to a workload: {}",
+                why.join("; ")
+            ),
+        ));
+    }
+    errs
 }
 
 #[cfg(test)]
@@ -276,6 +394,104 @@ mod tests {
             "{e:?}"
         );
         assert!(e[1].contains("spec.config.retention.msx: 'retention.msx' is not a Kafka topic config; did you mean 'retention.ms'?"), "{e:?}");
+    }
+
+    const CONSUMER: &str = "---\napiVersion: tributary.io/v1alpha1\nkind: KafkaConsumer\nmetadata:\n  name: analytics\nspec:\n  clusterRef: local\n  topics: [orders]\n  template:\n    image: ghcr.io/acme/analytics:1.0\n  autoscaling:\n    maxReplicas: 5\n    lagThreshold: 1000\n";
+
+    const PRODUCER: &str = "---\napiVersion: tributary.io/v1alpha1\nkind: KafkaProducer\nmetadata:\n  name: web-app\nspec:\n  clusterRef: local\n  topics: [orders]\n  template:\n    image: ghcr.io/acme/web:1.0\n  service:\n    ports: [{name: http, port: 80, targetPort: 8080}]\n";
+
+    #[test]
+    fn workloads_are_validated_and_kept_out_of_the_topic_set() {
+        let set = check(&format!(
+            "{CLUSTER}{}{CONSUMER}{PRODUCER}",
+            topic("orders", 3)
+        ))
+        .unwrap();
+        assert_eq!(set.topics.len(), 1);
+        assert_eq!(set.consumers.len(), 1);
+        assert_eq!(set.producers.len(), 1);
+        let (source, consumer) = &set.consumers[0];
+        assert_eq!(source.to_string(), "orders.yaml#3");
+        assert_eq!(consumer.group_id, "analytics");
+        let crate::workload::Scaling::Autoscaled(policy) = &consumer.scaling else {
+            panic!("autoscaled")
+        };
+        assert_eq!(
+            (policy.min_replicas, policy.max_replicas),
+            (1, 5),
+            "defaults applied"
+        );
+        assert_eq!(
+            set.producers[0].1.service.as_ref().unwrap().ports[0].target_port,
+            8080
+        );
+    }
+
+    #[test]
+    fn workload_errors_name_file_document_and_field() {
+        let bad_consumer = CONSUMER
+            .replace(
+                "    maxReplicas: 5",
+                "    minReplicas: 7\n    maxReplicas: 5",
+            )
+            .replace("topics: [orders]", "topics: [orders, billing/invoices]");
+        let bad_producer = PRODUCER.replace("ghcr.io/acme/web:1.0", "\"\"");
+        let e = check(&format!("{CLUSTER}{bad_consumer}{bad_producer}")).unwrap_err();
+        assert_eq!(
+            e,
+            [
+                "orders.yaml#2 spec.topics[1]: 'billing/invoices' is a topic in another namespace; only KafkaTopics of this namespace (or topic names without '/') can be used",
+                "orders.yaml#2 spec.autoscaling.minReplicas: must be <= maxReplicas (5), got 7",
+                "orders.yaml#3 spec.template.image: must name a container image",
+            ]
+        );
+    }
+
+    #[test]
+    fn replicas_and_autoscaling_together_are_refused() {
+        let both = CONSUMER.replace("  autoscaling:", "  replicas: 2\n  autoscaling:");
+        let e = check(&both).unwrap_err();
+        assert_eq!(
+            e,
+            ["orders.yaml#1 spec: set exactly one of replicas and autoscaling, not both"]
+        );
+    }
+
+    #[test]
+    fn a_named_kafka_topic_must_live_on_the_workloads_cluster() {
+        let other = topic("orders", 3).replace("clusterRef: local", "clusterRef: other");
+        let e = check(&format!("{other}{CONSUMER}")).unwrap_err();
+        assert_eq!(
+            e,
+            ["orders.yaml#2 spec.topics[0]: KafkaTopic 'orders' lives on cluster 'other', not on 'local' (spec.clusterRef)"]
+        );
+    }
+
+    #[test]
+    fn a_consumer_and_a_producer_of_one_name_conflict() {
+        let twin = PRODUCER.replace("name: web-app", "name: analytics");
+        let e = check(&format!("{CONSUMER}{twin}")).unwrap_err();
+        assert_eq!(
+            e,
+            ["orders.yaml#2 metadata.name: KafkaProducer 'analytics' and KafkaConsumer 'analytics' (orders.yaml#1) would both own Deployment 'analytics': rename one"]
+        );
+    }
+
+    #[test]
+    fn a_cluster_with_file_credentials_cannot_serve_workloads() {
+        let cluster = format!("{CLUSTER}  sasl:\n    mechanism: PLAIN\n    username: {{value: svc}}\n    password: {{file: /etc/kafka/password}}\n");
+        assert!(check(&cluster).is_ok(), "fine for the CLI itself");
+        let e = check(&format!("{cluster}{CONSUMER}")).unwrap_err();
+        assert_eq!(
+            e,
+            ["orders.yaml#2 spec.clusterRef: KafkaCluster 'local' cannot be handed to a workload: spec.sasl.password.file: '/etc/kafka/password' is a file of the operator, which workloads cannot read: use secretKeyRef to let consumers and producers connect"]
+        );
+    }
+
+    #[test]
+    fn a_workload_without_a_name_is_reported_once() {
+        let e = check(&CONSUMER.replace("  name: analytics\n", "  labels: {a: b}\n")).unwrap_err();
+        assert_eq!(e, ["orders.yaml#1 metadata.name: is required"]);
     }
 
     #[test]

@@ -1,0 +1,225 @@
+//! `KafkaConsumer`: a consumer-group application, deployed and scaled on its lag.
+#![allow(clippy::duplicated_attributes)] // kube's repeated printcolumn(type_ = ...) arguments
+
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{Condition, WorkloadTemplate};
+
+/// A consumer-group application: a Deployment wired to the cluster named by `clusterRef`,
+/// reading `topics` as group `groupId`, with fixed `replicas` or scaled on consumer lag.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "tributary.io",
+    version = "v1alpha1",
+    kind = "KafkaConsumer",
+    derive = "PartialEq",
+    namespaced,
+    status = "KafkaConsumerStatus",
+    shortname = "kcon",
+    category = "tributary",
+    doc = "A consumer-group application: a Deployment wired to a KafkaCluster, reading topics as one consumer group, with fixed replicas or scaled on consumer lag.",
+    printcolumn(name = "Cluster", type_ = "string", json_path = ".spec.clusterRef"),
+    printcolumn(name = "Group", type_ = "string", json_path = ".status.groupId"),
+    printcolumn(name = "Replicas", type_ = "integer", json_path = ".status.replicas"),
+    printcolumn(
+        name = "Available",
+        type_ = "integer",
+        json_path = ".status.readyReplicas"
+    ),
+    printcolumn(name = "Lag", type_ = "integer", json_path = ".status.totalLag"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].reason",
+        priority = "1"
+    ),
+    printcolumn(
+        name = "Scaling",
+        type_ = "string",
+        json_path = ".status.replicaDecision.reason",
+        priority = "1"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[x_kube(validation = Rule::new("has(self.replicas) != has(self.autoscaling)").message("set exactly one of replicas and autoscaling"))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KafkaConsumerSpec {
+    /// Name of the `KafkaCluster` (same namespace) to read from.
+    #[schemars(length(min = 1))]
+    pub cluster_ref: String,
+    /// Consumer group id; defaults to `metadata.name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255))]
+    pub group_id: Option<String>,
+    /// Topics to read: names of `KafkaTopic`s in this namespace (their `spec.topicName` is
+    /// used), or else topic names as the broker knows them. Another namespace's topic
+    /// (`namespace/name`) is refused.
+    #[x_kube(validation = Rule::new("self.all(t, !t.contains('/'))").message("a topic in another namespace ('namespace/name') is refused: name a KafkaTopic of this namespace, or a topic name without '/'"))]
+    #[schemars(length(min = 1, max = 256), inner(length(min = 1, max = 253)))]
+    pub topics: Vec<String>,
+    /// The application's pod.
+    pub template: WorkloadTemplate,
+    /// A fixed number of replicas. Exactly one of `replicas` and `autoscaling`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub replicas: Option<i32>,
+    /// Scale on consumer lag. Exactly one of `replicas` and `autoscaling`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaling: Option<Autoscaling>,
+}
+
+/// Scaling on consumer lag: `ceil(totalLag / lagThreshold)` replicas, kept within
+/// `minReplicas..=maxReplicas` and never above the partitions that can be assigned.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[x_kube(validation = Rule::new("!has(self.minReplicas) || self.minReplicas <= self.maxReplicas").message("minReplicas must be <= maxReplicas"))]
+pub struct Autoscaling {
+    /// Fewest replicas (default 1; 0 lets an idle group scale to zero).
+    #[serde(default = "default_min_replicas")]
+    #[schemars(range(min = 0))]
+    pub min_replicas: i32,
+    /// Most replicas. Replicas beyond the partition count would sit idle, so the operator
+    /// never scales past it either.
+    #[schemars(range(min = 1))]
+    pub max_replicas: i32,
+    /// Lag (messages not yet consumed) one replica is expected to handle.
+    #[x_kube(validation = Rule::new("self > 0").message("must be > 0 (messages per replica)"))]
+    pub lag_threshold: i64,
+    /// Seconds the lag must stay low before replicas are removed (default 300).
+    #[serde(default = "default_stabilization")]
+    #[schemars(range(min = 0, max = 3600))]
+    pub scale_down_stabilization_seconds: i32,
+    /// Seconds between lag measurements (default 30).
+    #[serde(default = "default_poll_interval")]
+    #[schemars(range(min = 1, max = 3600))]
+    pub poll_interval_seconds: i32,
+    /// Count only partitions that have lag when capping the replicas (default false: every
+    /// partition of the topics).
+    #[serde(default)]
+    pub limit_to_partitions_with_lag: bool,
+    /// How a partition without a committed offset counts: `latest` (default) as no lag,
+    /// `earliest` as its whole log.
+    #[serde(default)]
+    pub offset_reset_policy: OffsetResetPolicy,
+}
+
+fn default_min_replicas() -> i32 {
+    1
+}
+fn default_stabilization() -> i32 {
+    300
+}
+fn default_poll_interval() -> i32 {
+    30
+}
+
+/// Where a consumer without a committed offset starts, for the lag computation.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OffsetResetPolicy {
+    /// From the start of the log: the whole log is lag.
+    Earliest,
+    /// From the end of the log: no lag until something is committed.
+    #[default]
+    Latest,
+}
+
+impl OffsetResetPolicy {
+    /// As Kafka's `auto.offset.reset` spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OffsetResetPolicy::Earliest => "earliest",
+            OffsetResetPolicy::Latest => "latest",
+        }
+    }
+}
+
+/// What the operator observed and decided.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaConsumerStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// The consumer group id in use (`spec.groupId`, else `metadata.name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    /// Replicas the Deployment was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i32>,
+    /// Replicas ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_replicas: Option<i32>,
+    /// Lag summed over every partition of every topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_lag: Option<i64>,
+    /// Partitions of all topics together: more replicas than this would sit idle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitions: Option<i32>,
+    /// Members of the consumer group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub members: Option<i32>,
+    /// Lag per topic, merged by `name` under server-side apply.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    pub topics: Vec<TopicLag>,
+    /// The last replica decision and why it was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica_decision: Option<ReplicaDecision>,
+    /// One entry per condition type, merged by `type` under server-side apply.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+}
+
+/// The lag of the group on one topic.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TopicLag {
+    /// Topic name on the broker.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitions: Option<i32>,
+    /// Partitions whose lag is above zero.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitions_with_lag: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag: Option<i64>,
+}
+
+/// How many replicas the operator chose, and why.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplicaDecision {
+    pub replicas: i32,
+    /// A CamelCase word a machine can match on, e.g. `Fixed` (spec.replicas), `ScaledUp`,
+    /// `ScaledDown`, `Steady`, `LagUnknown`.
+    pub reason: String,
+    /// How the number was reached, for a person, e.g.
+    /// `lag 12000 / threshold 1000 = 12, capped at 6 partitions`.
+    #[serde(default)]
+    pub message: String,
+    /// RFC 3339 time of the decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
+}
+
+impl KafkaConsumer {
+    /// The consumer group id: `spec.groupId`, else `metadata.name`.
+    pub fn group_id(&self) -> Option<&str> {
+        self.spec
+            .group_id
+            .as_deref()
+            .or(self.metadata.name.as_deref())
+    }
+}
