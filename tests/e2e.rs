@@ -284,3 +284,163 @@ async fn api_server_errors_are_retried() {
     assert_eq!(injected, 3, "every injected failure was hit");
     r.stop().await;
 }
+
+fn producer(name: &str, cluster: &str, topics: &[&str]) -> tributary::api::KafkaProducer {
+    serde_json::from_value(json!({
+        "apiVersion": "tributary.io/v1alpha1",
+        "kind": "KafkaProducer",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {
+            "clusterRef": cluster,
+            "topics": topics,
+            "replicas": 2,
+            "template": {"image": "ghcr.io/example/order-service:3.2.1"},
+            "service": {"ports": [{"name": "http", "port": 80, "targetPort": 8080}]}
+        }
+    }))
+    .unwrap()
+}
+
+async fn producer_status(env: &Env, name: &str) -> Option<tributary::api::KafkaProducerStatus> {
+    let api: kube::Api<tributary::api::KafkaProducer> =
+        kube::Api::namespaced(env.client.clone(), NAMESPACE);
+    api.get_opt(name)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|p| p.status)
+}
+
+fn ready_reason(conditions: &[tributary::api::Condition]) -> Option<(ConditionStatus, String)> {
+    conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .map(|c| (c.status, c.reason.clone()))
+}
+
+/// A producer waits for a missing topic, then rolls out (Deployment with the connection
+/// injected, and its Service) once the topic is Ready; Ready once the Deployment is available.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_producer_waits_for_its_topic_then_rolls_out() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::Service;
+    let r = start().await;
+    let env = &r.env;
+    let topic = unique("orders");
+    let name = unique("order-service");
+    let api: kube::Api<tributary::api::KafkaProducer> =
+        kube::Api::namespaced(env.client.clone(), NAMESPACE);
+    api.create(&Default::default(), &producer(&name, "local", &[&topic]))
+        .await
+        .unwrap();
+    env.eventually("the producer waits for its topic", || async {
+        producer_status(env, &name).await.is_some_and(|s| {
+            ready_reason(&s.conditions) == Some((ConditionStatus::False, "WaitingForTopics".into()))
+                && s.waiting_for_topics.iter().any(|w| w.starts_with(&topic))
+        })
+    })
+    .await;
+    let deployments: kube::Api<Deployment> = kube::Api::namespaced(env.client.clone(), NAMESPACE);
+    assert!(
+        deployments.get_opt(&name).await.unwrap().is_none(),
+        "not rolled out while waiting"
+    );
+
+    env.create_topic(&topic, spec("local", 3, &[])).await;
+    env.eventually("the Deployment appears once the topic is Ready", || async {
+        deployments.get_opt(&name).await.unwrap().is_some()
+    })
+    .await;
+    let deployment = deployments.get(&name).await.unwrap();
+    let pod = deployment.spec.template.spec.as_ref().unwrap();
+    let envs: std::collections::BTreeMap<String, Option<String>> = pod.containers[0]
+        .env
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| (e.name, e.value))
+        .collect();
+    assert_eq!(
+        envs["KAFKA_BOOTSTRAP_SERVERS"].as_deref(),
+        Some(env.bootstrap.as_str())
+    );
+    assert_eq!(envs["KAFKA_TOPICS"].as_deref(), Some(topic.as_str()));
+    assert_eq!(
+        envs["KAFKA_SECURITY_PROTOCOL"].as_deref(),
+        Some("PLAINTEXT")
+    );
+    assert_eq!(
+        deployment.metadata.owner_references.as_ref().unwrap()[0].kind,
+        "KafkaProducer"
+    );
+    let services: kube::Api<Service> = kube::Api::namespaced(env.client.clone(), NAMESPACE);
+    assert!(
+        services.get_opt(&name).await.unwrap().is_some(),
+        "the Service is applied too"
+    );
+    env.eventually("Progressing until the Deployment is available", || async {
+        producer_status(env, &name).await.is_some_and(|s| {
+            ready_reason(&s.conditions) == Some((ConditionStatus::False, "Progressing".into()))
+        })
+    })
+    .await;
+
+    // The emulator runs no Deployment controller: report the rollout as one would.
+    let generation = deployment.metadata.generation;
+    deployments
+        .patch_status(&name, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(json!({
+            "status": {"observedGeneration": generation, "replicas": 2, "readyReplicas": 2, "availableReplicas": 2}
+        })))
+        .await
+        .unwrap();
+    env.eventually("Ready once available", || async {
+        producer_status(env, &name).await.is_some_and(|s| {
+            ready_reason(&s.conditions) == Some((ConditionStatus::True, "Available".into()))
+                && s.ready_replicas == Some(2)
+        })
+    })
+    .await;
+    r.stop().await;
+}
+
+/// A Secret the pods would read is missing: Ready=False with the exact reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_secret_is_reported_by_the_producer() {
+    let r = start().await;
+    let env = &r.env;
+    let clusters = env.clusters();
+    let cluster: tributary::api::KafkaCluster = serde_json::from_value(json!({
+        "apiVersion": "tributary.io/v1alpha1", "kind": "KafkaCluster",
+        "metadata": {"name": "secured", "namespace": NAMESPACE},
+        "spec": {
+            "bootstrapServers": [env.bootstrap],
+            "sasl": {"mechanism": "SCRAM-SHA-512", "username": {"value": "svc"},
+                     "password": {"secretKeyRef": {"name": "kafka-credentials", "key": "password"}}}
+        }
+    }))
+    .unwrap();
+    clusters
+        .create(&Default::default(), &cluster)
+        .await
+        .unwrap();
+    let name = unique("inventory-service");
+    let api: kube::Api<tributary::api::KafkaProducer> =
+        kube::Api::namespaced(env.client.clone(), NAMESPACE);
+    api.create(
+        &Default::default(),
+        &producer(&name, "secured", &["inventory"]),
+    )
+    .await
+    .unwrap();
+    env.eventually("SecretNotFound with the Secret's name", || async {
+        producer_status(env, &name).await.is_some_and(|s| {
+            s.conditions.iter().any(|c| {
+                c.type_ == "Ready"
+                    && c.reason == "SecretNotFound"
+                    && c.message.contains("kafka-credentials")
+            })
+        })
+    })
+    .await;
+    r.stop().await;
+}

@@ -5,10 +5,12 @@
 pub mod batcher;
 mod cluster;
 mod context;
+mod producer;
 pub mod status;
 #[cfg(test)]
 mod tests;
 mod topic;
+mod workloads;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +23,10 @@ use kube::{Api, Client, ResourceExt};
 
 pub use context::{rdkafka_connect, Backoff, ConnectFn, Context, Registry};
 
-use crate::api::{KafkaCluster, KafkaTopic};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Service;
+
+use crate::api::{KafkaCluster, KafkaProducer, KafkaTopic};
 use crate::kafka::BrokerError;
 
 /// The finalizer that holds a KafkaTopic until its broker topic is dealt with.
@@ -78,6 +83,8 @@ pub enum Error {
     Broker(#[from] BrokerError),
     #[error("finalizer: {0}")]
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+    #[error("rendering: {0}")]
+    Render(String),
 }
 
 /// Runs both controllers until `shutdown` resolves; in-flight reconciles are allowed to finish.
@@ -139,6 +146,47 @@ pub async fn run(
             topics_of_cluster,
         );
 
+        let (producers_api, deployments_api, services_api): (
+            Api<KafkaProducer>,
+            Api<Deployment>,
+            Api<Service>,
+        ) = match &scope {
+            None => (
+                Api::all(client.clone()),
+                Api::all(client.clone()),
+                Api::all(client.clone()),
+            ),
+            Some(ns) => (
+                Api::namespaced(client.clone(), ns),
+                Api::namespaced(client.clone(), ns),
+                Api::namespaced(client.clone(), ns),
+            ),
+        };
+        let producer_controller = Controller::new(producers_api, watcher::Config::default());
+        let producers = producer_controller.store();
+        let producers_of_topic = move |topic: KafkaTopic| {
+            let ns = topic.namespace();
+            let name = topic.name_any();
+            producers
+                .state()
+                .into_iter()
+                .filter(|p| p.namespace() == ns && p.spec.topics.iter().any(|t| *t == name))
+                .map(|p| ObjectRef::from_obj(&*p))
+                .collect::<Vec<_>>()
+        };
+        let topics_api_for_producers = match &scope {
+            None => Api::<KafkaTopic>::all(client.clone()),
+            Some(ns) => Api::<KafkaTopic>::namespaced(client.clone(), ns),
+        };
+        let producer_controller = producer_controller
+            .owns(deployments_api, watcher::Config::default())
+            .owns(services_api, watcher::Config::default())
+            .watches(
+                topics_api_for_producers,
+                watcher::Config::default(),
+                producers_of_topic,
+            );
+
         let ctx = Arc::new(Context::new(
             client.clone(),
             options.clone(),
@@ -148,7 +196,20 @@ pub async fn run(
         ));
         let s1 = shutdown.clone();
         let s2 = shutdown.clone();
+        let s3 = shutdown.clone();
         let c1 = ctx.clone();
+        let c3 = ctx.clone();
+        tasks.push(tokio::spawn(async move {
+            producer_controller
+                .graceful_shutdown_on(s3)
+                .run(producer::reconcile, producer::error_policy, c3)
+                .for_each(|r| async move {
+                    if let Err(e) = r {
+                        tracing::debug!(error = %e, "KafkaProducer reconcile");
+                    }
+                })
+                .await
+        }));
         tasks.push(tokio::spawn(async move {
             cluster_controller
                 .graceful_shutdown_on(s1)
