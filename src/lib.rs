@@ -4,6 +4,7 @@
 //! batched execution → report.
 
 pub mod api;
+pub mod autoscale;
 pub mod cli;
 pub mod controller;
 pub mod execute;

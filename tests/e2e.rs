@@ -444,3 +444,202 @@ async fn a_missing_secret_is_reported_by_the_producer() {
     .await;
     r.stop().await;
 }
+
+fn consumer(
+    name: &str,
+    topics: &[&str],
+    scaling: serde_json::Value,
+) -> tributary::api::KafkaConsumer {
+    let mut spec = json!({
+        "clusterRef": "local",
+        "topics": topics,
+        "template": {"image": "ghcr.io/example/analytics:2.0.0"}
+    });
+    spec.as_object_mut()
+        .unwrap()
+        .extend(scaling.as_object().unwrap().clone());
+    serde_json::from_value(json!({
+        "apiVersion": "tributary.io/v1alpha1", "kind": "KafkaConsumer",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": spec
+    }))
+    .unwrap()
+}
+
+async fn consumer_status(env: &Env, name: &str) -> Option<tributary::api::KafkaConsumerStatus> {
+    let api: kube::Api<tributary::api::KafkaConsumer> =
+        kube::Api::namespaced(env.client.clone(), NAMESPACE);
+    api.get_opt(name)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|c| c.status)
+}
+
+async fn deployment_replicas(env: &Env, name: &str) -> Option<i32> {
+    let api: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+        kube::Api::namespaced(env.client.clone(), NAMESPACE);
+    api.get_opt(name)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|d| d.spec.replicas)
+}
+
+/// Produces `count` messages spread over the topic's partitions.
+async fn produce(bootstrap: &str, topic: &str, count: usize) {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let producer: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .unwrap();
+    for i in 0..count {
+        let key = format!("order-{i}");
+        producer
+            .send(
+                FutureRecord::to(topic).key(&key).payload("{}"),
+                Duration::from_secs(5),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .unwrap();
+    }
+}
+
+/// Consumes `count` messages as `group` and commits them.
+fn consume_and_commit(bootstrap: &str, group: &str, topic: &str, count: usize) {
+    use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut seen = 0;
+    while seen < count {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "consumed only {seen} of {count}"
+        );
+        if let Some(m) = consumer.poll(Duration::from_millis(200)) {
+            m.unwrap();
+            seen += 1;
+        }
+    }
+    consumer.commit_consumer_state(CommitMode::Sync).unwrap();
+}
+
+/// A consumer gets a Deployment wired to its cluster, group and topics, with fixed replicas.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_gets_a_deployment_wired_to_its_group() {
+    let r = start().await;
+    let env = &r.env;
+    let topic = unique("inventory");
+    let name = unique("inventory-management");
+    env.create_topic(&topic, spec("local", 3, &[])).await;
+    let api: kube::Api<tributary::api::KafkaConsumer> =
+        kube::Api::namespaced(env.client.clone(), NAMESPACE);
+    api.create(
+        &Default::default(),
+        &consumer(&name, &[&topic], json!({"replicas": 2})),
+    )
+    .await
+    .unwrap();
+    env.eventually("the Deployment is applied with 2 replicas", || async {
+        deployment_replicas(env, &name).await == Some(2)
+    })
+    .await;
+    let deployments: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+        kube::Api::namespaced(env.client.clone(), NAMESPACE);
+    let d = deployments.get(&name).await.unwrap();
+    let envs: std::collections::BTreeMap<String, Option<String>> =
+        d.spec.template.spec.unwrap().containers[0]
+            .env
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| (e.name, e.value))
+            .collect();
+    assert_eq!(envs["KAFKA_GROUP_ID"].as_deref(), Some(name.as_str()));
+    assert_eq!(envs["KAFKA_TOPICS"].as_deref(), Some(topic.as_str()));
+    assert_eq!(
+        envs["KAFKA_BOOTSTRAP_SERVERS"].as_deref(),
+        Some(env.bootstrap.as_str())
+    );
+    env.eventually("status reports the group's partitions and lag", || async {
+        consumer_status(env, &name).await.is_some_and(|s| {
+            s.partitions == Some(3)
+                && s.total_lag == Some(0)
+                && s.replica_decision.is_some_and(|d| d.reason == "Fixed")
+        })
+    })
+    .await;
+    r.stop().await;
+}
+
+/// Lag scales the consumer up at once — never above the partitions — and back down only after
+/// the stabilization window once a real consumer has committed the backlog.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_scales_on_lag_within_its_partitions() {
+    let r = start().await;
+    let env = &r.env;
+    let topic = unique("clicks");
+    let name = unique("analytics");
+    env.create_topic(&topic, spec("local", 4, &[])).await;
+    env.eventually("topic Ready", || async {
+        matches!(env.ready(&topic).await, Some((ConditionStatus::True, _, _)))
+    })
+    .await;
+    produce(&env.bootstrap, &topic, 200).await;
+    let api: kube::Api<tributary::api::KafkaConsumer> =
+        kube::Api::namespaced(env.client.clone(), NAMESPACE);
+    let scaling = json!({"autoscaling": {
+        "minReplicas": 1, "maxReplicas": 10, "lagThreshold": 10,
+        "scaleDownStabilizationSeconds": 4, "pollIntervalSeconds": 1, "offsetResetPolicy": "earliest"
+    }});
+    api.create(&Default::default(), &consumer(&name, &[&topic], scaling))
+        .await
+        .unwrap();
+    env.eventually(
+        "lag 200 / 10 = 20 replicas, capped at the 4 partitions",
+        || async { deployment_replicas(env, &name).await == Some(4) },
+    )
+    .await;
+    let s = consumer_status(env, &name).await.unwrap();
+    assert_eq!(s.total_lag, Some(200));
+    let decision = s.replica_decision.unwrap();
+    assert!(
+        decision.message.contains("capped at 4 partitions"),
+        "{}",
+        decision.message
+    );
+
+    let (bootstrap, group, t) = (env.bootstrap.clone(), name.clone(), topic.clone());
+    tokio::task::spawn_blocking(move || consume_and_commit(&bootstrap, &group, &t, 200))
+        .await
+        .unwrap();
+    env.eventually("the committed backlog shows as lag 0", || async {
+        consumer_status(env, &name)
+            .await
+            .is_some_and(|s| s.total_lag == Some(0))
+    })
+    .await;
+    let lag_zero_seen = std::time::Instant::now();
+    assert_eq!(
+        deployment_replicas(env, &name).await,
+        Some(4),
+        "no scale-down inside the stabilization window"
+    );
+    env.eventually("scaled down to min after the window", || async {
+        deployment_replicas(env, &name).await == Some(1)
+    })
+    .await;
+    assert!(
+        lag_zero_seen.elapsed() >= Duration::from_secs(2),
+        "the scale-down waited for the window"
+    );
+    r.stop().await;
+}

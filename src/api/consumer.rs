@@ -176,6 +176,10 @@ pub struct KafkaConsumerStatus {
     /// The last replica decision and why it was made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replica_decision: Option<ReplicaDecision>,
+    /// Recent replica recommendations, kept for the scale-down stabilization window so a
+    /// restart of the operator does not forget them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_history: Option<crate::autoscale::ScaleHistory>,
     /// One entry per condition type, merged by `type` under server-side apply.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]

@@ -10,13 +10,29 @@ use kube::runtime::reflector::Store;
 use kube::{Client, ResourceExt};
 
 use super::batcher::Batcher;
+use super::lag_batcher::LagBatcher;
 use super::Options;
 use crate::api::{KafkaCluster, KafkaTopic};
+use crate::kafka::lag::{LagObserver, RdKafkaLagObserver};
 use crate::kafka::{BrokerAdmin, BrokerError, ClientSettings, KubeSecrets, RdKafkaAdmin};
 
 /// Opens admin access to a cluster (librdkafka in production; an in-memory broker in tests).
 pub type ConnectFn =
     Arc<dyn Fn(&ClientSettings) -> Result<Arc<dyn BrokerAdmin>, BrokerError> + Send + Sync>;
+
+/// Opens lag observation on a cluster.
+pub type LagConnectFn =
+    Arc<dyn Fn(&ClientSettings) -> Result<Arc<dyn LagObserver>, BrokerError> + Send + Sync>;
+
+/// The production [`LagConnectFn`].
+pub fn rdkafka_lag_connect() -> LagConnectFn {
+    Arc::new(|settings| {
+        Ok(
+            Arc::new(RdKafkaLagObserver::connect(settings)?.describe_members(true))
+                as Arc<dyn LagObserver>,
+        )
+    })
+}
 
 /// The production [`ConnectFn`].
 pub fn rdkafka_connect() -> ConnectFn {
@@ -72,11 +88,13 @@ pub struct Connection {
     fingerprint: String,
     pub admin: Arc<dyn BrokerAdmin>,
     pub batcher: Batcher,
+    pub lag: LagBatcher,
 }
 
 /// One connection per KafkaCluster, rebuilt when its spec changes.
 pub struct Registry {
     connect: ConnectFn,
+    lag_connect: LagConnectFn,
     window: Duration,
     max_batch: usize,
     connections: Mutex<HashMap<String, Arc<Connection>>>,
@@ -86,10 +104,17 @@ impl Registry {
     pub fn new(connect: ConnectFn, window: Duration, max_batch: usize) -> Self {
         Self {
             connect,
+            lag_connect: rdkafka_lag_connect(),
             window,
             max_batch,
             connections: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Uses `lag_connect` to observe consumer lag (tests pass an in-memory observer).
+    pub fn with_lag_connect(mut self, lag_connect: LagConnectFn) -> Self {
+        self.lag_connect = lag_connect;
+        self
     }
 
     /// The connection for `cluster`, opened (credentials resolved) when missing or stale.
@@ -111,9 +136,11 @@ impl Registry {
         }
         let settings = ClientSettings::for_cluster(cluster, &KubeSecrets(client.clone())).await?;
         let admin = (self.connect)(&settings)?;
+        let lag = (self.lag_connect)(&settings)?;
         let connection = Arc::new(Connection {
             fingerprint,
             batcher: Batcher::spawn(admin.clone(), self.window, self.max_batch),
+            lag: LagBatcher::spawn(lag, self.window, self.max_batch),
             admin,
         });
         self.connections

@@ -4,7 +4,9 @@
 
 pub mod batcher;
 mod cluster;
+mod consumer;
 mod context;
+mod lag_batcher;
 mod producer;
 pub mod status;
 #[cfg(test)]
@@ -21,12 +23,14 @@ use kube::runtime::watcher;
 use kube::runtime::{Controller, WatchStreamExt};
 use kube::{Api, Client, ResourceExt};
 
-pub use context::{rdkafka_connect, Backoff, ConnectFn, Context, Registry};
+pub use context::{
+    rdkafka_connect, rdkafka_lag_connect, Backoff, ConnectFn, Context, LagConnectFn, Registry,
+};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 
-use crate::api::{KafkaCluster, KafkaProducer, KafkaTopic};
+use crate::api::{KafkaCluster, KafkaConsumer, KafkaProducer, KafkaTopic};
 use crate::kafka::BrokerError;
 
 /// The finalizer that holds a KafkaTopic until its broker topic is dealt with.
@@ -187,6 +191,38 @@ pub async fn run(
                 producers_of_topic,
             );
 
+        let (consumers_api, consumer_deployments): (Api<KafkaConsumer>, Api<Deployment>) =
+            match &scope {
+                None => (Api::all(client.clone()), Api::all(client.clone())),
+                Some(ns) => (
+                    Api::namespaced(client.clone(), ns),
+                    Api::namespaced(client.clone(), ns),
+                ),
+            };
+        let consumer_controller = Controller::new(consumers_api, watcher::Config::default());
+        let consumers = consumer_controller.store();
+        let consumers_of_topic = move |topic: KafkaTopic| {
+            let ns = topic.namespace();
+            let name = topic.name_any();
+            consumers
+                .state()
+                .into_iter()
+                .filter(|c| c.namespace() == ns && c.spec.topics.iter().any(|t| *t == name))
+                .map(|c| ObjectRef::from_obj(&*c))
+                .collect::<Vec<_>>()
+        };
+        let topics_api_for_consumers = match &scope {
+            None => Api::<KafkaTopic>::all(client.clone()),
+            Some(ns) => Api::<KafkaTopic>::namespaced(client.clone(), ns),
+        };
+        let consumer_controller = consumer_controller
+            .owns(consumer_deployments, watcher::Config::default())
+            .watches(
+                topics_api_for_consumers,
+                watcher::Config::default(),
+                consumers_of_topic,
+            );
+
         let ctx = Arc::new(Context::new(
             client.clone(),
             options.clone(),
@@ -199,6 +235,19 @@ pub async fn run(
         let s3 = shutdown.clone();
         let c1 = ctx.clone();
         let c3 = ctx.clone();
+        let c4 = ctx.clone();
+        let s4 = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            consumer_controller
+                .graceful_shutdown_on(s4)
+                .run(consumer::reconcile, consumer::error_policy, c4)
+                .for_each(|r| async move {
+                    if let Err(e) = r {
+                        tracing::debug!(error = %e, "KafkaConsumer reconcile");
+                    }
+                })
+                .await
+        }));
         tasks.push(tokio::spawn(async move {
             producer_controller
                 .graceful_shutdown_on(s3)

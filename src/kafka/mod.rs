@@ -3,6 +3,7 @@
 
 pub mod api_versions;
 mod connection;
+pub mod lag;
 pub mod memory;
 mod native;
 mod rdkafka_admin;
