@@ -400,6 +400,53 @@ async fn a_producer_waits_for_its_topic_then_rolls_out() {
         })
     })
     .await;
+    assert!(env
+        .event_reasons(&name)
+        .await
+        .contains(&"RolledOut".to_string()));
+
+    // A hand edit to a field Tributary does not manage survives the next rollout.
+    deployments
+        .patch(
+            &name,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(
+                json!({"metadata": {"annotations": {"team.example/owner": "checkout"}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    api.patch(
+        &name,
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(json!({"spec": {"replicas": 3}})),
+    )
+    .await
+    .unwrap();
+    env.eventually("the new replica count is applied", || async {
+        deployments.get(&name).await.unwrap().spec.replicas == Some(3)
+    })
+    .await;
+    let annotations = deployments
+        .get(&name)
+        .await
+        .unwrap()
+        .metadata
+        .annotations
+        .unwrap_or_default();
+    assert_eq!(
+        annotations.get("team.example/owner").map(String::as_str),
+        Some("checkout"),
+        "hand edit kept"
+    );
+
+    // Deleting the producer removes its Deployment and Service (owner references).
+    api.delete(&name, &Default::default()).await.unwrap();
+    env.eventually("the Deployment and Service go with it", || async {
+        deployments.get_opt(&name).await.unwrap().is_none()
+            && services.get_opt(&name).await.unwrap().is_none()
+    })
+    .await;
     r.stop().await;
 }
 
@@ -640,6 +687,11 @@ async fn a_consumer_scales_on_lag_within_its_partitions() {
     assert!(
         lag_zero_seen.elapsed() >= Duration::from_secs(2),
         "the scale-down waited for the window"
+    );
+    let reasons = env.event_reasons(&name).await;
+    assert!(
+        reasons.contains(&"ScaledUp".to_string()) && reasons.contains(&"ScaledDown".to_string()),
+        "{reasons:?}"
     );
     r.stop().await;
 }

@@ -248,8 +248,27 @@ async fn decide_status(
         (r.replicas, &r.reason, &r.message)
             == (decision.replicas, &decision.reason, &decision.message)
     });
+    let previous_replicas = current.unwrap_or(0);
     if !same {
-        status.replica_decision = Some(decision);
+        status.replica_decision = Some(decision.clone());
+    }
+    if replicas != previous_replicas {
+        let reason = if replicas > previous_replicas {
+            "ScaledUp"
+        } else {
+            "ScaledDown"
+        };
+        let note = format!(
+            "replicas {previous_replicas} -> {replicas}: {}",
+            decision.message
+        );
+        ctx.publish(
+            consumer,
+            kube::runtime::events::EventType::Normal,
+            reason,
+            note,
+        )
+        .await;
     }
 
     let deployment = consumer_deployment(&valid, &facts, &names, replicas)

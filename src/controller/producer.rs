@@ -139,6 +139,23 @@ async fn decide(
     }
     let deployment = producer_deployment(&valid, &facts, &names, valid.replicas)
         .map_err(|e| Error::Render(e.to_string()))?;
+    let was_waiting = producer
+        .status
+        .as_ref()
+        .is_none_or(|s| s.replicas.is_none() || !s.waiting_for_topics.is_empty());
+    if was_waiting {
+        let note = format!(
+            "every topic is Ready: rolling out {} replica(s)",
+            valid.replicas
+        );
+        ctx.publish(
+            producer,
+            kube::runtime::events::EventType::Normal,
+            "RolledOut",
+            note,
+        )
+        .await;
+    }
     let applied = apply_deployment(ctx, ns, &deployment).await?;
     if let Some(service) = producer_service(&valid).map_err(|e| Error::Render(e.to_string()))? {
         apply_service(ctx, ns, &service).await?;

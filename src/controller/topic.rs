@@ -9,9 +9,9 @@ use std::sync::Arc;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{finalizer, Event as Finalizer};
-use kube::{Api, Resource, ResourceExt};
+use kube::{Api, ResourceExt};
 
 use super::batcher::{Answer, Intent};
 use super::status::{topic_status, Hold, TopicState, READY};
@@ -253,16 +253,7 @@ async fn publish_events(
 }
 
 async fn publish(ctx: &Context, topic: &KafkaTopic, type_: EventType, reason: &str, note: String) {
-    let event = Event {
-        type_,
-        reason: reason.to_owned(),
-        note: Some(note.chars().take(1000).collect()),
-        action: "Reconcile".into(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&event, &topic.object_ref(&())).await {
-        tracing::debug!(error = %e, "publishing an event failed");
-    }
+    ctx.publish(topic, type_, reason, note).await;
 }
 
 /// Writes the status for `state`.
