@@ -1,4 +1,5 @@
-//! The operator: kube-runtime controllers for `KafkaCluster` and `KafkaTopic`, sharing the
+//! The operator: kube-runtime controllers for `KafkaCluster`, `KafkaTopic`, `KafkaProducer` and
+//! `KafkaConsumer`, sharing the
 //! planner and the broker layer. Topic reconciles of one cluster are batched (see
 //! [`batcher`]); one failing object or one unreachable cluster never stalls the others.
 
@@ -91,7 +92,81 @@ pub enum Error {
     Render(String),
 }
 
-/// Runs both controllers until `shutdown` resolves; in-flight reconciles are allowed to finish.
+/// The namespace (or all namespaces) one set of controllers watches.
+struct Scope<'a> {
+    client: &'a Client,
+    namespace: Option<&'a str>,
+}
+
+impl Scope<'_> {
+    fn api<K>(&self) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        K::DynamicType: Default,
+    {
+        match self.namespace {
+            None => Api::all(self.client.clone()),
+            Some(ns) => Api::namespaced(self.client.clone(), ns),
+        }
+    }
+}
+
+/// The objects in `store` of `object`'s namespace that `refers` says point at it.
+fn referring<K, O>(
+    store: &reflector::Store<K>,
+    object: &O,
+    refers: impl Fn(&K) -> bool,
+) -> Vec<ObjectRef<K>>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + 'static,
+    O: kube::Resource,
+{
+    store
+        .state()
+        .into_iter()
+        .filter(|k| k.namespace() == object.namespace() && refers(k))
+        .map(|k| ObjectRef::from_obj(&*k))
+        .collect()
+}
+
+/// Runs one controller until shutdown, logging reconcile failures.
+fn spawn_controller<K, Fut>(
+    kind: &'static str,
+    controller: Controller<K>,
+    reconcile: impl FnMut(Arc<K>, Arc<Context>) -> Fut + Send + 'static,
+    error_policy: impl Fn(Arc<K>, &Error, Arc<Context>) -> kube::runtime::controller::Action
+        + Send
+        + Sync
+        + 'static,
+    ctx: Arc<Context>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) -> tokio::task::JoinHandle<()>
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+    Fut: std::future::Future<Output = Result<kube::runtime::controller::Action, Error>>
+        + Send
+        + 'static,
+{
+    tokio::spawn(async move {
+        controller
+            .graceful_shutdown_on(shutdown)
+            .run(reconcile, error_policy, ctx)
+            .for_each(|r| async move {
+                if let Err(e) = r {
+                    tracing::debug!(kind, error = %e, "reconcile");
+                }
+            })
+            .await
+    })
+}
+
+/// Runs every controller until `shutdown` resolves; in-flight reconciles are allowed to finish.
 pub async fn run(
     client: Client,
     options: Options,
@@ -111,22 +186,17 @@ pub async fn run(
     };
     let mut tasks = Vec::new();
     for scope in scopes {
-        let api = |c: &Client| -> (Api<KafkaCluster>, Api<KafkaTopic>) {
-            match &scope {
-                None => (Api::all(c.clone()), Api::all(c.clone())),
-                Some(ns) => (
-                    Api::namespaced(c.clone(), ns),
-                    Api::namespaced(c.clone(), ns),
-                ),
-            }
+        let scoped = Scope {
+            client: &client,
+            namespace: scope.as_deref(),
         };
-        let (clusters_api, topics_api) = api(&client);
+        let config = watcher::Config::default;
 
-        let cluster_controller = Controller::new(clusters_api.clone(), watcher::Config::default());
+        let cluster_controller = Controller::new(scoped.api::<KafkaCluster>(), config());
         let clusters = cluster_controller.store();
 
         let (topics, writer) = reflector::store();
-        let trigger = watcher(topics_api, watcher::Config::default())
+        let trigger = watcher(scoped.api::<KafkaTopic>(), config())
             .default_backoff()
             .reflect(writer)
             .applied_objects()
@@ -134,93 +204,44 @@ pub async fn run(
         let topics_of_cluster = {
             let topics = topics.clone();
             move |cluster: KafkaCluster| {
-                let ns = cluster.namespace();
-                let name = cluster.name_any();
-                topics
-                    .state()
-                    .into_iter()
-                    .filter(|t| t.namespace() == ns && t.spec.cluster_ref == name)
-                    .map(|t| ObjectRef::from_obj(&*t))
-                    .collect::<Vec<_>>()
+                referring(&topics, &cluster, |t: &KafkaTopic| {
+                    t.spec.cluster_ref == cluster.name_any()
+                })
             }
         };
         let topic_controller = Controller::for_stream(trigger, topics.clone()).watches(
-            clusters_api,
-            watcher::Config::default(),
+            scoped.api::<KafkaCluster>(),
+            config(),
             topics_of_cluster,
         );
 
-        let (producers_api, deployments_api, services_api): (
-            Api<KafkaProducer>,
-            Api<Deployment>,
-            Api<Service>,
-        ) = match &scope {
-            None => (
-                Api::all(client.clone()),
-                Api::all(client.clone()),
-                Api::all(client.clone()),
-            ),
-            Some(ns) => (
-                Api::namespaced(client.clone(), ns),
-                Api::namespaced(client.clone(), ns),
-                Api::namespaced(client.clone(), ns),
-            ),
-        };
-        let producer_controller = Controller::new(producers_api, watcher::Config::default());
+        let producer_controller = Controller::new(scoped.api::<KafkaProducer>(), config());
         let producers = producer_controller.store();
-        let producers_of_topic = move |topic: KafkaTopic| {
-            let ns = topic.namespace();
-            let name = topic.name_any();
-            producers
-                .state()
-                .into_iter()
-                .filter(|p| p.namespace() == ns && p.spec.topics.iter().any(|t| *t == name))
-                .map(|p| ObjectRef::from_obj(&*p))
-                .collect::<Vec<_>>()
-        };
-        let topics_api_for_producers = match &scope {
-            None => Api::<KafkaTopic>::all(client.clone()),
-            Some(ns) => Api::<KafkaTopic>::namespaced(client.clone(), ns),
-        };
         let producer_controller = producer_controller
-            .owns(deployments_api, watcher::Config::default())
-            .owns(services_api, watcher::Config::default())
+            .owns(scoped.api::<Deployment>(), config())
+            .owns(scoped.api::<Service>(), config())
             .watches(
-                topics_api_for_producers,
-                watcher::Config::default(),
-                producers_of_topic,
+                scoped.api::<KafkaTopic>(),
+                config(),
+                move |topic: KafkaTopic| {
+                    referring(&producers, &topic, |p: &KafkaProducer| {
+                        p.spec.topics.contains(&topic.name_any())
+                    })
+                },
             );
 
-        let (consumers_api, consumer_deployments): (Api<KafkaConsumer>, Api<Deployment>) =
-            match &scope {
-                None => (Api::all(client.clone()), Api::all(client.clone())),
-                Some(ns) => (
-                    Api::namespaced(client.clone(), ns),
-                    Api::namespaced(client.clone(), ns),
-                ),
-            };
-        let consumer_controller = Controller::new(consumers_api, watcher::Config::default());
+        let consumer_controller = Controller::new(scoped.api::<KafkaConsumer>(), config());
         let consumers = consumer_controller.store();
-        let consumers_of_topic = move |topic: KafkaTopic| {
-            let ns = topic.namespace();
-            let name = topic.name_any();
-            consumers
-                .state()
-                .into_iter()
-                .filter(|c| c.namespace() == ns && c.spec.topics.iter().any(|t| *t == name))
-                .map(|c| ObjectRef::from_obj(&*c))
-                .collect::<Vec<_>>()
-        };
-        let topics_api_for_consumers = match &scope {
-            None => Api::<KafkaTopic>::all(client.clone()),
-            Some(ns) => Api::<KafkaTopic>::namespaced(client.clone(), ns),
-        };
         let consumer_controller = consumer_controller
-            .owns(consumer_deployments, watcher::Config::default())
+            .owns(scoped.api::<Deployment>(), config())
             .watches(
-                topics_api_for_consumers,
-                watcher::Config::default(),
-                consumers_of_topic,
+                scoped.api::<KafkaTopic>(),
+                config(),
+                move |topic: KafkaTopic| {
+                    referring(&consumers, &topic, |c: &KafkaConsumer| {
+                        c.spec.topics.contains(&topic.name_any())
+                    })
+                },
             );
 
         let ctx = Arc::new(Context::new(
@@ -230,57 +251,38 @@ pub async fn run(
             clusters,
             topics,
         ));
-        let s1 = shutdown.clone();
-        let s2 = shutdown.clone();
-        let s3 = shutdown.clone();
-        let c1 = ctx.clone();
-        let c3 = ctx.clone();
-        let c4 = ctx.clone();
-        let s4 = shutdown.clone();
-        tasks.push(tokio::spawn(async move {
-            consumer_controller
-                .graceful_shutdown_on(s4)
-                .run(consumer::reconcile, consumer::error_policy, c4)
-                .for_each(|r| async move {
-                    if let Err(e) = r {
-                        tracing::debug!(error = %e, "KafkaConsumer reconcile");
-                    }
-                })
-                .await
-        }));
-        tasks.push(tokio::spawn(async move {
-            producer_controller
-                .graceful_shutdown_on(s3)
-                .run(producer::reconcile, producer::error_policy, c3)
-                .for_each(|r| async move {
-                    if let Err(e) = r {
-                        tracing::debug!(error = %e, "KafkaProducer reconcile");
-                    }
-                })
-                .await
-        }));
-        tasks.push(tokio::spawn(async move {
-            cluster_controller
-                .graceful_shutdown_on(s1)
-                .run(cluster::reconcile, cluster::error_policy, c1)
-                .for_each(|r| async move {
-                    if let Err(e) = r {
-                        tracing::debug!(error = %e, "KafkaCluster reconcile");
-                    }
-                })
-                .await
-        }));
-        tasks.push(tokio::spawn(async move {
-            topic_controller
-                .graceful_shutdown_on(s2)
-                .run(topic::reconcile, topic::error_policy, ctx)
-                .for_each(|r| async move {
-                    if let Err(e) = r {
-                        tracing::debug!(error = %e, "KafkaTopic reconcile");
-                    }
-                })
-                .await
-        }));
+        tasks.push(spawn_controller(
+            "KafkaCluster",
+            cluster_controller,
+            cluster::reconcile,
+            cluster::error_policy,
+            ctx.clone(),
+            shutdown.clone(),
+        ));
+        tasks.push(spawn_controller(
+            "KafkaTopic",
+            topic_controller,
+            topic::reconcile,
+            topic::error_policy,
+            ctx.clone(),
+            shutdown.clone(),
+        ));
+        tasks.push(spawn_controller(
+            "KafkaProducer",
+            producer_controller,
+            producer::reconcile,
+            producer::error_policy,
+            ctx.clone(),
+            shutdown.clone(),
+        ));
+        tasks.push(spawn_controller(
+            "KafkaConsumer",
+            consumer_controller,
+            consumer::reconcile,
+            consumer::error_policy,
+            ctx,
+            shutdown.clone(),
+        ));
     }
     for task in tasks {
         let _ = task.await;
