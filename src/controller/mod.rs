@@ -1,7 +1,7 @@
-//! The operator: kube-runtime controllers for `KafkaCluster`, `KafkaTopic`, `KafkaProducer` and
-//! `KafkaConsumer`, sharing the
-//! planner and the broker layer. Topic reconciles of one cluster are batched (see
-//! [`batcher`]); one failing object or one unreachable cluster never stalls the others.
+//! The operator: kube-runtime controllers for `KafkaCluster`, `KafkaTopic`, `KafkaProducer`
+//! and `KafkaConsumer`, sharing the planner and the broker layer. Broker work of one cluster is
+//! batched (topics: [`batcher`]; consumer lag: `lag_batcher`); one failing object or one
+//! unreachable cluster never stalls the others.
 
 pub mod batcher;
 mod cluster;
