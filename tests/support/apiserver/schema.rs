@@ -594,10 +594,32 @@ fn value_at<'a>(obj: &'a Value, path: &str) -> Option<&'a Value> {
     Some(cur)
 }
 
+thread_local! {
+    /// Compiled CEL rules by schema text: compiling is far dearer than evaluating, and a CRD's
+    /// schema changes rarely.
+    static COMPILED: std::cell::RefCell<std::collections::HashMap<String, std::rc::Rc<kube::core::cel::CompiledSchema>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+fn compiled_schema(schema: &Value) -> std::rc::Rc<kube::core::cel::CompiledSchema> {
+    let key = schema.to_string();
+    COMPILED.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.len() > 64 {
+            cache.clear();
+        }
+        cache
+            .entry(key)
+            .or_insert_with(|| std::rc::Rc::new(kube::core::cel::compile_schema(schema)))
+            .clone()
+    })
+}
+
 /// The CEL rules of the schema; transition rules (`oldSelf`) only when `old` is given.
 pub fn validate_cel(obj: &Value, old: Option<&Value>, schema: &Value) -> Vec<FieldError> {
     let validator = kube::core::cel::Validator::new();
-    match validator.validate(schema, obj, old) {
+    let compiled = compiled_schema(schema);
+    match validator.validate_compiled(&compiled, obj, old) {
         Ok(()) => Vec::new(),
         Err(errors) => errors
             .into_vec()
