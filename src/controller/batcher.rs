@@ -92,14 +92,7 @@ async fn run(
     max_batch: usize,
 ) {
     while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        let deadline = tokio::time::Instant::now() + window;
-        while batch.len() < max_batch {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(request)) => batch.push(request),
-                Ok(None) | Err(_) => break,
-            }
-        }
+        let batch = gather(&mut rx, first, window, max_batch).await;
         let (intents, replies): (Vec<Intent>, Vec<_>) =
             batch.into_iter().map(|r| (r.intent, r.reply)).unzip();
         let (requests_before, started) = (admin.requests_made(), std::time::Instant::now());
@@ -125,6 +118,28 @@ async fn run(
             }
         }
     }
+}
+
+/// Gathers one batch: after the first item, keeps taking items while they keep coming (no gap
+/// longer than `window`), for at most ten windows in all, and at most `max` items. A burst
+/// (2,000 KafkaTopics applied at once) thus becomes a few large batches; a lone change waits
+/// one window.
+pub(super) async fn gather<T>(
+    rx: &mut mpsc::Receiver<T>,
+    first: T,
+    window: Duration,
+    max: usize,
+) -> Vec<T> {
+    let mut batch = vec![first];
+    let hard_deadline = tokio::time::Instant::now() + window * 10;
+    while batch.len() < max {
+        let deadline = (tokio::time::Instant::now() + window).min(hard_deadline);
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(item)) => batch.push(item),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    batch
 }
 
 /// One round trip for a batch of intents: snapshot all their topics at once, plan the
@@ -248,6 +263,32 @@ mod tests {
             vec![("Metadata", 0), ("CreateTopics", 200)],
             "one snapshot, one CreateTopics"
         );
+    }
+
+    #[tokio::test]
+    async fn a_steady_stream_is_gathered_until_it_pauses_or_ten_windows_pass() {
+        let (tx, mut rx) = mpsc::channel(100);
+        tokio::spawn(async move {
+            for i in 0..40 {
+                tx.send(i).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        let first = rx.recv().await.unwrap();
+        // Items 5 ms apart never leave a 50 ms gap: the batch grows past one window...
+        let batch = gather(&mut rx, first, Duration::from_millis(50), 1000).await;
+        assert!(batch.len() > 15, "gathered {}", batch.len());
+        let (tx, mut rx) = mpsc::channel(100);
+        tokio::spawn(async move {
+            for i in 0..100 {
+                tx.send(i).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        let first = rx.recv().await.unwrap();
+        // ...but not past ten windows (here 10 x 5 ms = 50 ms, against a 500 ms stream).
+        let batch = gather(&mut rx, first, Duration::from_millis(5), 1000).await;
+        assert!(batch.len() < 60, "gathered {}", batch.len());
     }
 
     #[tokio::test]

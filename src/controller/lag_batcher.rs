@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::batcher::gather;
 use crate::kafka::lag::{GroupLag, GroupQuery, LagObserver};
 use crate::kafka::BrokerError;
 
@@ -23,14 +24,7 @@ impl LagBatcher {
         let (tx, mut rx) = mpsc::channel::<(GroupQuery, Reply)>(max_batch.max(1) * 2);
         tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
-                let mut batch = vec![first];
-                let deadline = tokio::time::Instant::now() + window;
-                while batch.len() < max_batch.max(1) {
-                    match tokio::time::timeout_at(deadline, rx.recv()).await {
-                        Ok(Some(request)) => batch.push(request),
-                        _ => break,
-                    }
-                }
+                let batch = gather(&mut rx, first, window, max_batch.max(1)).await;
                 let (queries, replies): (Vec<GroupQuery>, Vec<Reply>) = batch.into_iter().unzip();
                 let before = observer.requests_made();
                 let result = observer.observe(&queries).await;
