@@ -209,11 +209,16 @@ pub async fn run(
                 })
             }
         };
-        let topic_controller = Controller::for_stream(trigger, topics.clone()).watches(
-            scoped.api::<KafkaCluster>(),
-            config(),
-            topics_of_cluster,
-        );
+        // Resync: every topic of every cluster at once, so the periodic drift check is a few
+        // large broker round trips instead of one per topic spread over the period.
+        let resync = options.resync;
+        let ticks = futures::stream::unfold((), move |()| async move {
+            tokio::time::sleep(resync).await;
+            Some(((), ()))
+        });
+        let topic_controller = Controller::for_stream(trigger, topics.clone())
+            .watches(scoped.api::<KafkaCluster>(), config(), topics_of_cluster)
+            .reconcile_all_on(ticks);
 
         let producer_controller = Controller::new(scoped.api::<KafkaProducer>(), config());
         let producers = producer_controller.store();

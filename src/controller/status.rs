@@ -285,17 +285,14 @@ fn planned<'a>(
         }
         None => {
             status.managed_config_keys = desired.config.keys().cloned().collect();
-            let done = answer.executed.len();
             Verdict {
                 ready: true,
                 reconciling: false,
                 stalled: false,
                 reason: "InSync",
-                message: if done == 0 {
-                    "the topic matches the spec".into()
-                } else {
-                    format!("applied {done} change(s); the topic matches the spec")
-                },
+                // The same words whether or not this pass changed anything (the Events
+                // record the changes), so a resync of an in-sync topic writes nothing.
+                message: "the topic matches the spec".into(),
             }
         }
     }

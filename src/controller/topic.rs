@@ -134,11 +134,11 @@ async fn apply(topic: &KafkaTopic, api: &Api<KafkaTopic>, ctx: &Context) -> Resu
                 .join("; ")
         ));
         report(api, topic, &name, &TopicState::Broker(&e)).await?;
-        return Ok(Action::requeue(ctx.options.resync));
+        return Ok(Action::await_change());
     }
     if let Some(owner) = conflict_owner(topic, desired.name.as_str(), &ctx.topics.state()) {
         report(api, topic, &name, &TopicState::Conflict { owner: &owner }).await?;
-        return Ok(Action::requeue(ctx.options.resync));
+        return Ok(Action::await_change());
     }
 
     let hold = if annotated(topic, PAUSED_ANNOTATION) {
@@ -195,7 +195,7 @@ async fn apply(topic: &KafkaTopic, api: &Api<KafkaTopic>, ctx: &Context) -> Resu
         Ok(Action::requeue(ctx.backoff.next(&id)))
     } else {
         ctx.backoff.reset(&id);
-        Ok(Action::requeue(ctx.options.resync))
+        Ok(Action::await_change())
     }
 }
 
