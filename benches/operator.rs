@@ -11,10 +11,13 @@
 //!     trip" (`total_requests` of the last one; target <= topics / 100 + 10, i.e. batched),
 //!     and the number of round trips;
 //!   * the operator's peak RSS (VmHWM of /proc/PID/status; target < 150 MiB);
-//!   * the steady-state cost of one resync of every topic: once all are Ready, each topic is
-//!     requeued `--resync-seconds` after its last reconcile; the round trips logged after that
-//!     (until every topic was resynced once) give the broker requests and milliseconds, and
-//!     no KafkaTopic may change (same resourceVersion and status before and after).
+//!   * the cost of resyncing every topic: once all are Ready, each topic is requeued
+//!     `--resync-seconds` after its last reconcile; the round trips logged from then until
+//!     every topic was resynced once give the broker requests (target: batched as above) and
+//!     milliseconds (the sum of the round trips, and the wall span from the first one's start
+//!     to the last one's end), and no KafkaTopic may change state (its status, condition
+//!     messages aside; status writes are counted apart). The first resync after creation is
+//!     reported apart from the next ones (steady state).
 //!
 //! Setup: the broker is `TRIBUTARY_TEST_BOOTSTRAP` if set, else a Tansu started here (see
 //! tests/support/broker.rs). The operator binary is `TRIBUTARY_BIN`, else
@@ -27,7 +30,16 @@
 //! (resync seconds, 60; must exceed the time to Ready), `TRIBUTARY_BENCH_OPERATOR_WINDOW_MS`
 //! (batch window, 100, the operator's default), `TRIBUTARY_BENCH_OPERATOR_IN_FLIGHT` (creates
 //! in flight, 64), `TRIBUTARY_BENCH_OPERATOR_TIMEOUT` (seconds to wait for Ready, 300),
-//! `TRIBUTARY_BENCH_OPERATOR_LOG` (keep the operator's log at this path).
+//! `TRIBUTARY_BENCH_OPERATOR_RESYNCS` (resyncs measured, 2), `TRIBUTARY_BENCH_OPERATOR_POLL`
+//! (`list`, the default: list every KafkaTopic every 250 ms; `watch`: follow a watch instead,
+//! which the emulator may deliver late under load),
+//! `TRIBUTARY_BENCH_OPERATOR_LOG` (keep the operator's log at this path),
+//! `TRIBUTARY_BENCH_KEEP_TOPICS` (leave the topics on a broker given by
+//! `TRIBUTARY_TEST_BOOTSTRAP`; they are deleted otherwise).
+//!
+//! Also printed, to tell where the time goes: when the operator wrote the last Ready (the
+//! conditions' `lastTransitionTime`), how long one API-server write takes with the store empty
+//! and full (20 ConfigMap creates), and the API requests served until all were Ready, by kind.
 //! Run with `scripts/bench.sh`, or `cargo bench --bench operator`.
 
 #[path = "../tests/support/apiserver/mod.rs"]
@@ -43,8 +55,10 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, Client, ResourceExt};
 use serde_json::Value;
 use tributary::api::{
@@ -345,11 +359,20 @@ async fn list_topics(
         .collect())
 }
 
+/// When the Ready condition (True) of a status last changed.
+fn ready_since(status: &Value) -> Option<Timestamp> {
+    status["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "Ready" && c["status"] == "True")?["lastTransitionTime"]
+        .as_str()
+        .and_then(|t| Timestamp::from_str(t).ok())
+}
+
 /// A summary of why topics are not Ready: reason -> count.
 fn not_ready_reasons(topics: &HashMap<String, (bool, String, Value)>) -> BTreeMap<String, usize> {
     let mut out = BTreeMap::new();
-    for (_, (ready, _, status)) in topics.iter().filter(|(_, t)| !t.0) {
-        let _ = ready;
+    for (_, _, status) in topics.values().filter(|t| !t.0) {
         let reason = status["conditions"]
             .as_array()
             .and_then(|cs| cs.iter().find(|c| c["type"] == "Ready"))
@@ -476,6 +499,72 @@ async fn cleanup_broker(bootstrap: &str, names: &[String]) {
 
 // ---------------------------------------------------------------------------------------------
 
+/// How the bench follows the KafkaTopics until all are Ready.
+enum Tracker {
+    Watch {
+        stream: futures::stream::BoxStream<'static, watcher::Result<watcher::Event<KafkaTopic>>>,
+        ready: HashMap<String, bool>,
+    },
+    List,
+}
+
+/// The median and largest time of `n` ConfigMap creates (then deleted), one after the other:
+/// what one write costs the API server now (the operator does not watch ConfigMaps).
+async fn write_latency(
+    client: &Client,
+    tag: &str,
+    n: usize,
+) -> Result<(Duration, Duration), String> {
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), NAMESPACE);
+    let mut took = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut cm = ConfigMap::default();
+        cm.metadata.name = Some(format!("latency-{tag}-{i}"));
+        let start = Instant::now();
+        api.create(&PostParams::default(), &cm)
+            .await
+            .map_err(|e| format!("creating a ConfigMap: {e}"))?;
+        took.push(start.elapsed());
+    }
+    for i in 0..n {
+        let _ = api
+            .delete(&format!("latency-{tag}-{i}"), &DeleteParams::default())
+            .await;
+    }
+    took.sort();
+    Ok((took[took.len() / 2], took[took.len() - 1]))
+}
+
+/// `METHOD resource[/subresource][ list| watch]` of a request path.
+fn classify(method: &str, path: &str) -> String {
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let base = match segs.first() {
+        Some(&"api") => 2,
+        Some(&"apis") => 3,
+        _ => return format!("{method} {path}"),
+    };
+    let mut rest = segs.get(base..).unwrap_or(&[]);
+    if rest.first() == Some(&"namespaces") && rest.len() >= 3 {
+        rest = &rest[2..];
+    }
+    let Some(resource) = rest.first() else {
+        return format!("{method} {path}");
+    };
+    let sub = rest.get(2).map(|s| format!("/{s}")).unwrap_or_default();
+    let kind = if query
+        .split('&')
+        .any(|q| q == "watch=true" || q == "watch=1")
+    {
+        " watch"
+    } else if method == "GET" && rest.len() == 1 {
+        " list"
+    } else {
+        ""
+    };
+    format!("{method} {resource}{sub}{kind}")
+}
+
 struct Row {
     metric: String,
     value: String,
@@ -505,6 +594,34 @@ fn verdict(pass: bool) -> &'static str {
     }
 }
 
+/// One resync of every topic.
+struct Resync {
+    trips: Trips,
+    /// Every topic was resynced (the round trips carried as many intents as there are topics).
+    complete: bool,
+    wait: Duration,
+    /// KafkaTopics whose status changed beyond condition messages.
+    state_changed: usize,
+    /// KafkaTopics written (new resourceVersion).
+    rewritten: usize,
+    still_ready: usize,
+    /// One changed KafkaTopic, before and after.
+    example: Option<String>,
+}
+
+/// A topic's state: its status without the conditions' human-readable messages.
+fn state_of(status: &Value) -> Value {
+    let mut status = status.clone();
+    if let Some(conditions) = status.get_mut("conditions").and_then(Value::as_array_mut) {
+        for c in conditions {
+            if let Some(c) = c.as_object_mut() {
+                c.remove("message");
+            }
+        }
+    }
+    status
+}
+
 /// What the run found; printed at the end whatever happened.
 #[derive(Default)]
 struct Results {
@@ -517,24 +634,32 @@ struct Results {
     broker_config_ok: Option<usize>,
     broker_wrong: Vec<String>,
     until_ready: Option<Trips>,
-    resync: Option<Trips>,
-    resync_complete: bool,
-    resync_changed: Option<usize>,
-    /// One KafkaTopic the resync changed, before and after.
-    resync_example: Option<String>,
-    resync_still_ready: Option<usize>,
-    resync_wait: Option<Duration>,
+    resyncs: Vec<Resync>,
+    /// Topics a list saw Ready and a later list saw not Ready (name and status).
+    flaps: Vec<String>,
+    /// How long each of the bench's lists of every KafkaTopic took (list polling).
+    list_times: Vec<Duration>,
+    /// From the first create to the latest Ready lastTransitionTime (+0.5 s: whole seconds).
+    last_ready_transition: Option<Duration>,
+    /// ConfigMap create latency (median, max) with the store empty and with every topic.
+    write_latency_empty: Option<(Duration, Duration)>,
+    write_latency_full: Option<(Duration, Duration)>,
+    /// API requests served from the first create until all were Ready, by kind.
+    api_requests: BTreeMap<String, (usize, usize)>,
     error: Option<String>,
 }
 
 #[allow(clippy::too_many_arguments)]
 async fn run(
+    api: &apiserver::ApiServer,
     client: Client,
     bootstrap: String,
     names: Vec<String>,
     in_flight: usize,
     resync: Duration,
+    resyncs: usize,
     timeout: Duration,
+    list_poll: bool,
     log: &mut Log,
     operator_pid: u32,
     out: &mut Results,
@@ -572,8 +697,23 @@ async fn run(
     log.poll();
     let trips_before = log.trips.len();
 
+    let mut tracker = if list_poll {
+        Tracker::List
+    } else {
+        Tracker::Watch {
+            stream: watcher(topics.clone(), watcher::Config::default())
+                .default_backoff()
+                .boxed(),
+            ready: HashMap::new(),
+        }
+    };
+    let write_empty = write_latency(&client, "empty", 20).await?;
+    out.write_latency_empty = Some(write_empty);
+    api.clear_requests();
+
     // The clock starts as the first create is sent.
     let start = Instant::now();
+    let start_wall = Timestamp::now();
     let creating = {
         let topics = topics.clone();
         let names = names.clone();
@@ -584,43 +724,114 @@ async fn run(
     };
     let mut creating = Some(creating);
     let mut last_report = Instant::now();
+    let mut last_list = Instant::now();
+    // Topics seen Ready by a list, and the list that found all of them Ready.
+    let mut seen_ready: std::collections::HashSet<String> = Default::default();
+    let mut last_state: Option<HashMap<String, (bool, String, Value)>> = None;
+    let mut created: usize;
     loop {
-        tokio::time::sleep(POLL).await;
+        // Either a list of the namespace's KafkaTopics every 250 ms (the default), or
+        // (TRIBUTARY_BENCH_OPERATOR_POLL=watch) a watch of them: cheaper for the API server,
+        // but the emulator's watch streams fall behind under load (then a list is made every
+        // 5 s to show by how much).
+        let ready = match &mut tracker {
+            Tracker::Watch { stream, ready } => {
+                match tokio::time::timeout(POLL, stream.next()).await {
+                    Ok(Some(Ok(event))) => match event {
+                        watcher::Event::Apply(t) | watcher::Event::InitApply(t) => {
+                            let r = t.status.as_ref().is_some_and(|s| is_ready(&s.conditions));
+                            ready.insert(t.name_any(), r);
+                        }
+                        watcher::Event::Delete(t) => {
+                            ready.remove(&t.name_any());
+                        }
+                        watcher::Event::Init | watcher::Event::InitDone => {}
+                    },
+                    Ok(Some(Err(e))) => eprintln!("  note: the bench's watch: {e}"),
+                    Ok(None) => return Err("the bench's watch ended".into()),
+                    Err(_) => {}
+                }
+                created = ready.len();
+                ready.values().filter(|r| **r).count()
+            }
+            Tracker::List => {
+                // One every 250 ms (back to back when a list takes longer).
+                tokio::time::sleep(POLL.saturating_sub(last_list.elapsed())).await;
+                last_list = Instant::now();
+                let listed = list_topics(&topics).await;
+                out.list_times.push(last_list.elapsed());
+                match listed {
+                    Ok(state) => {
+                        created = state.len();
+                        for (name, t) in &state {
+                            if t.0 {
+                                seen_ready.insert(name.clone());
+                            } else if seen_ready.remove(name) {
+                                out.flaps.push(format!("{name}: {}", t.2));
+                            }
+                        }
+                        let ready = state.values().filter(|t| t.0).count();
+                        last_state = Some(state);
+                        ready
+                    }
+                    Err(e) => {
+                        eprintln!("  note: listing KafkaTopics failed: {e}");
+                        continue;
+                    }
+                }
+            }
+        };
         if creating.as_ref().is_some_and(|c| c.is_finished()) {
             let (r, took) = creating.take().unwrap().await.map_err(|e| e.to_string())?;
             r?;
             out.created = Some(took);
         }
-        let state = match list_topics(&topics).await {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("  note: listing KafkaTopics failed: {e}");
-                continue;
-            }
-        };
-        let ready = state.values().filter(|t| t.0).count();
         out.ready_count = ready;
-        if creating.is_none() && state.len() == count && ready == count {
+        if creating.is_none() && created == count && ready == count {
             out.ready = Some(start.elapsed());
             break;
         }
-        log.poll();
         if last_report.elapsed() >= Duration::from_secs(5) {
             last_report = Instant::now();
+            log.poll();
+            // What the store holds now, against what the watch has delivered so far.
+            let listed = match &tracker {
+                Tracker::Watch { .. } => match list_topics(&topics).await {
+                    Ok(state) => format!(
+                        " (a list now: {} created, {} Ready)",
+                        state.len(),
+                        state.values().filter(|t| t.0).count()
+                    ),
+                    Err(e) => format!(" (list failed: {e})"),
+                },
+                Tracker::List => String::new(),
+            };
             println!(
-                "  {:>5.1} s: {} created, {ready} Ready, {} round trips",
+                "  {:>5.1} s: {created} created, {ready} Ready{listed}, {} round trips",
                 start.elapsed().as_secs_f64(),
-                state.len(),
                 log.trips.len() - trips_before
             );
         }
         if start.elapsed() > timeout {
-            out.not_ready = not_ready_reasons(&state);
+            if let Ok(state) = list_topics(&topics).await {
+                out.not_ready = not_ready_reasons(&state);
+            }
             log.poll();
             out.until_ready = Some(totals(&log.trips[trips_before..]));
             return Err(format!(
                 "only {ready} of {count} KafkaTopics Ready after {timeout:?}"
             ));
+        }
+    }
+    drop(tracker);
+    for r in api.requests() {
+        let e = out
+            .api_requests
+            .entry(classify(&r.method, &r.path))
+            .or_insert((0, 0));
+        e.0 += 1;
+        if r.status >= 400 {
+            e.1 += 1;
         }
     }
     let ready_at = out.ready.unwrap();
@@ -632,6 +843,7 @@ async fn run(
         ready_at.as_secs_f64(),
         trips_at_ready - trips_before
     );
+    out.write_latency_full = Some(write_latency(&client, "full", 20).await?);
     if ready_at >= resync {
         eprintln!("note: Ready took longer than the resync period ({resync:?}); early topics were already resynced, the resync figures mix both");
     }
@@ -645,61 +857,110 @@ async fn run(
         Err(e) => out.broker_wrong = vec![format!("snapshot failed: {e}")],
     }
 
-    // Steady state: the topics' requeues fire `resync` after their last reconcile.
-    let before = list_topics(&topics)
+    // Steady state: the topics' requeues fire `resync` after their last reconcile. The first
+    // resync after creation and the next ones are measured apart (the first may still rewrite
+    // statuses whose wording depended on what creation did).
+    let mut before = list_topics(&topics)
         .await
         .map_err(|e| format!("listing: {e}"))?;
-    let rss_before_resync = proc_status_kib(operator_pid, "VmRSS:");
-    println!(
-        "  waiting for the resync (~{:.0} s after each topic's reconcile; operator RSS now {:.1} MiB)",
-        resync.as_secs_f64(),
-        rss_before_resync.unwrap_or(0) as f64 / 1024.0
-    );
-    let wait_start = Instant::now();
-    let wait_limit = resync + ready_at + Duration::from_secs(120);
-    let mut quiet_since = Instant::now();
-    let mut seen = log.trips.len();
-    loop {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        log.poll();
-        if log.trips.len() != seen {
-            seen = log.trips.len();
-            quiet_since = Instant::now();
+    // When the operator wrote the last Ready (the conditions' lastTransitionTime, whole
+    // seconds), in the list that found every topic Ready.
+    let at_ready = match &last_state {
+        Some(state) => state,
+        None => &before,
+    };
+    out.last_ready_transition = at_ready
+        .values()
+        .filter_map(|t| ready_since(&t.2))
+        .max()
+        .map(|last| {
+            let d = last.duration_since(start_wall).as_secs_f64() + 0.5;
+            Duration::from_secs_f64(d.max(0.0))
+        });
+    let mut mark = trips_at_ready;
+    for round in 1..=resyncs {
+        println!(
+            "  waiting for resync {round} (~{:.0} s after each topic's last reconcile; operator RSS now {:.1} MiB)",
+            resync.as_secs_f64(),
+            proc_status_kib(operator_pid, "VmRSS:").unwrap_or(0) as f64 / 1024.0
+        );
+        let wait_start = Instant::now();
+        let wait_limit = resync + ready_at + Duration::from_secs(120);
+        let mut quiet_since = Instant::now();
+        let mut seen = log.trips.len();
+        let mut complete = false;
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            log.poll();
+            if log.trips.len() != seen {
+                seen = log.trips.len();
+                quiet_since = Instant::now();
+            }
+            let intents: u64 = log.trips[mark..].iter().map(|t| t.intents).sum();
+            // Every topic resynced once; the quiet period lets a round trip whose intents were
+            // gathered but not yet logged land (when the resync is spread wider than the
+            // resync period, round trips never stop: then the count alone decides).
+            if intents >= count as u64
+                && (quiet_since.elapsed() >= Duration::from_secs(3)
+                    || ready_at + Duration::from_secs(3) >= resync)
+            {
+                complete = true;
+                break;
+            }
+            if wait_start.elapsed() > wait_limit {
+                break;
+            }
         }
-        let intents: u64 = log.trips[trips_at_ready..].iter().map(|t| t.intents).sum();
-        if intents >= count as u64 && quiet_since.elapsed() >= Duration::from_secs(3) {
-            out.resync_complete = true;
-            break;
-        }
-        if wait_start.elapsed() > wait_limit {
-            break;
-        }
-    }
-    out.resync_wait = Some(wait_start.elapsed());
-    out.resync = Some(totals(&log.trips[trips_at_ready..]));
-    let after = list_topics(&topics)
-        .await
-        .map_err(|e| format!("listing: {e}"))?;
-    let changed: Vec<&String> = names
-        .iter()
-        .filter(|n| {
-            let (b, a) = (before.get(*n), after.get(*n));
-            b.is_none() || a.is_none() || b.map(|t| (&t.1, &t.2)) != a.map(|t| (&t.1, &t.2))
-        })
-        .collect();
-    out.resync_changed = Some(changed.len());
-    if let Some(name) = changed.first() {
-        let show = |t: Option<&(bool, String, Value)>| {
-            t.map(|t| format!("resourceVersion {}, status {}", t.1, t.2))
-                .unwrap_or_else(|| "missing".into())
+        let trips = totals(&log.trips[mark..]);
+        mark = log.trips.len();
+        let after = list_topics(&topics)
+            .await
+            .map_err(|e| format!("listing: {e}"))?;
+        let differs = |n: &String, f: &dyn Fn(&(bool, String, Value)) -> Value| match (
+            before.get(n),
+            after.get(n),
+        ) {
+            (Some(b), Some(a)) => f(b) != f(a),
+            _ => true,
         };
-        out.resync_example = Some(format!(
-            "{name}\n    before: {}\n    after:  {}",
-            show(before.get(*name)),
-            show(after.get(*name))
-        ));
+        let state_changed: Vec<&String> = names
+            .iter()
+            .filter(|n| differs(n, &|t| state_of(&t.2)))
+            .collect();
+        let rewritten = names
+            .iter()
+            .filter(|n| differs(n, &|t| Value::String(t.1.clone())))
+            .count();
+        let example = state_changed
+            .first()
+            .copied()
+            .or_else(|| {
+                names
+                    .iter()
+                    .find(|n| differs(n, &|t| Value::String(t.1.clone())))
+            })
+            .map(|name| {
+                let show = |t: Option<&(bool, String, Value)>| {
+                    t.map(|t| format!("resourceVersion {}, status {}", t.1, t.2))
+                        .unwrap_or_else(|| "missing".into())
+                };
+                format!(
+                    "{name}\n    before: {}\n    after:  {}",
+                    show(before.get(name)),
+                    show(after.get(name))
+                )
+            });
+        out.resyncs.push(Resync {
+            trips,
+            complete,
+            wait: wait_start.elapsed(),
+            state_changed: state_changed.len(),
+            rewritten,
+            still_ready: after.values().filter(|t| t.0).count(),
+            example,
+        });
+        before = after;
     }
-    out.resync_still_ready = Some(after.values().filter(|t| t.0).count());
     Ok(())
 }
 
@@ -709,6 +970,9 @@ fn main() {
     let window_ms = env_u64("TRIBUTARY_BENCH_OPERATOR_WINDOW_MS", 100);
     let in_flight = env_u64("TRIBUTARY_BENCH_OPERATOR_IN_FLIGHT", 64) as usize;
     let timeout = Duration::from_secs(env_u64("TRIBUTARY_BENCH_OPERATOR_TIMEOUT", 300));
+    let resyncs = env_u64("TRIBUTARY_BENCH_OPERATOR_RESYNCS", 2) as usize;
+    let list_poll =
+        !std::env::var("TRIBUTARY_BENCH_OPERATOR_POLL").is_ok_and(|v| v.trim() == "watch");
     let bin = tributary_bin();
     let b = broker::broker();
     let bootstrap = b.bootstrap.clone();
@@ -781,12 +1045,15 @@ fn main() {
     let mut log = Log::new(log_path.clone());
     let mut results = Results::default();
     let outcome = runtime.block_on(run(
+        &api,
         api.client(),
         bootstrap.clone(),
         names.clone(),
         in_flight,
         resync,
+        resyncs,
         timeout,
+        list_poll,
         &mut log,
         pid,
         &mut results,
@@ -822,6 +1089,14 @@ fn main() {
             format!("< {} s", READY_TARGET.as_secs()),
             "MISS",
         )),
+    }
+    if let Some(t) = results.last_ready_transition {
+        rows.push(row(
+            "  last Ready written (status lastTransitionTime)",
+            format!("{:.1} s (+/- 0.5 s)", t.as_secs_f64()),
+            "-",
+            "info",
+        ));
     }
     if let Some(t) = results.created {
         rows.push(row(
@@ -884,37 +1159,43 @@ fn main() {
             "MISS",
         ),
     });
-    if let Some(r) = &results.resync {
-        let complete = if results.resync_complete {
+    for (i, r) in results.resyncs.iter().enumerate() {
+        let label = match i {
+            0 => "first resync".to_owned(),
+            _ => format!("steady-state resync {i}"),
+        };
+        let t = &r.trips;
+        let complete = if r.complete {
             String::new()
         } else {
-            format!(" (INCOMPLETE: {} of {count} intents)", r.intents)
+            format!(" (INCOMPLETE: {} of {count} intents)", t.intents)
         };
         rows.push(row(
-            format!("resync of all {count}: broker requests"),
-            format!("{} in {} round trips{complete}", r.requests, r.count),
+            format!("{label}: broker requests"),
+            format!("{} in {} round trips{complete}", t.requests, t.count),
             format!("<= {request_target}"),
-            verdict(results.resync_complete && r.requests <= request_target),
+            verdict(r.complete && t.requests <= request_target && t.failed == 0),
         ));
         rows.push(row(
-            format!("resync of all {count}: broker ms"),
-            format!("{} ms (sum of round trips)", r.elapsed_ms),
+            format!("{label}: broker ms"),
+            format!("{} ms (sum of round trips)", t.elapsed_ms),
             "-",
             "info",
         ));
         rows.push(row(
-            format!("resync of all {count}: wall span"),
-            format!("{:.0} ms (first start to last end)", ms(r.span)),
+            format!("{label}: wall span"),
+            format!("{:.0} ms (first start to last end)", ms(t.span)),
             "-",
             "info",
         ));
-    }
-    if let (Some(changed), Some(still)) = (results.resync_changed, results.resync_still_ready) {
         rows.push(row(
-            "KafkaTopics changed by the resync",
-            format!("{changed} ({still} Ready)"),
-            format!("0 ({count} Ready)"),
-            verdict(changed == 0 && still == count),
+            format!("{label}: topics changed / rewritten"),
+            format!(
+                "{} / {} ({} Ready)",
+                r.state_changed, r.rewritten, r.still_ready
+            ),
+            format!("0 / - ({count} Ready)"),
+            verdict(r.state_changed == 0 && r.still_ready == count),
         ));
     }
     if let Some(cpu) = cpu {
@@ -952,15 +1233,67 @@ fn main() {
         );
     }
     println!();
-    println!("(requests: `total_requests` of the operator's last \"broker round trip\" log line before all were Ready, i.e. every counted request of its admin client: Metadata, DescribeConfigs, CreateTopics, ... and the cluster probe's Metadata; resync: the round trips logged after all were Ready until every topic was resynced once)");
+    println!("(requests: `total_requests` of the operator's last \"broker round trip\" log line before all were Ready, i.e. every counted request of its admin client: Metadata, DescribeConfigs, CreateTopics, ... and the cluster probe's Metadata; resync: the round trips logged after all were Ready (or after the previous resync) until every topic was resynced once; changed: status other than condition messages; rewritten: new resourceVersion)");
     if let Some(status) = exited_early {
         println!("the operator had exited before the end: {status}");
     }
-    if let Some(w) = results.resync_wait {
-        println!("waited {:.1} s after Ready for the resync", w.as_secs_f64());
+    for (i, r) in results.resyncs.iter().enumerate() {
+        println!(
+            "resync {}: waited {:.1} s for it; {} KafkaTopics changed state, {} got a status write",
+            i + 1,
+            r.wait.as_secs_f64(),
+            r.state_changed,
+            r.rewritten
+        );
+        if let Some(example) = &r.example {
+            println!("  e.g. {example}");
+        }
     }
-    if let Some(example) = &results.resync_example {
-        println!("changed by the resync, e.g. {example}");
+    if !results.flaps.is_empty() {
+        println!(
+            "{} times a KafkaTopic seen Ready was later seen not Ready, e.g. {}",
+            results.flaps.len(),
+            results.flaps[0]
+        );
+    }
+    if let Some(t) = results.cluster_ready {
+        println!(
+            "KafkaCluster Ready {:.0} ms after it was applied (operator start, connection, probe)",
+            ms(t)
+        );
+    }
+    if !results.list_times.is_empty() {
+        let mut t = results.list_times.clone();
+        t.sort();
+        println!(
+            "bench: {} lists of the KafkaTopics until all Ready, {:.1} ms median, {:.1} ms max each",
+            t.len(),
+            ms(t[t.len() / 2]),
+            ms(t[t.len() - 1])
+        );
+    }
+    if let (Some(empty), Some(full)) = (results.write_latency_empty, results.write_latency_full) {
+        println!(
+            "API server: one write (ConfigMap create) takes {:.1} ms median, {:.1} ms max with the store empty; {:.1} ms / {:.1} ms once every KafkaTopic exists",
+            ms(empty.0),
+            ms(empty.1),
+            ms(full.0),
+            ms(full.1)
+        );
+    }
+    if !results.api_requests.is_empty() {
+        let total: usize = results.api_requests.values().map(|v| v.0).sum();
+        println!(
+            "API requests from the first create until all Ready (operator and bench): {total}"
+        );
+        for (kind, (n, failed)) in &results.api_requests {
+            let failed = if *failed > 0 {
+                format!(" ({failed} answered >= 400)")
+            } else {
+                String::new()
+            };
+            println!("  {n:>7}  {kind}{failed}");
+        }
     }
     if !results.not_ready.is_empty() {
         println!("not Ready, by reason:");
@@ -989,7 +1322,7 @@ fn main() {
             kinds.len()
         );
         let mut kinds: Vec<_> = kinds.into_iter().collect();
-        kinds.sort_by(|a, b| b.1.cmp(&a.1));
+        kinds.sort_by_key(|k| std::cmp::Reverse(k.1));
         for (k, n) in kinds.iter().take(8) {
             println!("  {n:>6}  {k}");
         }
