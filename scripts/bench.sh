@@ -20,3 +20,6 @@ TRIBUTARY_BIN="$PWD/target/release/tributary" cargo bench --locked --bench apply
 # (target < 150 MiB) and the cost of one resync of all (TRIBUTARY_BENCH_OPERATOR_TOPICS changes
 # the count; takes about a minute more than the time to Ready, waiting for the resync).
 TRIBUTARY_BIN=target/release/tributary cargo bench --locked --bench operator
+# Consumer lag: 200 groups x 12 partitions observed in one batched pass versus one pass per
+# group and versus a naive per-partition approach.
+cargo bench --locked --bench lag
