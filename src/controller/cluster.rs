@@ -3,7 +3,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
@@ -14,18 +13,10 @@ use crate::api::{KafkaCluster, KafkaClusterStatus, API_VERSION};
 use crate::kafka::api_versions;
 use crate::model::validate_cluster;
 
-fn key(cluster: &KafkaCluster) -> String {
-    format!(
-        "{}/{}",
-        cluster.namespace().unwrap_or_default(),
-        cluster.name_any()
-    )
-}
-
 pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let id = key(&cluster);
+    let id = super::object_key(&*cluster);
     let generation = cluster.metadata.generation;
-    let now = Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let now = super::status::now();
     let mut status = cluster.status.clone().unwrap_or_default();
     status.observed_generation = generation;
 
@@ -107,12 +98,6 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
     Ok(requeue
         .map(Action::requeue)
         .unwrap_or_else(Action::await_change))
-}
-
-pub fn error_policy(cluster: Arc<KafkaCluster>, error: &Error, ctx: Arc<Context>) -> Action {
-    let delay = ctx.backoff.next(&key(&cluster));
-    tracing::warn!(cluster = %key(&cluster), %error, retry_in = ?delay, "reconcile failed");
-    Action::requeue(delay)
 }
 
 async fn write_status(

@@ -6,81 +6,38 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::jiff::Timestamp;
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
 
-use super::status::{apply_verdict, Verdict};
+use super::status::now;
 use super::workloads::{
-    apply_deployment, missing_secret, namespace_topics, rollout, secret_refs, topics_not_ready,
+    apply_deployment, cluster_connection, finish, joined, namespace_topics, rollout,
+    topics_not_ready, verdict, Outcome,
 };
-use super::{Context, Error, FIELD_MANAGER};
+use super::{Context, Error};
 use crate::api::{
-    KafkaConsumer, KafkaConsumerStatus, OffsetResetPolicy, ReplicaDecision, TopicLag, API_VERSION,
+    KafkaConsumer, KafkaConsumerStatus, OffsetResetPolicy, ReplicaDecision, TopicLag,
 };
 use crate::autoscale::{decide, ScaleInput, ScalePolicy};
 use crate::kafka::lag::{GroupQuery, OffsetReset};
 use crate::workload::{
-    broker_topics, consumer_deployment, topic_names, validate_consumer, ConnectionFacts, Scaling,
+    broker_topics, consumer_deployment, topic_names, validate_consumer, Scaling,
 };
 
-fn key(c: &KafkaConsumer) -> String {
-    format!("{}/{}", c.namespace().unwrap_or_default(), c.name_any())
-}
-
-fn now() -> String {
-    Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
-
 pub async fn reconcile(consumer: Arc<KafkaConsumer>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let id = key(&consumer);
     let ns = consumer.namespace().unwrap_or_default();
     let mut status = consumer.status.clone().unwrap_or_default();
     status.observed_generation = consumer.metadata.generation;
-    let (verdict, next) = decide_status(&consumer, &ctx, &ns, &mut status).await?;
-    apply_verdict(
-        &mut status.conditions,
-        &verdict,
-        consumer.metadata.generation,
-        &now(),
-    );
-    if consumer.status.as_ref() != Some(&status) {
-        let api: Api<KafkaConsumer> = Api::namespaced(ctx.client.clone(), &ns);
-        let patch = serde_json::json!({ "apiVersion": API_VERSION, "kind": "KafkaConsumer", "status": status });
-        api.patch_status(
-            &consumer.name_any(),
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&patch),
-        )
-        .await?;
-    }
-    if verdict.ready {
-        ctx.backoff.reset(&id);
-    }
-    Ok(next.unwrap_or_else(|| Action::requeue(ctx.backoff.next(&id))))
-}
-
-pub fn error_policy(consumer: Arc<KafkaConsumer>, error: &Error, ctx: Arc<Context>) -> Action {
-    let delay = ctx.backoff.next(&key(&consumer));
-    tracing::warn!(consumer = %key(&consumer), %error, retry_in = ?delay, "reconcile failed");
-    Action::requeue(delay)
-}
-
-fn verdict(
-    ready: bool,
-    reconciling: bool,
-    stalled: bool,
-    reason: &'static str,
-    message: String,
-) -> Verdict<'static> {
-    Verdict {
-        ready,
-        reconciling,
-        stalled,
-        reason,
-        message,
-    }
+    let outcome = decide_status(&consumer, &ctx, &ns, &mut status).await?;
+    finish(
+        &ctx,
+        &*consumer,
+        consumer.status.as_ref(),
+        status,
+        |s| &mut s.conditions,
+        outcome,
+    )
+    .await
 }
 
 async fn decide_status(
@@ -88,46 +45,21 @@ async fn decide_status(
     ctx: &Context,
     ns: &str,
     status: &mut KafkaConsumerStatus,
-) -> Result<(Verdict<'static>, Option<Action>), Error> {
-    let join = |errors: &[crate::model::FieldError]| {
-        errors
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("; ")
-    };
+) -> Result<Outcome, Error> {
     let valid = match validate_consumer(consumer) {
         Ok(v) => v,
         Err(errors) => {
             return Ok((
-                verdict(false, false, true, "InvalidSpec", join(&errors)),
+                verdict(false, false, true, "InvalidSpec", joined(&errors)),
                 Some(Action::await_change()),
             ))
         }
     };
     status.group_id = Some(valid.group_id.clone());
-    let Some(cluster) = ctx.cluster(Some(ns), &valid.cluster_ref) else {
-        let message = format!(
-            "KafkaCluster '{}' does not exist in this namespace",
-            valid.cluster_ref
-        );
-        return Ok((
-            verdict(false, true, false, "ClusterNotFound", message),
-            None,
-        ));
+    let (cluster, facts) = match cluster_connection(ctx, ns, &valid.cluster_ref).await? {
+        Ok(found) => found,
+        Err(outcome) => return Ok(outcome),
     };
-    let facts = match ConnectionFacts::from_cluster(&cluster) {
-        Ok(f) => f,
-        Err(errors) => {
-            return Ok((
-                verdict(false, false, true, "InvalidCluster", join(&errors)),
-                Some(Action::requeue(ctx.options.resync)),
-            ))
-        }
-    };
-    if let Some(missing) = missing_secret(ctx, ns, &secret_refs(&facts)).await? {
-        return Ok((verdict(false, true, false, "SecretNotFound", missing), None));
-    }
     let topics = namespace_topics(ctx, ns);
     let names = topic_names(topics.iter().map(|t| &**t));
     let broker_names: Vec<String> = broker_topics(&valid.topics, &names)

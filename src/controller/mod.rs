@@ -92,6 +92,28 @@ pub enum Error {
     Render(String),
 }
 
+/// `Kind namespace/name`: how an object is named in logs and in the backoff table.
+pub(crate) fn object_key<K: kube::Resource<DynamicType = ()>>(object: &K) -> String {
+    format!(
+        "{} {}/{}",
+        K::kind(&()),
+        object.namespace().unwrap_or_default(),
+        object.name_any()
+    )
+}
+
+/// The error policy of every controller: retry with this object's exponential backoff.
+fn error_policy<K: kube::Resource<DynamicType = ()>>(
+    object: Arc<K>,
+    error: &Error,
+    ctx: Arc<Context>,
+) -> kube::runtime::controller::Action {
+    let key = object_key(&*object);
+    let delay = ctx.backoff.next(&key);
+    tracing::warn!(object = %key, %error, retry_in = ?delay, "reconcile failed");
+    kube::runtime::controller::Action::requeue(delay)
+}
+
 /// The namespace (or all namespaces) one set of controllers watches.
 struct Scope<'a> {
     client: &'a Client,
@@ -260,7 +282,7 @@ pub async fn run(
             "KafkaCluster",
             cluster_controller,
             cluster::reconcile,
-            cluster::error_policy,
+            error_policy,
             ctx.clone(),
             shutdown.clone(),
         ));
@@ -268,7 +290,7 @@ pub async fn run(
             "KafkaTopic",
             topic_controller,
             topic::reconcile,
-            topic::error_policy,
+            error_policy,
             ctx.clone(),
             shutdown.clone(),
         ));
@@ -276,7 +298,7 @@ pub async fn run(
             "KafkaProducer",
             producer_controller,
             producer::reconcile,
-            producer::error_policy,
+            error_policy,
             ctx.clone(),
             shutdown.clone(),
         ));
@@ -284,7 +306,7 @@ pub async fn run(
             "KafkaConsumer",
             consumer_controller,
             consumer::reconcile,
-            consumer::error_policy,
+            error_policy,
             ctx,
             shutdown.clone(),
         ));

@@ -4,76 +4,32 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use k8s_openapi::jiff::Timestamp;
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::{Api, ResourceExt};
+use kube::ResourceExt;
 
-use super::status::{apply_verdict, Verdict};
 use super::workloads::{
-    apply_deployment, apply_service, missing_secret, namespace_topics, rollout, secret_refs,
-    topics_not_ready,
+    apply_deployment, apply_service, cluster_connection, finish, joined, namespace_topics, rollout,
+    topics_not_ready, verdict, Outcome,
 };
-use super::{Context, Error, FIELD_MANAGER};
-use crate::api::{KafkaProducer, KafkaProducerStatus, API_VERSION};
-use crate::workload::{
-    producer_deployment, producer_service, topic_names, validate_producer, ConnectionFacts,
-};
-
-fn key(p: &KafkaProducer) -> String {
-    format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any())
-}
+use super::{Context, Error};
+use crate::api::{KafkaProducer, KafkaProducerStatus};
+use crate::workload::{producer_deployment, producer_service, topic_names, validate_producer};
 
 pub async fn reconcile(producer: Arc<KafkaProducer>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let id = key(&producer);
     let ns = producer.namespace().unwrap_or_default();
     let mut status = producer.status.clone().unwrap_or_default();
     status.observed_generation = producer.metadata.generation;
     status.waiting_for_topics.clear();
-    let (verdict, next) = decide(&producer, &ctx, &ns, &mut status).await?;
-    let now = Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
-    apply_verdict(
-        &mut status.conditions,
-        &verdict,
-        producer.metadata.generation,
-        &now,
-    );
-    if producer.status.as_ref() != Some(&status) {
-        let api: Api<KafkaProducer> = Api::namespaced(ctx.client.clone(), &ns);
-        let patch = serde_json::json!({ "apiVersion": API_VERSION, "kind": "KafkaProducer", "status": status });
-        api.patch_status(
-            &producer.name_any(),
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&patch),
-        )
-        .await?;
-    }
-    if verdict.ready {
-        ctx.backoff.reset(&id);
-    }
-    Ok(next.unwrap_or_else(|| Action::requeue(ctx.backoff.next(&id))))
-}
-
-pub fn error_policy(producer: Arc<KafkaProducer>, error: &Error, ctx: Arc<Context>) -> Action {
-    let delay = ctx.backoff.next(&key(&producer));
-    tracing::warn!(producer = %key(&producer), %error, retry_in = ?delay, "reconcile failed");
-    Action::requeue(delay)
-}
-
-fn verdict(
-    ready: bool,
-    reconciling: bool,
-    stalled: bool,
-    reason: &'static str,
-    message: String,
-) -> Verdict<'static> {
-    Verdict {
-        ready,
-        reconciling,
-        stalled,
-        reason,
-        message,
-    }
+    let outcome = decide(&producer, &ctx, &ns, &mut status).await?;
+    finish(
+        &ctx,
+        &*producer,
+        producer.status.as_ref(),
+        status,
+        |s| &mut s.conditions,
+        outcome,
+    )
+    .await
 }
 
 /// What the producer's status should say, and when to look again (`None`: with backoff).
@@ -82,45 +38,20 @@ async fn decide(
     ctx: &Context,
     ns: &str,
     status: &mut KafkaProducerStatus,
-) -> Result<(Verdict<'static>, Option<Action>), Error> {
-    let join = |errors: &[crate::model::FieldError]| {
-        errors
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("; ")
-    };
+) -> Result<Outcome, Error> {
     let valid = match validate_producer(producer) {
         Ok(v) => v,
         Err(errors) => {
             return Ok((
-                verdict(false, false, true, "InvalidSpec", join(&errors)),
+                verdict(false, false, true, "InvalidSpec", joined(&errors)),
                 Some(Action::await_change()),
             ))
         }
     };
-    let Some(cluster) = ctx.cluster(Some(ns), &valid.cluster_ref) else {
-        let message = format!(
-            "KafkaCluster '{}' does not exist in this namespace",
-            valid.cluster_ref
-        );
-        return Ok((
-            verdict(false, true, false, "ClusterNotFound", message),
-            None,
-        ));
+    let (cluster, facts) = match cluster_connection(ctx, ns, &valid.cluster_ref).await? {
+        Ok(found) => found,
+        Err(outcome) => return Ok(outcome),
     };
-    let facts = match ConnectionFacts::from_cluster(&cluster) {
-        Ok(f) => f,
-        Err(errors) => {
-            return Ok((
-                verdict(false, false, true, "InvalidCluster", join(&errors)),
-                Some(Action::requeue(ctx.options.resync)),
-            ))
-        }
-    };
-    if let Some(missing) = missing_secret(ctx, ns, &secret_refs(&facts)).await? {
-        return Ok((verdict(false, true, false, "SecretNotFound", missing), None));
-    }
     let topics = namespace_topics(ctx, ns);
     let names = topic_names(topics.iter().map(|t| &**t));
     let on_broker = broker_topic_set(ctx, &cluster, &valid.topics, &topics).await;

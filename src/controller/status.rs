@@ -13,6 +13,13 @@ pub const READY: &str = "Ready";
 pub const RECONCILING: &str = "Reconciling";
 pub const STALLED: &str = "Stalled";
 
+/// Now, as conditions and decisions record it (RFC 3339, seconds).
+pub fn now() -> String {
+    k8s_openapi::jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
 /// Sets one condition, keeping `lastTransitionTime` when the status did not change.
 pub fn set_condition(
     conditions: &mut Vec<Condition>,

@@ -14,7 +14,7 @@ use kube::runtime::finalizer::{finalizer, Event as Finalizer};
 use kube::{Api, ResourceExt};
 
 use super::batcher::{Answer, Intent};
-use super::status::{topic_status, Hold, TopicState, READY};
+use super::status::{now, topic_status, Hold, TopicState, READY};
 use super::{
     Context, Error, DRY_RUN_ANNOTATION, FIELD_MANAGER, PAUSED_ANNOTATION, TOPIC_FINALIZER,
 };
@@ -37,23 +37,11 @@ pub fn trigger_hash(topic: &KafkaTopic) -> Option<u64> {
     Some(h.finish())
 }
 
-fn key(topic: &KafkaTopic) -> String {
-    format!(
-        "{}/{}",
-        topic.namespace().unwrap_or_default(),
-        topic.name_any()
-    )
-}
-
 fn annotated(topic: &KafkaTopic, annotation: &str) -> bool {
     topic
         .annotations()
         .get(annotation)
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
-}
-
-fn now() -> String {
-    Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// The KafkaTopic that owns `topic_name` on this topic's cluster, when it is another one:
@@ -93,14 +81,8 @@ pub async fn reconcile(topic: Arc<KafkaTopic>, ctx: Arc<Context>) -> Result<Acti
     .map_err(|e| Error::Finalizer(Box::new(e)))
 }
 
-pub fn error_policy(topic: Arc<KafkaTopic>, error: &Error, ctx: Arc<Context>) -> Action {
-    let delay = ctx.backoff.next(&key(&topic));
-    tracing::warn!(topic = %key(&topic), %error, retry_in = ?delay, "reconcile failed");
-    Action::requeue(delay)
-}
-
 async fn apply(topic: &KafkaTopic, api: &Api<KafkaTopic>, ctx: &Context) -> Result<Action, Error> {
-    let id = key(topic);
+    let id = super::object_key(topic);
     let generation = topic.metadata.generation;
     let name = topic.broker_topic_name().unwrap_or_default().to_owned();
     let previous = topic.status.as_ref();

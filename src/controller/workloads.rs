@@ -7,8 +7,15 @@ use k8s_openapi::api::core::v1::{Secret, Service};
 use kube::api::{Patch, PatchParams};
 use kube::{Api, ResourceExt};
 
+use std::sync::Arc;
+
+use kube::runtime::controller::Action;
+use serde::Serialize;
+
+use super::status::{apply_verdict, now, Verdict};
 use super::{Context, Error, FIELD_MANAGER};
-use crate::api::{ConditionStatus, KafkaTopic, SecretKeySelector};
+use crate::api::{Condition, ConditionStatus, KafkaCluster, KafkaTopic, SecretKeySelector};
+use crate::model::FieldError;
 use crate::workload::{ConnectionFacts, Credential, TopicNames, TopicRef};
 
 /// Every Secret key a workload's pods read for their connection.
@@ -138,4 +145,105 @@ pub fn rollout(deployment: &Deployment, desired: i32) -> (i32, bool) {
     let available = status.and_then(|s| s.available_replicas).unwrap_or(0);
     let observed = status.and_then(|s| s.observed_generation) >= deployment.metadata.generation;
     (ready, observed && available >= desired)
+}
+
+/// What a workload reconcile concluded: the status verdict, and when to look again (`None`:
+/// after this object's backoff).
+pub type Outcome = (Verdict<'static>, Option<Action>);
+
+pub fn verdict(
+    ready: bool,
+    reconciling: bool,
+    stalled: bool,
+    reason: &'static str,
+    message: String,
+) -> Verdict<'static> {
+    Verdict {
+        ready,
+        reconciling,
+        stalled,
+        reason,
+        message,
+    }
+}
+
+pub fn joined(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The workload's KafkaCluster and what its pods need to reach it, with every Secret they
+/// will read present; `Err` is the outcome to report instead.
+pub async fn cluster_connection(
+    ctx: &Context,
+    namespace: &str,
+    cluster_ref: &str,
+) -> Result<Result<(Arc<KafkaCluster>, ConnectionFacts), Outcome>, Error> {
+    let Some(cluster) = ctx.cluster(Some(namespace), cluster_ref) else {
+        let message = format!("KafkaCluster '{cluster_ref}' does not exist in this namespace");
+        return Ok(Err((
+            verdict(false, true, false, "ClusterNotFound", message),
+            None,
+        )));
+    };
+    let facts = match ConnectionFacts::from_cluster(&cluster) {
+        Ok(f) => f,
+        Err(errors) => {
+            return Ok(Err((
+                verdict(false, false, true, "InvalidCluster", joined(&errors)),
+                Some(Action::requeue(ctx.options.resync)),
+            )))
+        }
+    };
+    if let Some(missing) = missing_secret(ctx, namespace, &secret_refs(&facts)).await? {
+        return Ok(Err((
+            verdict(false, true, false, "SecretNotFound", missing),
+            None,
+        )));
+    }
+    Ok(Ok((cluster, facts)))
+}
+
+/// Writes a workload's status (server-side apply, only when it changed) with the outcome's
+/// conditions, and says when to reconcile again.
+pub async fn finish<K, S>(
+    ctx: &Context,
+    object: &K,
+    previous: Option<&S>,
+    mut status: S,
+    conditions: impl FnOnce(&mut S) -> &mut Vec<Condition>,
+    (verdict, next): Outcome,
+) -> Result<Action, Error>
+where
+    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+    S: Serialize + PartialEq,
+{
+    apply_verdict(
+        conditions(&mut status),
+        &verdict,
+        object.meta().generation,
+        &now(),
+    );
+    if previous != Some(&status) {
+        let api: Api<K> =
+            Api::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default());
+        let patch = serde_json::json!({ "apiVersion": K::api_version(&()), "kind": K::kind(&()), "status": status });
+        api.patch_status(
+            &object.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await?;
+    }
+    let id = super::object_key(object);
+    if verdict.ready {
+        ctx.backoff.reset(&id);
+    }
+    Ok(next.unwrap_or_else(|| Action::requeue(ctx.backoff.next(&id))))
 }
