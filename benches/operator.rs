@@ -11,9 +11,9 @@
 //!     trip" (`total_requests` of the last one; target <= topics / 100 + 10, i.e. batched),
 //!     and the number of round trips;
 //!   * the operator's peak RSS (VmHWM of /proc/PID/status; target < 150 MiB);
-//!   * the cost of resyncing every topic: once all are Ready, each topic is requeued
-//!     `--resync-seconds` after its last reconcile; the round trips logged from then until
-//!     every topic was resynced once give the broker requests (target: batched as above) and
+//!   * the cost of resyncing every topic: once all are Ready, the operator resyncs every topic
+//!     each `--resync-seconds`; the round trips logged from then until every topic was
+//!     resynced once give the broker requests (target: batched as above) and
 //!     milliseconds (the sum of the round trips, and the wall span from the first one's start
 //!     to the last one's end), and no KafkaTopic may change state (its status, condition
 //!     messages aside; status writes are counted apart). The first resync after creation is
@@ -845,7 +845,7 @@ async fn run(
     );
     out.write_latency_full = Some(write_latency(&client, "full", 20).await?);
     if ready_at >= resync {
-        eprintln!("note: Ready took longer than the resync period ({resync:?}); early topics were already resynced, the resync figures mix both");
+        eprintln!("note: Ready took longer than the resync period ({resync:?}): resyncs already ran while topics were being created (in the figures until Ready), and the first resync below may be mixed with them");
     }
 
     match verify_broker(&bootstrap, &names).await {
@@ -880,7 +880,7 @@ async fn run(
     let mut mark = trips_at_ready;
     for round in 1..=resyncs {
         println!(
-            "  waiting for resync {round} (~{:.0} s after each topic's last reconcile; operator RSS now {:.1} MiB)",
+            "  waiting for resync {round} (resync period {:.0} s; operator RSS now {:.1} MiB)",
             resync.as_secs_f64(),
             proc_status_kib(operator_pid, "VmRSS:").unwrap_or(0) as f64 / 1024.0
         );

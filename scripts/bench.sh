@@ -18,7 +18,7 @@ TRIBUTARY_BIN="$PWD/target/release/tributary" cargo bench --locked --bench apply
 # reconciled by `tributary operator` (the release binary) against the broker: time until all are
 # Ready (target < 30 s), broker admin requests (target <= 2,000 / 100 + 10), operator peak RSS
 # (target < 150 MiB) and the cost of one resync of all (TRIBUTARY_BENCH_OPERATOR_TOPICS changes
-# the count; takes about a minute more than the time to Ready, waiting for the resync).
+# the count; takes about two minutes more than the time to Ready, waiting for two resyncs).
 TRIBUTARY_BIN=target/release/tributary cargo bench --locked --bench operator
 # Consumer lag: 200 groups x 12 partitions observed in one batched pass versus one pass per
 # group and versus a naive per-partition approach.
