@@ -109,9 +109,28 @@ fn error_policy<K: kube::Resource<DynamicType = ()>>(
     ctx: Arc<Context>,
 ) -> kube::runtime::controller::Action {
     let key = object_key(&*object);
+    if stale_finalizer_patch(error) {
+        // The finalizer patch tests the object as cached; a cache a step behind the API server
+        // makes that test fail. Nothing is wrong: look again shortly, without backing off.
+        tracing::debug!(object = %key, "finalizer patch raced the cache; retrying");
+        return kube::runtime::controller::Action::requeue(Duration::from_millis(200));
+    }
     let delay = ctx.backoff.next(&key);
     tracing::warn!(object = %key, %error, retry_in = ?delay, "reconcile failed");
     kube::runtime::controller::Action::requeue(delay)
+}
+
+/// A finalizer add/remove refused because the cached object was stale (422 from the JSON
+/// patch's `test`, or 409).
+fn stale_finalizer_patch(error: &Error) -> bool {
+    use kube::runtime::finalizer::Error as F;
+    match error {
+        Error::Finalizer(e) => matches!(
+            &**e,
+            F::AddFinalizer(kube::Error::Api(s)) | F::RemoveFinalizer(kube::Error::Api(s)) if s.code == 422 || s.code == 409
+        ),
+        _ => false,
+    }
 }
 
 /// The namespace (or all namespaces) one set of controllers watches.
