@@ -335,3 +335,31 @@ pub async fn run(
     }
     tracing::info!("controllers stopped");
 }
+
+#[cfg(test)]
+mod error_policy_tests {
+    use super::*;
+    use kube::runtime::finalizer::Error as F;
+
+    fn api_error(code: u16) -> kube::Error {
+        kube::Error::Api(Box::new(kube::core::Status {
+            code,
+            ..Default::default()
+        }))
+    }
+
+    #[test]
+    fn only_stale_finalizer_patches_skip_the_backoff() {
+        assert!(stale_finalizer_patch(&Error::Finalizer(Box::new(
+            F::AddFinalizer(api_error(422))
+        ))));
+        assert!(stale_finalizer_patch(&Error::Finalizer(Box::new(
+            F::RemoveFinalizer(api_error(409))
+        ))));
+        assert!(!stale_finalizer_patch(&Error::Finalizer(Box::new(
+            F::AddFinalizer(api_error(500))
+        ))));
+        assert!(!stale_finalizer_patch(&Error::Kube(api_error(422))));
+        assert!(!stale_finalizer_patch(&Error::Render("x".into())));
+    }
+}
