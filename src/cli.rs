@@ -43,6 +43,12 @@ pub enum LogFormat {
 pub enum Command {
     /// Run the operator: reconcile KafkaClusters and KafkaTopics until SIGTERM / Ctrl-C.
     Operator(OperatorArgs),
+    /// Print the Kubernetes RBAC rules the operator needs (what the Helm chart grants).
+    Rbac {
+        /// `yaml` (commented) or `json`.
+        #[arg(long, short = 'o', value_enum, default_value_t = RbacOutput::Yaml)]
+        output: RbacOutput,
+    },
     /// Print every CustomResourceDefinition (or write one file each into a directory).
     Crds {
         /// Write `<name>.yaml` files into this directory instead of printing.
@@ -123,6 +129,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Operator(args) => run_operator(args).await,
         Command::Crds { out_dir } => write_crds(out_dir),
+        Command::Rbac { output } => Ok(print_rbac(output)),
         Command::Validate { files } => {
             let set = match load_valid(&files, None) {
                 Ok(set) => set,
@@ -187,6 +194,23 @@ async fn shutdown_signal() {
         _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {},
     }
     tracing::info!("shutdown requested: finishing in-flight reconciles");
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RbacOutput {
+    Yaml,
+    Json,
+}
+
+fn print_rbac(output: RbacOutput) -> ExitCode {
+    match output {
+        RbacOutput::Yaml => print!("{}", crate::rbac::to_yaml()),
+        RbacOutput::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&crate::rbac::to_json()).unwrap_or_default()
+        ),
+    }
+    ExitCode::SUCCESS
 }
 
 fn write_crds(out_dir: Option<PathBuf>) -> Result<ExitCode> {

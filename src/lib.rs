@@ -12,4 +12,5 @@ pub mod kafka;
 pub mod manifest;
 pub mod model;
 pub mod plan;
+pub mod rbac;
 pub mod workload;
