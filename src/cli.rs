@@ -61,6 +61,17 @@ pub enum Command {
         #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
         files: Vec<PathBuf>,
     },
+    /// Print the Kubernetes objects the operator would create for the manifests' topologies
+    /// (like `helm template`), offline.
+    Render {
+        /// Files or directories of YAML manifests.
+        #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
+        files: Vec<PathBuf>,
+        /// Also the Deployments and Services of every consumer and producer whose
+        /// KafkaCluster is among the manifests.
+        #[arg(long)]
+        workloads: bool,
+    },
     /// Show what `apply` would change on the live broker, changing nothing.
     Plan {
         #[command(flatten)]
@@ -135,13 +146,32 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 Ok(set) => set,
                 Err(code) => return Ok(code),
             };
+            print_warnings(&set);
+            let topologies = if set.topologies.is_empty() {
+                String::new()
+            } else {
+                format!(" ({} StreamTopology(s) expanded)", set.topologies.len())
+            };
             println!(
-                "valid: {} KafkaCluster(s), {} KafkaTopic(s), {} KafkaConsumer(s), {} KafkaProducer(s)",
+                "valid: {} KafkaCluster(s), {} KafkaTopic(s), {} KafkaConsumer(s), {} KafkaProducer(s){topologies}",
                 set.clusters.len(),
                 set.topics.len(),
                 set.consumers.len(),
                 set.producers.len()
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Render { files, workloads } => {
+            let set = match load_valid(&files, None) {
+                Ok(set) => set,
+                Err(code) => return Ok(code),
+            };
+            print_warnings(&set);
+            let (yaml, skipped) = crate::topology::render_yaml(&set, workloads);
+            for skip in &skipped {
+                eprintln!("not rendered: {skip}");
+            }
+            print!("{yaml}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Plan {
@@ -229,6 +259,13 @@ fn write_crds(out_dir: Option<PathBuf>) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Prints the warnings of a valid set on standard error.
+fn print_warnings(set: &ValidatedSet) {
+    for w in &set.warnings {
+        eprintln!("warning: {w}");
+    }
+}
+
 /// Loads and validates, printing every error; `Err` carries the exit code to return.
 fn load_valid(
     files: &[PathBuf],
@@ -279,6 +316,7 @@ async fn run_target(args: &TargetArgs, mode: Mode) -> Result<ExitCode> {
         Ok(set) => set,
         Err(code) => return Ok(code),
     };
+    print_warnings(&set);
     if set.topics.is_empty() {
         println!("no KafkaTopic in the given manifests; nothing to do");
         return Ok(ExitCode::SUCCESS);

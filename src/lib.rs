@@ -13,4 +13,5 @@ pub mod manifest;
 pub mod model;
 pub mod plan;
 pub mod rbac;
+pub mod topology;
 pub mod workload;

@@ -3,7 +3,7 @@
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
-use super::{KafkaCluster, KafkaConsumer, KafkaProducer, KafkaTopic};
+use super::{KafkaCluster, KafkaConsumer, KafkaProducer, KafkaTopic, StreamTopology};
 
 /// All CRDs, in a stable order; the file name under `crds/` of each is `<plural>.<group>.yaml`.
 pub fn all() -> Vec<CustomResourceDefinition> {
@@ -12,6 +12,7 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         KafkaTopic::crd(),
         KafkaConsumer::crd(),
         KafkaProducer::crd(),
+        StreamTopology::crd(),
     ]
 }
 

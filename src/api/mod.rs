@@ -6,6 +6,7 @@ mod consumer;
 pub mod crds;
 mod producer;
 mod topic;
+mod topology;
 mod workload;
 
 pub use cluster::{
@@ -22,6 +23,10 @@ pub use producer::{
     ServicePort, ServiceType,
 };
 pub use topic::{DeletionPolicy, KafkaTopic, KafkaTopicSpec, KafkaTopicStatus};
+pub use topology::{
+    ChildStatus, StreamTopology, StreamTopologySpec, StreamTopologyStatus, TopologyConsumer,
+    TopologyDefaults, TopologyProducer, TopologyTopic,
+};
 pub use workload::{WorkloadTemplate, MAX_TOPICS};
 
 /// The API group of every Tributary kind.

@@ -18,6 +18,7 @@ pub const MAX_TOPICS: usize = 256;
 pub struct WorkloadTemplate {
     /// Container image, e.g. `ghcr.io/acme/analytics:1.4.2`.
     #[x_kube(validation = Rule::new("self.trim().size() > 0").message("must name a container image"))]
+    #[schemars(length(max = 1024))]
     pub image: String,
     /// Entrypoint; unset runs the image's own.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

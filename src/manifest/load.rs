@@ -4,9 +4,11 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::{Document, ManifestError, Resource, Source};
-use crate::api::{KafkaCluster, KafkaConsumer, KafkaProducer, KafkaTopic, API_VERSION, GROUP};
+use crate::api::{
+    KafkaCluster, KafkaConsumer, KafkaProducer, KafkaTopic, StreamTopology, API_VERSION, GROUP,
+};
 
-const KINDS: &str = "KafkaCluster, KafkaTopic, KafkaConsumer, KafkaProducer";
+const KINDS: &str = "KafkaCluster, KafkaTopic, KafkaConsumer, KafkaProducer, StreamTopology";
 const ROOT_FIELDS: &[&str] = &["apiVersion", "kind", "metadata", "spec", "status"];
 
 /// Reads every `.yaml` / `.yml` file named, or found (recursively, in name order) under a
@@ -126,7 +128,7 @@ fn parse_document(value: Value) -> Result<Resource, (String, String)> {
     }
     let known_kind = matches!(
         kind.as_str(),
-        "KafkaCluster" | "KafkaTopic" | "KafkaConsumer" | "KafkaProducer"
+        "KafkaCluster" | "KafkaTopic" | "KafkaConsumer" | "KafkaProducer" | "StreamTopology"
     );
     if !known_kind {
         return Err(("kind".into(), format!("unknown kind '{kind}' (apiVersion {api_version}); Tributary reads {KINDS} of {API_VERSION}")));
@@ -146,6 +148,7 @@ fn parse_document(value: Value) -> Result<Resource, (String, String)> {
         "KafkaCluster" => typed::<KafkaCluster>(value).map(Resource::Cluster),
         "KafkaConsumer" => typed::<KafkaConsumer>(value).map(Resource::Consumer),
         "KafkaProducer" => typed::<KafkaProducer>(value).map(Resource::Producer),
+        "StreamTopology" => typed::<StreamTopology>(value).map(Resource::Topology),
         _ => typed::<KafkaTopic>(value).map(Resource::Topic),
     }
 }
@@ -155,7 +158,8 @@ fn typed<T: DeserializeOwned>(value: Value) -> Result<T, (String, String)> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let mut message = e.inner().to_string();
-        if (path.starts_with("spec.config.") || path.starts_with("spec.topicDefaults.config."))
+        if path.starts_with("spec.")
+            && path.contains("config.")
             && message.contains("expected a string")
         {
             message.push_str("; config values are strings: quote the value, e.g. \"604800000\"");

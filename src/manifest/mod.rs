@@ -11,7 +11,7 @@ use std::path::PathBuf;
 pub use load::{load_paths, load_str};
 pub use validate::{validate, TopicTarget, ValidatedSet};
 
-use crate::api::{KafkaCluster, KafkaConsumer, KafkaProducer, KafkaTopic};
+use crate::api::{KafkaCluster, KafkaConsumer, KafkaProducer, KafkaTopic, StreamTopology};
 
 /// Where a document came from: `orders.yaml#2`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -37,6 +37,8 @@ pub enum Resource {
     Consumer(KafkaConsumer),
     /// For the operator: validated, but never part of a topic plan.
     Producer(KafkaProducer),
+    /// Expanded into its children, which are validated and planned like the others.
+    Topology(StreamTopology),
 }
 
 impl Resource {
@@ -47,6 +49,7 @@ impl Resource {
             Resource::Topic(_) => "KafkaTopic",
             Resource::Consumer(_) => "KafkaConsumer",
             Resource::Producer(_) => "KafkaProducer",
+            Resource::Topology(_) => "StreamTopology",
         }
     }
 
@@ -56,6 +59,7 @@ impl Resource {
             Resource::Topic(r) => &r.metadata,
             Resource::Consumer(r) => &r.metadata,
             Resource::Producer(r) => &r.metadata,
+            Resource::Topology(r) => &r.metadata,
         }
     }
 }
@@ -66,6 +70,10 @@ pub struct Document {
     pub source: Source,
     pub resource: Resource,
 }
+
+/// A doubt about the input that does not make it invalid (`tributary validate` prints it;
+/// the operator reports it in the resource's status).
+pub type ManifestWarning = ManifestError;
 
 /// One problem in the input: `orders.yaml#2 spec.partitions: must be >= 1, got 0`.
 #[derive(Debug, Clone, PartialEq, Eq)]

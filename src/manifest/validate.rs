@@ -1,7 +1,8 @@
 use std::collections::BTreeMap;
 
-use super::{Document, ManifestError, Resource, Source};
-use crate::api::{KafkaCluster, KafkaConsumer, KafkaProducer, KafkaTopic};
+use super::{Document, ManifestError, ManifestWarning, Resource, Source};
+use crate::api::{KafkaCluster, KafkaConsumer, KafkaProducer, KafkaTopic, StreamTopology};
+use crate::topology::{expand, Expansion};
 use crate::model::{resolve_topic, validate_cluster, DesiredTopic, FieldError};
 use crate::workload::{
     check_topic_clusters, validate_consumer, validate_producer, ConnectionFacts, TopicRef,
@@ -26,6 +27,13 @@ pub struct ValidatedSet {
     /// Consumers and producers are for the operator: checked here, never planned.
     pub consumers: Vec<(Source, ValidatedConsumer)>,
     pub producers: Vec<(Source, ValidatedProducer)>,
+    /// Topologies, expanded; their children are among the topics, consumers and producers.
+    pub topologies: Vec<(Source, Expansion)>,
+    /// Doubts that do not make the set invalid.
+    pub warnings: Vec<ManifestWarning>,
+    /// Every document validated, the children of topologies included (at their topology's
+    /// source).
+    pub documents: Vec<Document>,
 }
 
 impl ValidatedSet {
@@ -91,6 +99,8 @@ pub fn validate(
 ) -> Result<ValidatedSet, Vec<ManifestError>> {
     let mut errors = Vec::new();
     let mut set = ValidatedSet::default();
+    let expanded = expand_topologies(docs, &mut set, &mut errors);
+    let docs = expanded.as_slice();
     let cluster_rules = CelRules::<KafkaCluster>::new();
     let topic_rules = CelRules::<KafkaTopic>::new();
     let mut names: BTreeMap<(&str, Option<&str>, &str), &Source> = BTreeMap::new();
@@ -200,6 +210,7 @@ pub fn validate(
     }
 
     validate_workloads(docs, &duplicates, &mut set, &mut errors);
+    set.documents = expanded;
 
     if errors.is_empty() {
         Ok(set)
@@ -209,6 +220,103 @@ pub fn validate(
         errors.dedup();
         Err(errors)
     }
+}
+
+/// Expands every topology (the same [`expand`] the operator runs) and returns the documents
+/// with the children of the valid ones added, each at its topology's source. A child that
+/// would take the name of a resource declared on its own is refused: the operator would not
+/// take over a resource it does not own.
+fn expand_topologies(
+    docs: &[Document],
+    set: &mut ValidatedSet,
+    errors: &mut Vec<ManifestError>,
+) -> Vec<Document> {
+    let topology_rules = CelRules::<StreamTopology>::new();
+    let standalone: BTreeMap<(&str, Option<&str>, &str), &Source> = docs
+        .iter()
+        .filter(|d| !matches!(d.resource, Resource::Topology(_)))
+        .filter_map(|d| {
+            let meta = d.resource.metadata();
+            Some((
+                (d.resource.kind(), meta.namespace.as_deref(), meta.name.as_deref()?),
+                &d.source,
+            ))
+        })
+        .collect();
+    let mut all = docs.to_vec();
+    for doc in docs {
+        let Resource::Topology(topology) = &doc.resource else {
+            continue;
+        };
+        let expansion = expand(topology).and_then(|e| {
+            let errs = topology_rules.check(topology);
+            if errs.is_empty() {
+                Ok(e)
+            } else {
+                Err(errs)
+            }
+        });
+        let expansion = match expansion {
+            Ok(e) => e,
+            Err(errs) => {
+                errors.extend(errs.into_iter().map(|e| at(&doc.source, e)));
+                continue;
+            }
+        };
+        let children = children_of(&expansion);
+        let mut clash = false;
+        for (path, resource) in &children {
+            let meta = resource.metadata();
+            let key = (
+                resource.kind(),
+                meta.namespace.as_deref(),
+                meta.name.as_deref().unwrap_or_default(),
+            );
+            if let Some(other) = standalone.get(&key) {
+                clash = true;
+                errors.push(at(
+                    &doc.source,
+                    FieldError::new(
+                        path.clone(),
+                        format!(
+                            "would create {} '{}', which {other} already declares and this topology does not own: rename the entry or remove the other resource",
+                            key.0, key.2
+                        ),
+                    ),
+                ));
+            }
+        }
+        if clash {
+            continue;
+        }
+        set.warnings.extend(
+            expansion
+                .warnings
+                .iter()
+                .cloned()
+                .map(|w| at(&doc.source, w)),
+        );
+        all.extend(children.into_iter().map(|(_, resource)| Document {
+            source: doc.source.clone(),
+            resource,
+        }));
+        set.topologies.push((doc.source.clone(), expansion));
+    }
+    all
+}
+
+/// A topology's children as resources, each with the path of the entry it came from.
+fn children_of(expansion: &Expansion) -> Vec<(String, Resource)> {
+    let topics = expansion.topics.iter().enumerate().map(|(i, t)| {
+        (format!("spec.topics[{i}].name"), Resource::Topic(t.clone()))
+    });
+    let producers = expansion.producers.iter().enumerate().map(|(i, p)| {
+        (format!("spec.producers[{i}].name"), Resource::Producer(p.clone()))
+    });
+    let consumers = expansion.consumers.iter().enumerate().map(|(i, c)| {
+        (format!("spec.consumers[{i}].name"), Resource::Consumer(c.clone()))
+    });
+    topics.chain(producers).chain(consumers).collect()
 }
 
 /// Consumers and producers: each on its own (the typed checks, then the CRD's CEL rules),

@@ -498,6 +498,9 @@ fn check_autoscaling(a: &Autoscaling, errors: &mut Vec<FieldError>) -> Option<Au
 
 /// Label and annotation prefix Tributary owns on the objects it renders.
 const RESERVED_PREFIX: &str = "tributary.io/";
+/// Longest image reference accepted (the CRD's `maxLength`, which also bounds the cost the API
+/// server estimates for the CEL rule on it).
+const MAX_IMAGE_LEN: usize = 1024;
 
 fn check_template(t: &WorkloadTemplate, injected: &[&str], errors: &mut Vec<FieldError>) {
     let path = |field: &str| format!("spec.template.{field}");
@@ -505,6 +508,14 @@ fn check_template(t: &WorkloadTemplate, injected: &[&str], errors: &mut Vec<Fiel
         errors.push(FieldError::new(
             path("image"),
             "must name a container image",
+        ));
+    } else if t.image.len() > MAX_IMAGE_LEN {
+        errors.push(FieldError::new(
+            path("image"),
+            format!(
+                "is {} characters long; an image reference has at most {MAX_IMAGE_LEN}",
+                t.image.len()
+            ),
         ));
     } else if t.image.chars().any(char::is_whitespace) {
         errors.push(FieldError::new(
