@@ -10,6 +10,7 @@ pub mod controller;
 pub mod execute;
 pub mod kafka;
 pub mod manifest;
+pub mod metrics;
 pub mod model;
 pub mod plan;
 pub mod rbac;

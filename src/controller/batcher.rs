@@ -74,6 +74,7 @@ impl Batcher {
 
     /// Submits one intent and waits for its batch to be done.
     pub async fn submit(&self, intent: Intent) -> Result<Answer, BrokerError> {
+        let _queued = crate::metrics::global().pending(crate::metrics::TOPIC_QUEUE);
         let (reply, answer) = oneshot::channel();
         self.tx
             .send(Request { intent, reply })

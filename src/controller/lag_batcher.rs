@@ -53,6 +53,7 @@ impl LagBatcher {
 
     /// Observes one group, in the next pass.
     pub async fn observe(&self, query: GroupQuery) -> Result<GroupLag, BrokerError> {
+        let _queued = crate::metrics::global().pending(crate::metrics::LAG_QUEUE);
         let (reply, answer) = oneshot::channel();
         self.tx
             .send((query, reply))

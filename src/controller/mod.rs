@@ -10,6 +10,7 @@ mod context;
 mod lag_batcher;
 mod producer;
 pub mod status;
+mod telemetry;
 #[cfg(test)]
 mod tests;
 mod topic;
@@ -27,6 +28,7 @@ use kube::{Api, Client, ResourceExt};
 pub use context::{
     rdkafka_connect, rdkafka_lag_connect, Backoff, ConnectFn, Context, LagConnectFn, Registry,
 };
+pub use telemetry::Synced;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
@@ -62,6 +64,8 @@ pub struct Options {
     /// First and longest retry delay after an error (doubling in between).
     pub backoff_base: Duration,
     pub backoff_max: Duration,
+    /// Set by [`run`] once every controller's cache has been filled (readiness).
+    pub synced: Synced,
 }
 
 impl Default for Options {
@@ -75,6 +79,7 @@ impl Default for Options {
             probe_interval: Duration::from_secs(60),
             backoff_base: Duration::from_secs(1),
             backoff_max: Duration::from_secs(300),
+            synced: Synced::default(),
         }
     }
 }
@@ -194,6 +199,17 @@ where
         + Send
         + 'static,
 {
+    // Every reconcile (and its error policy) runs in a span naming the object, and is counted.
+    let mut reconcile = reconcile;
+    let reconcile = move |object: Arc<K>, ctx: Arc<Context>| {
+        use tracing::Instrument;
+        let span = telemetry::span(kind, &*object);
+        telemetry::measured(kind, reconcile(object, ctx)).instrument(span)
+    };
+    let error_policy = move |object: Arc<K>, error: &Error, ctx: Arc<Context>| {
+        let _entered = telemetry::span(kind, &*object).entered();
+        error_policy(object, error, ctx)
+    };
     tokio::spawn(async move {
         controller
             .graceful_shutdown_on(shutdown)
@@ -226,6 +242,8 @@ pub async fn run(
         options.namespaces.iter().cloned().map(Some).collect()
     };
     let mut tasks = Vec::new();
+    // For readiness (every cache filled) and the gauges read from the caches at each scrape.
+    let (mut filled, mut topic_stores, mut consumer_stores) = (Vec::new(), Vec::new(), Vec::new());
     for scope in scopes {
         let scoped = Scope {
             client: &client,
@@ -235,8 +253,11 @@ pub async fn run(
 
         let cluster_controller = Controller::new(scoped.api::<KafkaCluster>(), config());
         let clusters = cluster_controller.store();
+        filled.push(telemetry::filled(clusters.clone()));
 
         let (topics, writer) = reflector::store();
+        filled.push(telemetry::filled(topics.clone()));
+        topic_stores.push(topics.clone());
         let trigger = watcher(scoped.api::<KafkaTopic>(), config())
             .default_backoff()
             .reflect(writer)
@@ -263,6 +284,7 @@ pub async fn run(
 
         let producer_controller = Controller::new(scoped.api::<KafkaProducer>(), config());
         let producers = producer_controller.store();
+        filled.push(telemetry::filled(producers.clone()));
         let producer_controller = producer_controller
             .owns(scoped.api::<Deployment>(), config())
             .owns(scoped.api::<Service>(), config())
@@ -278,6 +300,8 @@ pub async fn run(
 
         let consumer_controller = Controller::new(scoped.api::<KafkaConsumer>(), config());
         let consumers = consumer_controller.store();
+        filled.push(telemetry::filled(consumers.clone()));
+        consumer_stores.push(consumers.clone());
         let consumer_controller = consumer_controller
             .owns(scoped.api::<Deployment>(), config())
             .watches(
@@ -330,9 +354,13 @@ pub async fn run(
             shutdown.clone(),
         ));
     }
+    let _gauges =
+        crate::metrics::global().collect_from(telemetry::gauges(topic_stores, consumer_stores));
+    let synced = tokio::spawn(telemetry::wait_synced(filled, options.synced.clone()));
     for task in tasks {
         let _ = task.await;
     }
+    synced.abort();
     tracing::info!("controllers stopped");
 }
 

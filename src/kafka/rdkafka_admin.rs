@@ -103,9 +103,11 @@ impl RdKafkaAdmin {
         ))
     }
 
-    /// Runs a blocking native call off the async runtime, keeping the client alive meanwhile.
+    /// Runs a blocking native call (one `api` request) off the async runtime, keeping the client
+    /// alive meanwhile.
     async fn blocking<T: Send + 'static>(
         &self,
+        api: &'static str,
         f: impl FnOnce(Handle, Duration) -> Result<T, BrokerError> + Send + 'static,
     ) -> Result<T, BrokerError> {
         self.count();
@@ -119,6 +121,7 @@ impl RdKafkaAdmin {
         })
         .await
         .map_err(|e| BrokerError::Client(format!("admin call panicked: {e}")))?;
+        crate::metrics::broker_request(api, result.as_ref().map(|_| ()), 1);
         result.map_err(|e| match e {
             BrokerError::Unreachable(d) => self.unreachable(d),
             BrokerError::Timeout { api, .. } => self.unreachable(format!("{api} timed out")),
@@ -126,9 +129,10 @@ impl RdKafkaAdmin {
         })
     }
 
-    /// One batched native call over `items`; an empty batch makes no request.
+    /// One batched native call (`api`) over `items`; an empty batch makes no request.
     fn batch<T: Send + 'static>(
         &self,
+        api: &'static str,
         items: Vec<T>,
         call: NativeBatchCall<T>,
     ) -> BoxFuture<'_, Result<Vec<TopicOutcome>, BrokerError>> {
@@ -136,7 +140,7 @@ impl RdKafkaAdmin {
             if items.is_empty() {
                 return Ok(Vec::new());
             }
-            self.blocking(move |handle, timeout| call(handle, timeout, &items))
+            self.blocking(api, move |handle, timeout| call(handle, timeout, &items))
                 .await
         }
         .boxed()
@@ -146,10 +150,13 @@ impl RdKafkaAdmin {
         self.count();
         let client = self.client.clone();
         let timeout = self.timeout;
-        tokio::task::spawn_blocking(move || client.inner().fetch_metadata(None, timeout))
-            .await
-            .map_err(|e| BrokerError::Client(format!("metadata call panicked: {e}")))?
-            .map_err(|e| self.unreachable(e))
+        let result =
+            tokio::task::spawn_blocking(move || client.inner().fetch_metadata(None, timeout))
+                .await
+                .map_err(|e| BrokerError::Client(format!("metadata call panicked: {e}")))?
+                .map_err(|e| self.unreachable(e));
+        crate::metrics::broker_request("Metadata", result.as_ref().map(|_| ()), 1);
+        result
     }
 
     async fn describe_configs(
@@ -169,11 +176,15 @@ impl RdKafkaAdmin {
             self.client.describe_configs(&specs, &options),
         )
         .await
-        .map_err(|_| self.unreachable("DescribeConfigs timed out"))?
-        .map_err(|e| match e.rdkafka_error_code() {
-            Some(code) => native::call_error("DescribeConfigs", code, e.to_string()),
-            None => BrokerError::Client(e.to_string()),
-        })?;
+        .map_err(|_| self.unreachable("DescribeConfigs timed out"))
+        .and_then(|r| {
+            r.map_err(|e| match e.rdkafka_error_code() {
+                Some(code) => native::call_error("DescribeConfigs", code, e.to_string()),
+                None => BrokerError::Client(e.to_string()),
+            })
+        });
+        crate::metrics::broker_request("DescribeConfigs", results.as_ref().map(|_| ()), 1);
+        let results = results?;
         for (topic, result) in topics.iter().zip(results) {
             let resource = result.map_err(|code| BrokerError::Rejected {
                 api: "DescribeConfigs",
@@ -263,58 +274,74 @@ impl BrokerAdmin for RdKafkaAdmin {
         &'a self,
         topics: &'a [NewTopic],
     ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
-        self.batch(topics.to_vec(), |handle, timeout, topics| {
-            let requests: Vec<NewTopicRequest<'_>> = topics
-                .iter()
-                .map(|n| NewTopicRequest {
-                    name: &n.name,
-                    partitions: n.partitions,
-                    replication_factor: n.replication_factor.unwrap_or(-1),
-                    config: n
-                        .config
-                        .iter()
-                        .map(|(k, v)| (k.as_str(), v.as_str()))
-                        .collect(),
-                })
-                .collect();
-            native::create_topics(handle, timeout, &requests)
-        })
+        self.batch(
+            "CreateTopics",
+            topics.to_vec(),
+            |handle, timeout, topics| {
+                let requests: Vec<NewTopicRequest<'_>> = topics
+                    .iter()
+                    .map(|n| NewTopicRequest {
+                        name: &n.name,
+                        partitions: n.partitions,
+                        replication_factor: n.replication_factor.unwrap_or(-1),
+                        config: n
+                            .config
+                            .iter()
+                            .map(|(k, v)| (k.as_str(), v.as_str()))
+                            .collect(),
+                    })
+                    .collect();
+                native::create_topics(handle, timeout, &requests)
+            },
+        )
     }
 
     fn create_partitions<'a>(
         &'a self,
         topics: &'a [(String, i32)],
     ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
-        self.batch(topics.to_vec(), |handle, timeout, topics| {
-            let requests: Vec<(&str, usize)> = topics
-                .iter()
-                .map(|(n, p)| (n.as_str(), (*p).max(0) as usize))
-                .collect();
-            native::create_partitions(handle, timeout, &requests)
-        })
+        self.batch(
+            "CreatePartitions",
+            topics.to_vec(),
+            |handle, timeout, topics| {
+                let requests: Vec<(&str, usize)> = topics
+                    .iter()
+                    .map(|(n, p)| (n.as_str(), (*p).max(0) as usize))
+                    .collect();
+                native::create_partitions(handle, timeout, &requests)
+            },
+        )
     }
 
     fn alter_configs<'a>(
         &'a self,
         topics: &'a [(String, Vec<ConfigChange>)],
     ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
-        self.batch(topics.to_vec(), |handle, timeout, topics| {
-            let requests: Vec<(&str, &[ConfigChange])> = topics
-                .iter()
-                .map(|(n, c)| (n.as_str(), c.as_slice()))
-                .collect();
-            native::incremental_alter_configs(handle, timeout, &requests)
-        })
+        self.batch(
+            "IncrementalAlterConfigs",
+            topics.to_vec(),
+            |handle, timeout, topics| {
+                let requests: Vec<(&str, &[ConfigChange])> = topics
+                    .iter()
+                    .map(|(n, c)| (n.as_str(), c.as_slice()))
+                    .collect();
+                native::incremental_alter_configs(handle, timeout, &requests)
+            },
+        )
     }
 
     fn delete_topics<'a>(
         &'a self,
         topics: &'a [String],
     ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
-        self.batch(topics.to_vec(), |handle, timeout, topics| {
-            let requests: Vec<&str> = topics.iter().map(String::as_str).collect();
-            native::delete_topics(handle, timeout, &requests)
-        })
+        self.batch(
+            "DeleteTopics",
+            topics.to_vec(),
+            |handle, timeout, topics| {
+                let requests: Vec<&str> = topics.iter().map(String::as_str).collect();
+                native::delete_topics(handle, timeout, &requests)
+            },
+        )
     }
 
     fn cluster_info(&self) -> BoxFuture<'_, Result<ClusterInfo, BrokerError>> {

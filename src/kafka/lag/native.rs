@@ -31,6 +31,7 @@ use super::{
 };
 use crate::kafka::native::{call_error, Handle};
 use crate::kafka::{BrokerError, ClientSettings, Rejection};
+use crate::metrics::RequestTally;
 
 const ERRSTR_LEN: usize = 512;
 const NO_ERROR: rd::rd_kafka_resp_err_t = rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR;
@@ -179,7 +180,12 @@ impl LagObserver for RdKafkaLagObserver {
             let members = self.members;
             let requests = self.requests.clone();
             let facts = tokio::task::spawn_blocking(move || {
-                let out = gather(handle, timeout, &queries, members, &requests);
+                let mut sent = Sent {
+                    total: &requests,
+                    tally: RequestTally::default(),
+                };
+                let out = gather(handle, timeout, &queries, members, &mut sent);
+                sent.tally.finish(out.as_ref().map(|_| ()));
                 drop(client);
                 out
             })
@@ -214,12 +220,26 @@ const TAG_MEMBERS: usize = 3;
 /// Committed offsets of group `i` carry `TAG_GROUP_BASE + i`.
 const TAG_GROUP_BASE: usize = 16;
 
+/// The requests of one pass: the observer's running count, and (by API, with their outcome)
+/// the metrics.
+struct Sent<'a> {
+    total: &'a AtomicU64,
+    tally: RequestTally,
+}
+
+impl Sent<'_> {
+    fn add(&mut self, api: &'static str, n: u64) {
+        self.total.fetch_add(n, Ordering::Relaxed);
+        self.tally.sent(api, n);
+    }
+}
+
 fn gather(
     handle: Handle,
     timeout: Duration,
     queries: &[GroupQuery],
     members: bool,
-    requests: &AtomicU64,
+    requests: &mut Sent<'_>,
 ) -> Result<Facts, BrokerError> {
     let mut facts = Facts::default();
     let topics = topics_of(queries);
@@ -231,15 +251,16 @@ fn gather(
         // Round one: one Metadata request for every topic.
         let mut leaders: BTreeMap<(String, i32), i32> = BTreeMap::new();
         if !topics.is_empty() {
-            requests.fetch_add(1, Ordering::Relaxed);
+            requests.add("Metadata", 1);
             facts.topics = describe_topics(handle, &queue, timeout, &topics, &mut leaders)?;
+            requests.tally.answered("Metadata", 1, Ok(()));
         }
 
         // Round two: everything else at once.
         let partitions: Vec<(String, i32)> = leaders.keys().cloned().collect();
         let mut outstanding: BTreeMap<usize, &'static str> = BTreeMap::new();
+        let brokers = leaders.values().collect::<BTreeSet<_>>().len().max(1) as u64;
         if !partitions.is_empty() {
-            let brokers = leaders.values().collect::<BTreeSet<_>>().len().max(1) as u64;
             let options = Options::new(
                 handle,
                 rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_LISTOFFSETS,
@@ -257,7 +278,7 @@ fn gather(
             ] {
                 let list = PartitionList::new(&partitions, spec as i64)?;
                 rd::rd_kafka_AdminOptions_set_opaque(options.0, tag as *mut c_void);
-                requests.fetch_add(brokers, Ordering::Relaxed);
+                requests.add("ListOffsets", brokers);
                 rd::rd_kafka_ListOffsets(handle.0, list.0, options.0, queue.0);
                 outstanding.insert(tag, "ListOffsets");
             }
@@ -281,7 +302,7 @@ fn gather(
                 )];
                 let tag = TAG_GROUP_BASE + i;
                 rd::rd_kafka_AdminOptions_set_opaque(options.0, tag as *mut c_void);
-                requests.fetch_add(1, Ordering::Relaxed);
+                requests.add("OffsetFetch", 1);
                 rd::rd_kafka_ListConsumerGroupOffsets(
                     handle.0,
                     request.as_mut_ptr(),
@@ -305,7 +326,7 @@ fn gather(
                 .collect::<Result<Vec<_>, _>>()?;
             let mut ptrs: Vec<*const c_char> = names.iter().map(|n| n.as_ptr()).collect();
             rd::rd_kafka_AdminOptions_set_opaque(options.0, TAG_MEMBERS as *mut c_void);
-            requests.fetch_add(ids.len() as u64, Ordering::Relaxed);
+            requests.add("DescribeGroups", ids.len() as u64);
             rd::rd_kafka_DescribeConsumerGroups(
                 handle.0,
                 ptrs.as_mut_ptr(),
@@ -332,13 +353,21 @@ fn gather(
                         .find(|(_, v)| matches!(v, Ok(o) if *o < 0))
                         .map(|(k, _)| k.clone());
                     if let Some((topic, partition)) = unanswered {
-                        requests.fetch_add(2, Ordering::Relaxed);
+                        requests.add("ListOffsets", 2);
                         let why = diagnose_unanswered(handle, timeout, &topic, partition)?;
+                        let failed = BrokerError::Rejected {
+                            api,
+                            code: why.code.clone(),
+                            message: why.message.clone(),
+                        };
+                        requests.tally.answered(api, brokers, Err(&failed));
                         for v in offsets.values_mut() {
                             if matches!(v, Ok(o) if *o < 0) {
                                 *v = Err(why.clone());
                             }
                         }
+                    } else {
+                        requests.tally.answered(api, brokers, Ok(()));
                     }
                     if tag == TAG_END {
                         facts.ends = offsets;
@@ -349,10 +378,15 @@ fn gather(
                 TAG_MEMBERS => {
                     event.check(api)?;
                     facts.members = describe_groups(&event)?;
+                    requests.tally.answered(api, ids.len() as u64, Ok(()));
                 }
                 _ => {
                     let id = &ids[tag - TAG_GROUP_BASE];
-                    let commits = match event.error(api) {
+                    let error = event.error(api);
+                    requests
+                        .tally
+                        .answered(api, 1, error.as_ref().map_or(Ok(()), Err));
+                    let commits = match error {
                         Some(e @ BrokerError::Unsupported { .. }) => return Err(e),
                         Some(e) => Err(rejection_of(&e)),
                         None => committed_offsets(&event)?,
