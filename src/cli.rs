@@ -114,6 +114,43 @@ pub struct OperatorArgs {
     /// Kubeconfig file; default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account.
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
+    /// Address of the HTTP server for /metrics, /healthz and /readyz (`:8080` means all
+    /// interfaces).
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8080", value_parser = parse_http_address)]
+    pub http_address: std::net::SocketAddr,
+    /// Log level or filter directives (`info`, `debug`, `info,tributary=debug`); the
+    /// TRIBUTARY_LOG environment variable, when set, takes precedence.
+    #[arg(long, value_name = "LEVEL", default_value = "info")]
+    pub log_level: String,
+    /// Run the controllers only while holding a coordination.k8s.io/v1 Lease, so that of
+    /// several replicas exactly one reconciles.
+    #[arg(long)]
+    pub leader_elect: bool,
+    /// Namespace of the leader-election Lease.
+    #[arg(
+        long,
+        value_name = "NS",
+        env = "POD_NAMESPACE",
+        default_value = "default"
+    )]
+    pub leader_election_namespace: String,
+    /// Name of the leader-election Lease.
+    #[arg(long, value_name = "NAME", default_value = "tributary-operator")]
+    pub leader_election_lease_name: String,
+    /// Seconds a Lease stays valid without renewal: a dead leader is replaced within this
+    /// long; the leader renews every fifth of it.
+    #[arg(long, value_name = "N", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub leader_election_lease_seconds: u64,
+}
+
+/// `HOST:PORT`, or `:PORT` for every interface.
+fn parse_http_address(value: &str) -> Result<std::net::SocketAddr, String> {
+    let full = match value.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => value.to_owned(),
+    };
+    full.parse()
+        .map_err(|e| format!("'{value}' is not an address such as 0.0.0.0:8080 ({e})"))
 }
 
 #[derive(Args, Debug)]
@@ -205,15 +242,24 @@ async fn run_operator(args: OperatorArgs) -> Result<ExitCode> {
         probe_interval: Duration::from_secs(args.probe_seconds.max(1)),
         ..Default::default()
     };
-    tracing::info!(?options, "starting the operator");
-    crate::controller::run(
+    let process = crate::operate::Process {
+        http_address: args.http_address,
+        election: args.leader_elect.then(|| crate::operate::Election {
+            namespace: args.leader_election_namespace,
+            lease_name: args.leader_election_lease_name,
+            identity: crate::leader::identity(),
+            lease_duration: Duration::from_secs(args.leader_election_lease_seconds),
+        }),
+    };
+    tracing::info!(?options, ?process, "starting the operator");
+    crate::operate::run(
         client,
         options,
         crate::controller::rdkafka_connect(),
+        process,
         shutdown_signal(),
     )
-    .await;
-    Ok(ExitCode::SUCCESS)
+    .await
 }
 
 /// Resolves on SIGTERM (how Kubernetes stops a pod) or Ctrl-C.
