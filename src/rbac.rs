@@ -40,13 +40,15 @@ pub const WATCHED: &[Rule] = &[
         resources: &["kafkatopics", "kafkaconsumers", "kafkaproducers"],
         verbs: &["create", "delete", "list", "patch", "watch"],
         used_by: "controllers and caches (list, watch); the KafkaTopic finalizer (JSON patch); \
-                  the StreamTopology controller applies (patch, create) and deletes its children",
+                  the StreamTopology controller server-side applies its children (patch; create \
+                  when new) and deletes those that left its spec",
     },
     Rule {
         api_group: "tributary.io",
         resources: &["streamtopologies"],
-        verbs: &["get", "list", "patch", "watch"],
-        used_by: "the StreamTopology controller",
+        verbs: &["list", "watch"],
+        used_by:
+            "the StreamTopology controller (no finalizer: its children go by owner references)",
     },
     Rule {
         api_group: "tributary.io",
