@@ -50,10 +50,12 @@ fn validate_accepts_the_examples() {
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     assert!(
-        stdout
-            .contains("3 KafkaCluster(s), 8 KafkaTopic(s), 3 KafkaConsumer(s), 3 KafkaProducer(s)"),
+        stdout.contains(
+            "5 KafkaCluster(s), 15 KafkaTopic(s), 12 KafkaConsumer(s), 13 KafkaProducer(s) (4 StreamTopology(s) expanded)"
+        ),
         "{stdout}"
     );
+    assert_eq!(stderr, "", "no warnings");
 }
 
 #[test]

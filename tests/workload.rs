@@ -8,6 +8,7 @@ mod broker;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use k8s_openapi::api::apps::v1::Deployment;
 use serde::Serialize;
 use tributary::api::{KafkaCluster, KafkaConsumer, KafkaProducer, KafkaTopic};
 use tributary::manifest::{self, Resource};
@@ -160,15 +161,17 @@ fn the_golden_files_parse_back_into_what_was_rendered() {
     assert_eq!(parsed, rendered);
 }
 
-/// Every consumer and producer of the e-commerce example validates and renders against its
-/// own cluster, with its topics resolved through the example's KafkaTopics.
-#[test]
-fn the_e_commerce_example_renders() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/e-commerce");
+/// Every consumer and producer in `dir` (children of a topology included), validated and
+/// rendered against the directory's own cluster with its topics resolved through the
+/// directory's KafkaTopics: (resource name, Deployment) each, and the producers given a Service.
+fn render_workloads(dir: &str) -> (Vec<(String, Deployment)>, Vec<String>) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
     let (docs, errors) = manifest::load_paths(&[dir]);
     assert!(errors.is_empty(), "{errors:?}");
     let set = manifest::validate(&docs, None).unwrap();
-    let kafka_topics: Vec<&KafkaTopic> = docs
+    assert!(set.warnings.is_empty(), "{:?}", set.warnings);
+    let kafka_topics: Vec<&KafkaTopic> = set
+        .documents
         .iter()
         .filter_map(|d| match &d.resource {
             Resource::Topic(t) => Some(t),
@@ -180,6 +183,7 @@ fn the_e_commerce_example_renders() {
     let facts = ConnectionFacts::from_cluster(cluster).unwrap();
 
     let mut rendered = Vec::new();
+    let mut services = Vec::new();
     for (_, consumer) in &set.consumers {
         let mut consumer = consumer.clone();
         consumer.owner.uid = Some(format!("uid-{}", consumer.owner.name));
@@ -195,63 +199,99 @@ fn the_e_commerce_example_renders() {
         producer.owner.uid = Some(format!("uid-{}", producer.owner.name));
         let d = producer_deployment(&producer, &facts, &names, producer.replicas).unwrap();
         rendered.push((producer.owner.name.clone(), d));
-        let service = producer_service(&producer).unwrap();
-        assert_eq!(
-            service.is_some(),
-            producer.owner.name != "inventory-service",
-            "{}",
-            producer.owner.name
-        );
+        if producer_service(&producer).unwrap().is_some() {
+            services.push(producer.owner.name.clone());
+        }
     }
-    let topics_of = |name: &str| {
-        let (_, d) = rendered.iter().find(|(n, _)| n == name).unwrap();
-        let env = d.spec.template.spec.as_ref().unwrap().containers[0]
-            .env
-            .clone()
-            .unwrap();
-        let get = |var: &str| {
-            env.iter()
-                .find(|e| e.name == var)
-                .and_then(|e| e.value.clone())
-        };
-        assert_eq!(
-            get("KAFKA_BOOTSTRAP_SERVERS").as_deref(),
-            Some("127.0.0.1:9092")
-        );
-        assert_eq!(get("KAFKA_SECURITY_PROTOCOL").as_deref(), Some("PLAINTEXT"));
-        get("KAFKA_TOPICS").unwrap()
-    };
-    assert_eq!(topics_of("analytics"), "clicks,orders");
-    assert_eq!(topics_of("inventory-management"), "orders,inventory");
-    assert_eq!(topics_of("web-app"), "clicks");
-    assert_eq!(rendered.len(), 6);
+    (rendered, services)
 }
 
-/// `apply` and `plan` act on the example's topics and pass over its consumers and producers
-/// (they are the operator's), so the example is applicable as is.
+/// The e-commerce example is a StreamTopology: its children, named `e-commerce-<entry>`,
+/// render against the example's cluster and read and write the broker topics (`clicks`, not
+/// the `KafkaTopic` child `e-commerce-clicks`). The same system written as standalone
+/// KafkaTopic / KafkaConsumer / KafkaProducer documents (tests/fixtures/standalone-workloads)
+/// renders the same connection.
+#[test]
+fn the_e_commerce_example_renders() {
+    for (dir, prefix) in [
+        ("examples/e-commerce", "e-commerce-"),
+        ("tests/fixtures/standalone-workloads", ""),
+    ] {
+        let (rendered, services) = render_workloads(dir);
+        let name = |entry: &str| format!("{prefix}{entry}");
+        let topics_of = |entry: &str| {
+            let (_, d) = rendered
+                .iter()
+                .find(|(n, _)| *n == name(entry))
+                .unwrap_or_else(|| panic!("{dir}: no workload {}", name(entry)));
+            let env = d.spec.template.spec.as_ref().unwrap().containers[0]
+                .env
+                .clone()
+                .unwrap();
+            let get = |var: &str| {
+                env.iter()
+                    .find(|e| e.name == var)
+                    .and_then(|e| e.value.clone())
+            };
+            assert_eq!(
+                get("KAFKA_BOOTSTRAP_SERVERS").as_deref(),
+                Some("127.0.0.1:9092"),
+                "{dir}"
+            );
+            assert_eq!(
+                get("KAFKA_SECURITY_PROTOCOL").as_deref(),
+                Some("PLAINTEXT"),
+                "{dir}"
+            );
+            get("KAFKA_TOPICS").unwrap()
+        };
+        assert_eq!(topics_of("analytics"), "clicks,orders", "{dir}");
+        assert_eq!(topics_of("order-processing"), "orders", "{dir}");
+        assert_eq!(
+            topics_of("inventory-management"),
+            "orders,inventory",
+            "{dir}"
+        );
+        assert_eq!(topics_of("web-app"), "clicks", "{dir}");
+        assert_eq!(topics_of("order-service"), "orders", "{dir}");
+        assert_eq!(topics_of("inventory-service"), "inventory", "{dir}");
+        assert_eq!(rendered.len(), 6, "{dir}");
+        assert_eq!(services, [name("web-app"), name("order-service")], "{dir}");
+    }
+}
+
+/// `apply` and `plan` act on the topics and pass over the consumers and producers (they are
+/// the operator's), so the example is applicable as is — as a topology, and as standalone
+/// documents declaring the same topics.
 #[test]
 fn the_e_commerce_example_applies_its_topics_only() {
     let bootstrap = &broker::broker().bootstrap;
-    let run = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_tributary"))
-            .args(args)
-            .args(["-f", "examples/e-commerce", "--bootstrap", bootstrap])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        (out.status.code(), stdout, stderr)
-    };
-    let (code, stdout, stderr) = run(&["apply"]);
-    assert_eq!(code, Some(0), "{stdout}{stderr}");
-    for workload in ["analytics", "order-processing", "web-app", "order-service"] {
-        assert!(
-            !stdout.contains(workload),
-            "{workload} in the topic plan:\n{stdout}"
+    for dir in ["examples/e-commerce", "tests/fixtures/standalone-workloads"] {
+        let run = |args: &[&str]| {
+            let out = Command::new(env!("CARGO_BIN_EXE_tributary"))
+                .args(args)
+                .args(["-f", dir, "--bootstrap", bootstrap])
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            (out.status.code(), stdout, stderr)
+        };
+        let (code, stdout, stderr) = run(&["apply"]);
+        assert_eq!(code, Some(0), "{dir}: {stdout}{stderr}");
+        for workload in ["analytics", "order-processing", "web-app", "order-service"] {
+            assert!(
+                !stdout.contains(workload),
+                "{dir}: {workload} in the topic plan:\n{stdout}"
+            );
+        }
+        let (code, stdout, stderr) = run(&["plan", "--detailed-exitcode"]);
+        assert_eq!(
+            code,
+            Some(0),
+            "{dir}: nothing left to do:\n{stdout}{stderr}"
         );
+        assert!(stdout.contains("No changes"), "{dir}: {stdout}");
     }
-    let (code, stdout, stderr) = run(&["plan", "--detailed-exitcode"]);
-    assert_eq!(code, Some(0), "nothing left to do:\n{stdout}{stderr}");
-    assert!(stdout.contains("No changes"), "{stdout}");
 }
