@@ -61,16 +61,25 @@ pub enum Command {
         #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
         files: Vec<PathBuf>,
     },
-    /// Print the Kubernetes objects the operator would create for the manifests' topologies
-    /// (like `helm template`), offline.
+    /// Draw producers → topics → consumer groups of the manifests (topologies expanded).
+    Graph {
+        /// Files or directories of YAML manifests.
+        #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
+        files: Vec<PathBuf>,
+        /// `mermaid` (pastes into a README or a pull request), `dot` (Graphviz) or `svg`
+        /// (self-contained, laid out without Graphviz).
+        #[arg(long, default_value = "mermaid")]
+        format: crate::topology::graph::Format,
+        /// Write to this file instead of standard output.
+        #[arg(short = 'o', long)]
+        output: Option<PathBuf>,
+    },
+    /// Print the objects the operator would create for the manifests' StreamTopologies (their
+    /// KafkaTopics, KafkaProducers and KafkaConsumers), like `helm template`; offline.
     Render {
         /// Files or directories of YAML manifests.
         #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
         files: Vec<PathBuf>,
-        /// Also the Deployments and Services of every consumer and producer whose
-        /// KafkaCluster is among the manifests.
-        #[arg(long)]
-        workloads: bool,
     },
     /// Show what `apply` would change on the live broker, changing nothing.
     Plan {
@@ -198,17 +207,34 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Render { files, workloads } => {
+        Command::Graph {
+            files,
+            format,
+            output,
+        } => {
             let set = match load_valid(&files, None) {
                 Ok(set) => set,
                 Err(code) => return Ok(code),
             };
             print_warnings(&set);
-            let (yaml, skipped) = crate::topology::render_yaml(&set, workloads);
-            for skip in &skipped {
-                eprintln!("not rendered: {skip}");
+            let text = crate::topology::manifest_graph(&set).render(format);
+            match output {
+                Some(path) => std::fs::write(&path, text)
+                    .with_context(|| format!("writing {}", path.display()))?,
+                None => print!("{text}"),
             }
-            print!("{yaml}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Render { files } => {
+            let set = match load_valid(&files, None) {
+                Ok(set) => set,
+                Err(code) => return Ok(code),
+            };
+            print_warnings(&set);
+            if set.topologies.is_empty() {
+                eprintln!("no StreamTopology among the manifests: nothing to render");
+            }
+            print!("{}", crate::topology::render_yaml(&set));
             Ok(ExitCode::SUCCESS)
         }
         Command::Plan {

@@ -25,7 +25,11 @@ use super::{Autoscaling, Condition, DeletionPolicy, ProducerService, WorkloadTem
     category = "tributary",
     doc = "A whole event-driven system in one resource: topics, the producers that write them and the consumer groups that read them. The operator creates one owned KafkaTopic, KafkaProducer or KafkaConsumer per entry, named <topology>-<entry>.",
     printcolumn(name = "Cluster", type_ = "string", json_path = ".spec.clusterRef"),
-    printcolumn(name = "Children", type_ = "string", json_path = ".status.readyChildren"),
+    printcolumn(
+        name = "Children",
+        type_ = "string",
+        json_path = ".status.readyChildren"
+    ),
     printcolumn(name = "Lag", type_ = "integer", json_path = ".status.totalLag"),
     printcolumn(
         name = "Ready",

@@ -14,6 +14,7 @@ mod telemetry;
 #[cfg(test)]
 mod tests;
 mod topic;
+mod topology;
 mod workloads;
 
 use std::sync::Arc;
@@ -33,7 +34,7 @@ pub use telemetry::Synced;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 
-use crate::api::{KafkaCluster, KafkaConsumer, KafkaProducer, KafkaTopic};
+use crate::api::{KafkaCluster, KafkaConsumer, KafkaProducer, KafkaTopic, StreamTopology};
 use crate::kafka::BrokerError;
 
 /// The finalizer that holds a KafkaTopic until its broker topic is dealt with.
@@ -136,6 +137,21 @@ fn stale_finalizer_patch(error: &Error) -> bool {
         ),
         _ => false,
     }
+}
+
+/// What makes an object worth reconciling again by itself: its spec (generation), labels,
+/// annotations, deletion and finalizers — not its status.
+fn spec_trigger<K: kube::Resource>(object: &K) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let meta = object.meta();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    meta.uid.hash(&mut h);
+    meta.generation.hash(&mut h);
+    meta.labels.hash(&mut h);
+    meta.annotations.hash(&mut h);
+    meta.deletion_timestamp.is_some().hash(&mut h);
+    meta.finalizers.hash(&mut h);
+    Some(h.finish())
 }
 
 /// The namespace (or all namespaces) one set of controllers watches.
@@ -282,8 +298,17 @@ pub async fn run(
             .watches(scoped.api::<KafkaCluster>(), config(), topics_of_cluster)
             .reconcile_all_on(ticks);
 
-        let producer_controller = Controller::new(scoped.api::<KafkaProducer>(), config());
-        let producers = producer_controller.store();
+        // Producers, consumers and topologies reconcile on changes to their spec, metadata or
+        // what they own or watch, never on their own status writes (a consumer's status changes
+        // with every lag observation: reacting to it would observe again at once).
+        let (producers, writer) = reflector::store();
+        let producer_trigger = watcher(scoped.api::<KafkaProducer>(), config())
+            .default_backoff()
+            .reflect(writer)
+            .applied_objects()
+            .predicate_filter(spec_trigger, Default::default());
+        let producer_controller = Controller::for_stream(producer_trigger, producers.clone());
+        let producer_store = producers.clone();
         filled.push(telemetry::filled(producers.clone()));
         let producer_controller = producer_controller
             .owns(scoped.api::<Deployment>(), config())
@@ -298,8 +323,14 @@ pub async fn run(
                 },
             );
 
-        let consumer_controller = Controller::new(scoped.api::<KafkaConsumer>(), config());
-        let consumers = consumer_controller.store();
+        let (consumers, writer) = reflector::store();
+        let consumer_trigger = watcher(scoped.api::<KafkaConsumer>(), config())
+            .default_backoff()
+            .reflect(writer)
+            .applied_objects()
+            .predicate_filter(spec_trigger, Default::default());
+        let consumer_controller = Controller::for_stream(consumer_trigger, consumers.clone());
+        let consumer_store = consumers.clone();
         filled.push(telemetry::filled(consumers.clone()));
         consumer_stores.push(consumers.clone());
         let consumer_controller = consumer_controller
@@ -349,6 +380,30 @@ pub async fn run(
             "KafkaConsumer",
             consumer_controller,
             consumer::reconcile,
+            error_policy,
+            ctx.clone(),
+            shutdown.clone(),
+        ));
+        // A topology reconciles when it or any child it owns changes.
+        let (topologies, writer) = reflector::store();
+        filled.push(telemetry::filled(topologies.clone()));
+        let topology_trigger = watcher(scoped.api::<StreamTopology>(), config())
+            .default_backoff()
+            .reflect(writer)
+            .applied_objects()
+            .predicate_filter(spec_trigger, Default::default());
+        let topology_controller = Controller::for_stream(topology_trigger, topologies)
+            .owns(scoped.api::<KafkaTopic>(), config())
+            .owns(scoped.api::<KafkaProducer>(), config())
+            .owns(scoped.api::<KafkaConsumer>(), config());
+        let children = topology::Children {
+            producers: producer_store,
+            consumers: consumer_store,
+        };
+        tasks.push(spawn_controller(
+            "StreamTopology",
+            topology_controller,
+            move |object, ctx| topology::reconcile(object, ctx, children.clone()),
             error_policy,
             ctx,
             shutdown.clone(),

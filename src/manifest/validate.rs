@@ -2,8 +2,8 @@ use std::collections::BTreeMap;
 
 use super::{Document, ManifestError, ManifestWarning, Resource, Source};
 use crate::api::{KafkaCluster, KafkaConsumer, KafkaProducer, KafkaTopic, StreamTopology};
-use crate::topology::{expand, Expansion};
 use crate::model::{resolve_topic, validate_cluster, DesiredTopic, FieldError};
+use crate::topology::{expand, Expansion};
 use crate::workload::{
     check_topic_clusters, validate_consumer, validate_producer, ConnectionFacts, TopicRef,
     ValidatedConsumer, ValidatedProducer,
@@ -238,7 +238,11 @@ fn expand_topologies(
         .filter_map(|d| {
             let meta = d.resource.metadata();
             Some((
-                (d.resource.kind(), meta.namespace.as_deref(), meta.name.as_deref()?),
+                (
+                    d.resource.kind(),
+                    meta.namespace.as_deref(),
+                    meta.name.as_deref()?,
+                ),
                 &d.source,
             ))
         })
@@ -307,14 +311,22 @@ fn expand_topologies(
 
 /// A topology's children as resources, each with the path of the entry it came from.
 fn children_of(expansion: &Expansion) -> Vec<(String, Resource)> {
-    let topics = expansion.topics.iter().enumerate().map(|(i, t)| {
-        (format!("spec.topics[{i}].name"), Resource::Topic(t.clone()))
-    });
+    let topics = expansion
+        .topics
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (format!("spec.topics[{i}].name"), Resource::Topic(t.clone())));
     let producers = expansion.producers.iter().enumerate().map(|(i, p)| {
-        (format!("spec.producers[{i}].name"), Resource::Producer(p.clone()))
+        (
+            format!("spec.producers[{i}].name"),
+            Resource::Producer(p.clone()),
+        )
     });
     let consumers = expansion.consumers.iter().enumerate().map(|(i, c)| {
-        (format!("spec.consumers[{i}].name"), Resource::Consumer(c.clone()))
+        (
+            format!("spec.consumers[{i}].name"),
+            Resource::Consumer(c.clone()),
+        )
     });
     topics.chain(producers).chain(consumers).collect()
 }

@@ -18,7 +18,7 @@ use crate::api::{
     DeletionPolicy, KafkaConsumer, KafkaConsumerSpec, KafkaProducer, KafkaProducerSpec, KafkaTopic,
     KafkaTopicSpec, StreamTopology, TopologyConsumer, TopologyProducer, TopologyTopic,
 };
-use crate::model::{resolve_topic, FieldError, TopicName};
+use crate::model::{resolve_topic, topic_config, FieldError, TopicName};
 use crate::workload::{validate_consumer, validate_producer, LABEL_MANAGED_BY};
 
 /// Label on every child: the name of the topology it belongs to.
@@ -61,7 +61,10 @@ impl Expansion {
                 .map(move |m| (kind, m.name.clone().unwrap_or_default()))
                 .collect::<Vec<_>>()
         };
-        let mut all = names("KafkaTopic", self.topics.iter().map(|t| &t.metadata).collect());
+        let mut all = names(
+            "KafkaTopic",
+            self.topics.iter().map(|t| &t.metadata).collect(),
+        );
         all.extend(names(
             "KafkaProducer",
             self.producers.iter().map(|p| &p.metadata).collect(),
@@ -109,10 +112,29 @@ pub fn expand(topology: &StreamTopology) -> Result<Expansion, Vec<FieldError>> {
     };
     let spec = &topology.spec;
 
+    // Default configs are checked once, where they are written, not once per topic.
+    let default_config = spec.defaults.as_ref().map(|d| &d.config);
+    for (key, value) in default_config.into_iter().flatten() {
+        if let Err(why) = topic_config::check(key, value) {
+            errors.push(FieldError::new(format!("spec.defaults.config.{key}"), why));
+        }
+    }
+    let inherited = |entry: &TopologyTopic, path: &str| {
+        path.strip_prefix("spec.config.").is_some_and(|key| {
+            !entry.config.contains_key(key) && default_config.is_some_and(|d| d.contains_key(key))
+        })
+    };
+
     let mut topics = Vec::new();
     for (i, entry) in spec.topics.iter().enumerate() {
         let at = format!("spec.topics[{i}]");
-        let Some(topic) = topic_child(topology, entry, meta(topic_child_name(&name, &entry.name), &entry.name), &at, &mut errors) else {
+        let Some(topic) = topic_child(
+            topology,
+            entry,
+            meta(topic_child_name(&name, &entry.name), &entry.name),
+            &at,
+            &mut errors,
+        ) else {
             continue;
         };
         let child = topic.metadata.name.clone().unwrap_or_default();
@@ -124,7 +146,7 @@ pub fn expand(topology: &StreamTopology) -> Result<Expansion, Vec<FieldError>> {
         }
         let checked = resolve_topic(&topic, None).map_err(|errs| {
             errs.into_iter()
-                .filter(|e| e.path != "spec.clusterRef")
+                .filter(|e| e.path != "spec.clusterRef" && !inherited(entry, &e.path))
                 .map(|e| relocate(e, &at, TOPIC_RENAMES))
         });
         if let Err(errs) = checked {
@@ -140,14 +162,24 @@ pub fn expand(topology: &StreamTopology) -> Result<Expansion, Vec<FieldError>> {
     let child_topics = |topics: &[String]| -> Vec<String> {
         topics
             .iter()
-            .map(|t| topic_refs.get(t.as_str()).cloned().unwrap_or_else(|| t.clone()))
+            .map(|t| {
+                topic_refs
+                    .get(t.as_str())
+                    .cloned()
+                    .unwrap_or_else(|| t.clone())
+            })
             .collect()
     };
 
     let mut producers = Vec::new();
     for (i, entry) in spec.producers.iter().enumerate() {
         let at = format!("spec.producers[{i}]");
-        let producer = producer_child(topology, entry, meta(child_name(&name, &entry.name), &entry.name), child_topics(&entry.topics));
+        let producer = producer_child(
+            topology,
+            entry,
+            meta(child_name(&name, &entry.name), &entry.name),
+            child_topics(&entry.topics),
+        );
         if let Err(errs) = validate_producer(&producer) {
             errors.extend(errs.into_iter().map(|e| relocate(e, &at, WORKLOAD_RENAMES)));
         }
@@ -156,7 +188,12 @@ pub fn expand(topology: &StreamTopology) -> Result<Expansion, Vec<FieldError>> {
     let mut consumers = Vec::new();
     for (i, entry) in spec.consumers.iter().enumerate() {
         let at = format!("spec.consumers[{i}]");
-        let consumer = consumer_child(topology, entry, meta(child_name(&name, &entry.name), &entry.name), child_topics(&entry.topics));
+        let consumer = consumer_child(
+            topology,
+            entry,
+            meta(child_name(&name, &entry.name), &entry.name),
+            child_topics(&entry.topics),
+        );
         if let Err(errs) = validate_consumer(&consumer) {
             errors.extend(errs.into_iter().map(|e| relocate(e, &at, CONSUMER_RENAMES)));
         }
@@ -187,7 +224,10 @@ fn topology_name(topology: &StreamTopology, errors: &mut Vec<FieldError>) -> Opt
     if name.len() > 63 {
         errors.push(FieldError::new(
             "metadata.name",
-            format!("is {} characters long; at most 63 (it starts every child's name)", name.len()),
+            format!(
+                "is {} characters long; at most 63 (it starts every child's name)",
+                name.len()
+            ),
         ));
         return None;
     }
@@ -213,7 +253,12 @@ fn topology_name(topology: &StreamTopology, errors: &mut Vec<FieldError>) -> Opt
 
 /// Broker topic names declared in `spec.topics`.
 fn declared_topics(topology: &StreamTopology) -> BTreeSet<&str> {
-    topology.spec.topics.iter().map(|t| t.name.as_str()).collect()
+    topology
+        .spec
+        .topics
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect()
 }
 
 /// No two topics, producers or consumers of one name; no two topics Kafka would confuse
@@ -230,7 +275,10 @@ fn check_unique_entries(topology: &StreamTopology, errors: &mut Vec<FieldError>)
             seen.insert(t.name.clone(), first);
             errors.push(FieldError::new(
                 path,
-                format!("topic '{}' is already declared by spec.topics[{first}]", t.name),
+                format!(
+                    "topic '{}' is already declared by spec.topics[{first}]",
+                    t.name
+                ),
             ));
             continue;
         }
@@ -284,7 +332,11 @@ fn check_unique_entries(topology: &StreamTopology, errors: &mut Vec<FieldError>)
 }
 
 /// Every topic a producer writes or a consumer reads is one of `spec.topics`.
-fn check_references(topology: &StreamTopology, declared: &BTreeSet<&str>, errors: &mut Vec<FieldError>) {
+fn check_references(
+    topology: &StreamTopology,
+    declared: &BTreeSet<&str>,
+    errors: &mut Vec<FieldError>,
+) {
     let spec = &topology.spec;
     let lists = spec
         .producers
@@ -312,10 +364,15 @@ fn check_references(topology: &StreamTopology, declared: &BTreeSet<&str>, errors
                 };
                 errors.push(FieldError::new(
                     path,
-                    format!("{verb} topic '{topic}', which is not declared in spec.topics ({known})"),
+                    format!(
+                        "{verb} topic '{topic}', which is not declared in spec.topics ({known})"
+                    ),
                 ));
             } else if !seen.insert(topic.as_str()) {
-                errors.push(FieldError::new(path, format!("topic '{topic}' is listed twice")));
+                errors.push(FieldError::new(
+                    path,
+                    format!("topic '{topic}' is listed twice"),
+                ));
             }
         }
     }
@@ -492,15 +549,24 @@ fn warnings(topology: &StreamTopology) -> Vec<FieldError> {
         match (written, read) {
             (false, false) => warnings.push(FieldError::new(
                 path,
-                format!("topic '{}' is neither written nor read by this topology", t.name),
+                format!(
+                    "topic '{}' is neither written nor read by this topology",
+                    t.name
+                ),
             )),
             (false, true) => warnings.push(FieldError::new(
                 path,
-                format!("topic '{}' is read but no producer of this topology writes it", t.name),
+                format!(
+                    "topic '{}' is read but no producer of this topology writes it",
+                    t.name
+                ),
             )),
             (true, false) => warnings.push(FieldError::new(
                 path,
-                format!("topic '{}' is written but no consumer of this topology reads it", t.name),
+                format!(
+                    "topic '{}' is written but no consumer of this topology reads it",
+                    t.name
+                ),
             )),
             (true, true) => {}
         }

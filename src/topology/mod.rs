@@ -5,10 +5,12 @@ mod draw;
 mod expand;
 pub mod graph;
 mod output;
+#[cfg(test)]
+mod tests;
 
 pub use draw::graph_of;
-pub use output::{manifest_graph, render_yaml, RenderSkip};
 pub use expand::{
     broker_name, child_name, expand, topic_child_name, Expansion, DESCRIPTION_ANNOTATION,
     ENTRY_LABEL, KEY_ANNOTATION, SCHEMA_ANNOTATION, TOPOLOGY_LABEL,
 };
+pub use output::{manifest_graph, render_yaml};
