@@ -933,3 +933,48 @@ async fn a_topology_never_takes_over_and_refuses_a_broken_graph() {
     );
     r.stop().await;
 }
+
+/// What a child's own rules refuse (partitions never decrease) is reported against the entry,
+/// with the API server's words, and the topic is left as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_refused_by_its_rules_is_reported_at_the_entry() {
+    let r = start().await;
+    let env = &r.env;
+    let topic = unique("zones");
+    let topology = json!({
+        "apiVersion": "tributary.io/v1alpha1", "kind": "StreamTopology",
+        "metadata": {"name": "rides", "namespace": NAMESPACE},
+        "spec": {"clusterRef": "local", "topics": [{"name": topic, "partitions": 4}]}
+    });
+    topologies(env)
+        .create(&Default::default(), &serde_json::from_value(topology).unwrap())
+        .await
+        .unwrap();
+    let child = format!("rides-{topic}");
+    env.eventually("the topic is Ready", || async {
+        env.ready(&child).await.is_some_and(|(s, _, _)| s == ConditionStatus::True)
+    })
+    .await;
+    topologies(env)
+        .patch(
+            "rides",
+            &Default::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"topics": [{"name": topic, "partitions": 2}]}})),
+        )
+        .await
+        .unwrap();
+    env.eventually("ChildRejected at spec.topics[0]", || async {
+        topology_status(env, "rides").await.is_some_and(|s| {
+            s.conditions.iter().any(|c| {
+                c.type_ == "Ready"
+                    && c.reason == "ChildRejected"
+                    && c.message.starts_with(&format!("spec.topics[0]: KafkaTopic '{child}' was refused by the API server:"))
+                    && c.message.contains("cannot decrease")
+            })
+        })
+    })
+    .await;
+    assert_eq!(env.topics().get(&child).await.unwrap().spec.partitions, 4);
+    assert_eq!(env.broker(&[topic.as_str()]).await.topics[&topic].partitions, 4);
+    r.stop().await;
+}
