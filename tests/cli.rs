@@ -58,6 +58,56 @@ fn validate_accepts_the_examples() {
     assert_eq!(stderr, "", "no warnings");
 }
 
+/// The one ```mermaid block of a README.
+fn mermaid_block(readme: &str) -> Option<&str> {
+    let mut blocks = readme.split("```mermaid\n").skip(1);
+    let block = blocks.next()?.split("\n```").next()?;
+    blocks.next().is_none().then_some(block)
+}
+
+/// Every example is a topology that `validate` accepts without a warning, and its README
+/// draws it with exactly what `tributary graph` prints for its directory, so the drawing
+/// cannot go stale.
+#[test]
+fn every_example_validates_without_warnings_and_its_readme_shows_its_graph() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut examples: Vec<String> = std::fs::read_dir(root.join("examples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("topology.yaml").is_file() || p.join("README.md").is_file())
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    examples.sort();
+    assert_eq!(
+        examples,
+        ["bus-ticketing", "e-commerce", "live-news", "ride-hailing"]
+    );
+    for example in &examples {
+        let dir = format!("examples/{example}");
+        let out = tributary(&["validate", "-f", &dir]);
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{dir}: {stderr}");
+        assert!(
+            stdout.contains("(1 StreamTopology(s) expanded)"),
+            "{dir}: {stdout}"
+        );
+        assert_eq!(stderr, "", "{dir}: validate warns");
+
+        let out = tributary(&["graph", "-f", &dir]);
+        let (graph, stderr) = text(&out);
+        assert!(out.status.success(), "{dir}: {stderr}");
+        let readme = std::fs::read_to_string(root.join(&dir).join("README.md"))
+            .unwrap_or_else(|e| panic!("{dir}/README.md: {e}"));
+        let drawn = mermaid_block(&readme)
+            .unwrap_or_else(|| panic!("{dir}/README.md: no single ```mermaid block"));
+        assert_eq!(
+            drawn,
+            graph.trim_end(),
+            "{dir}/README.md draws an outdated graph: replace its ```mermaid block with the output of `tributary graph -f {dir}`"
+        );
+    }
+}
+
 #[test]
 fn validate_reports_every_error_with_file_document_and_field() {
     let dir = tempfile::tempdir().unwrap();
