@@ -1026,6 +1026,7 @@ fn main() {
         .args(["--resync-seconds", &resync.as_secs().to_string()])
         .args(["--batch-window-ms", &window_ms.to_string()])
         .args(["--probe-seconds", "3600"])
+        .args(["--http-address", "127.0.0.1:0"])
         .env("TRIBUTARY_LOG", "info")
         .env_remove("KUBECONFIG")
         .stdin(Stdio::null())

@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::Store;
@@ -54,7 +54,13 @@ pub(super) async fn measured(
 ) -> Result<Action, Error> {
     let start = Instant::now();
     let result = reconcile.await;
-    metrics::global().reconciled(kind, result.is_ok(), start.elapsed());
+    let took = start.elapsed();
+    metrics::global().reconciled(kind, result.is_ok(), took);
+    tracing::debug!(
+        ok = result.is_ok(),
+        took_ms = took.as_millis() as u64,
+        "reconciled"
+    );
     result
 }
 
@@ -109,10 +115,21 @@ pub(super) async fn wait_synced(
 }
 
 /// A future that resolves (true) once `store` has been filled.
+///
+/// It asks again every 100 ms: a store's readiness is a one-waiter channel that the
+/// controller's own runner waits on too, so a waiter may miss the wake-up (the controller's
+/// task is woken by its next watch event anyway).
 pub(super) fn filled<K>(store: Store<K>) -> futures::future::BoxFuture<'static, bool>
 where
     K: kube::Resource + Clone + Send + Sync + 'static,
     K::DynamicType: std::hash::Hash + Eq + Clone + Send + Sync,
 {
-    Box::pin(async move { store.wait_until_ready().await.is_ok() })
+    Box::pin(async move {
+        loop {
+            let wait = store.wait_until_ready();
+            if let Ok(ready) = tokio::time::timeout(Duration::from_millis(100), wait).await {
+                return ready.is_ok();
+            }
+        }
+    })
 }

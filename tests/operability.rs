@@ -1,0 +1,642 @@
+//! `tributary operator` as a process (the binary, against the in-process API-server emulator
+//! through a kubeconfig, and the test broker): its `/metrics`, `/healthz` and `/readyz`, its
+//! JSON logs, and leader election between two replicas.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::Api;
+use serde_json::json;
+use support::apiserver::ApiServer;
+use support::broker::{broker, free_port, unique};
+use support::scenarios::{spec, Env};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tributary::api::{crds, ConditionStatus, KafkaConsumer};
+
+/// The tests start operators and time takeovers: one at a time, so they do not compete for
+/// the two cores.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+const LEASE: &str = "tributary-operator";
+/// What `/readyz` says on a leader with synced caches (or without leader election).
+const LEADER: &str = "ready: leader, caches synced";
+
+struct Cluster {
+    api: ApiServer,
+    env: Env,
+    dir: tempfile::TempDir,
+    kubeconfig: PathBuf,
+}
+
+/// Emulator, namespace, CRDs, a kubeconfig for the operators, and KafkaCluster `local`.
+async fn cluster(namespace: &str) -> Cluster {
+    let api = ApiServer::start().await;
+    api.register_crds(&crds::all());
+    api.create_namespace(namespace);
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    api.write_kubeconfig(&kubeconfig).unwrap();
+    let env = Env {
+        client: api.client(),
+        namespace: namespace.into(),
+        bootstrap: broker().bootstrap.clone(),
+        patience: Duration::from_secs(30),
+    };
+    env.apply_cluster("local", &env.bootstrap).await;
+    Cluster {
+        api,
+        env,
+        dir,
+        kubeconfig,
+    }
+}
+
+/// A `tributary operator` child process, killed when dropped.
+struct Operator {
+    name: String,
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Operator {
+    fn start(c: &Cluster, name: &str, extra: &[&str]) -> Operator {
+        let port = free_port();
+        let log = c.dir.path().join(format!("{name}.log"));
+        let child = Command::new(env!("CARGO_BIN_EXE_tributary"))
+            .arg("operator")
+            .arg("--kubeconfig")
+            .arg(&c.kubeconfig)
+            .args(["--namespace", &c.env.namespace, "--log-format", "json"])
+            .args(["--http-address", &format!("127.0.0.1:{port}")])
+            .args(["--batch-window-ms", "50", "--probe-seconds", "2"])
+            .args(extra)
+            .env("POD_NAME", name)
+            .env("POD_NAMESPACE", &c.env.namespace)
+            .env_remove("TRIBUTARY_LOG")
+            .envs(std::env::var("OPERATOR_LOG").map(|l| ("TRIBUTARY_LOG", l)))
+            .env_remove("KUBECONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("starting tributary operator");
+        Operator {
+            name: name.into(),
+            child,
+            port,
+            log,
+        }
+    }
+
+    async fn get(&self, path: &str) -> Option<(u16, String)> {
+        http_get(self.port, path).await
+    }
+
+    async fn metrics(&self) -> Metrics {
+        let (status, body) = self
+            .get("/metrics")
+            .await
+            .unwrap_or_else(|| panic!("{} serves no /metrics", self.name));
+        assert_eq!(status, 200);
+        Metrics(body)
+    }
+
+    /// Waits until `/readyz` answers 200 with a body starting with `expected`; returns the body.
+    async fn wait_ready(&self, expected: &str, patience: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            if let Some((200, body)) = self.get("/readyz").await {
+                if body.starts_with(expected) {
+                    return body;
+                }
+            }
+            self.assert_running();
+            assert!(
+                start.elapsed() < patience,
+                "{} not ready after {patience:?}; log:\n{}",
+                self.name,
+                self.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    async fn wait_exit(&mut self, patience: Duration) -> std::process::ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                start.elapsed() < patience,
+                "{} still running after {patience:?}",
+                self.name
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn assert_running(&self) {
+        let mut probe = Command::new("kill");
+        let alive = probe
+            .args(["-0", &self.child.id().to_string()])
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success();
+        assert!(alive, "{} exited; log:\n{}", self.name, self.log_text());
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `GET path` on 127.0.0.1:port: `(status, body)`, or `None` when nothing answers.
+async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .ok()?;
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.ok()?;
+        let (head, body) = response.split_once("\r\n\r\n")?;
+        let status = head.split(' ').nth(1)?.parse().ok()?;
+        Some((status, body.to_owned()))
+    };
+    tokio::time::timeout(Duration::from_secs(5), exchange)
+        .await
+        .ok()
+        .flatten()
+}
+
+/// A `/metrics` scrape.
+struct Metrics(String);
+
+impl Metrics {
+    /// The sum of the samples of `name` that carry every label of `labels`.
+    fn sum(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        self.0
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| {
+                let (series, value) = l.rsplit_once(' ')?;
+                let (metric, rest) = match series.split_once('{') {
+                    Some((m, rest)) => (m, rest),
+                    None => (series, ""),
+                };
+                (metric == name
+                    && labels
+                        .iter()
+                        .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\""))))
+                .then(|| value.parse::<f64>().unwrap())
+            })
+            .sum()
+    }
+
+    fn has(&self, name: &str, labels: &[(&str, &str)]) -> bool {
+        self.0.lines().any(|l| {
+            l.starts_with(&format!("{name}{{"))
+                && labels
+                    .iter()
+                    .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+        })
+    }
+
+    fn broker_requests(&self, api: &str) -> f64 {
+        self.sum("tributary_broker_requests_total", &[("api", api)])
+    }
+
+    fn all_broker_requests(&self) -> f64 {
+        self.sum("tributary_broker_requests_total", &[])
+    }
+}
+
+async fn lease_holder(c: &Cluster) -> Option<String> {
+    let leases: Api<Lease> = Api::namespaced(c.env.client.clone(), &c.env.namespace);
+    leases
+        .get_opt(LEASE)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|l| l.spec?.holder_identity)
+}
+
+async fn wait_ready_topic(env: &Env, name: &str) {
+    env.eventually(&format!("{name} Ready"), || async {
+        matches!(env.ready(name).await, Some((ConditionStatus::True, _, _)))
+    })
+    .await;
+}
+
+async fn wait_holder(c: &Cluster, who: &str, patience: Duration) -> Duration {
+    let start = Instant::now();
+    loop {
+        if lease_holder(c).await.as_deref() == Some(who) {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < patience,
+            "{who} does not hold the lease after {patience:?} (holder: {:?})",
+            lease_holder(c).await
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+fn count(reasons: &[String], reason: &str) -> usize {
+    reasons.iter().filter(|r| *r == reason).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_reconciles_broker_requests_topics_and_lag() {
+    let _serial = SERIAL.lock().await;
+    let c = cluster("metrics").await;
+    let op = Operator::start(
+        &c,
+        "op-metrics",
+        &["--log-level", "info,tributary=debug,kube_client=debug"],
+    );
+    op.wait_ready(LEADER, Duration::from_secs(30)).await;
+    let before = op.metrics().await;
+    assert_eq!(before.sum("tributary_leader", &[]), 1.0);
+
+    let env = &c.env;
+    let (orders, refunds) = (unique("orders"), unique("refunds"));
+    env.create_topic(&orders, spec("local", 2, &[("retention.ms", "60000")]))
+        .await;
+    env.create_topic(&refunds, spec("local", 1, &[])).await;
+    let group = unique("billing");
+    let consumers: Api<KafkaConsumer> = Api::namespaced(env.client.clone(), &env.namespace);
+    let consumer: KafkaConsumer = serde_json::from_value(json!({
+        "apiVersion": "tributary.io/v1alpha1", "kind": "KafkaConsumer",
+        "metadata": {"name": "billing", "namespace": env.namespace},
+        "spec": {"clusterRef": "local", "topics": [orders], "groupId": group, "replicas": 1,
+                 "template": {"image": "ghcr.io/example/billing:1.0.0"}}
+    }))
+    .unwrap();
+    consumers
+        .create(&Default::default(), &consumer)
+        .await
+        .unwrap();
+    wait_ready_topic(env, &orders).await;
+    wait_ready_topic(env, &refunds).await;
+    env.eventually("the consumer's lag is observed", || async {
+        consumers
+            .get_opt("billing")
+            .await
+            .ok()
+            .flatten()
+            .and_then(|c| c.status?.total_lag)
+            .is_some()
+    })
+    .await;
+    // A config edit: DescribeConfigs, then IncrementalAlterConfigs.
+    env.topics()
+        .patch(
+            &orders,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"config": {"retention.ms": "120000"}}})),
+        )
+        .await
+        .unwrap();
+    env.eventually("the edit is applied", || async {
+        matches!(
+            env.ready(&orders).await,
+            Some((ConditionStatus::True, _, Some(2)))
+        )
+    })
+    .await;
+
+    let m = op.metrics().await;
+    let ok = |api| {
+        m.sum(
+            "tributary_broker_requests_total",
+            &[("api", api), ("result", "ok")],
+        )
+    };
+    assert!(
+        m.sum(
+            "tributary_reconciles_total",
+            &[("kind", "KafkaTopic"), ("result", "success")]
+        ) >= 2.0,
+        "{}",
+        m.0
+    );
+    for kind in ["KafkaCluster", "KafkaConsumer"] {
+        assert!(
+            m.sum("tributary_reconciles_total", &[("kind", kind)]) >= 1.0,
+            "{kind}"
+        );
+    }
+    assert!(
+        m.sum(
+            "tributary_reconcile_duration_seconds_count",
+            &[("kind", "KafkaTopic")]
+        ) >= 2.0
+    );
+    assert!(m.has(
+        "tributary_reconcile_duration_seconds_bucket",
+        &[("kind", "KafkaTopic"), ("le", "+Inf")]
+    ));
+    // The two topics were created in one batched round trip, or two.
+    let creates = ok("CreateTopics");
+    assert!((1.0..=2.0).contains(&creates), "CreateTopics: {creates}");
+    assert!(ok("Metadata") >= 1.0);
+    assert!(ok("DescribeConfigs") >= 1.0, "{}", m.0);
+    assert!(ok("IncrementalAlterConfigs") >= 1.0, "{}", m.0);
+    assert!(ok("ListOffsets") >= 1.0, "lag observation: {}", m.0);
+    assert!(ok("OffsetFetch") >= 1.0, "lag observation: {}", m.0);
+    assert_eq!(
+        m.sum(
+            "tributary_managed_topics",
+            &[("namespace", "metrics"), ("ready", "true")]
+        ),
+        2.0
+    );
+    assert!(m.has(
+        "tributary_consumer_lag",
+        &[
+            ("namespace", "metrics"),
+            ("name", "billing"),
+            ("group", &group)
+        ]
+    ));
+    for queue in ["topics", "lag"] {
+        assert!(
+            m.has("tributary_queue_depth", &[("queue", queue)]),
+            "{queue}"
+        );
+    }
+    assert!(m.has("tributary_build_info", &[]));
+    for line in m.0.lines().filter(|l| !l.starts_with('#')) {
+        assert!(line.starts_with("tributary_"), "{line}");
+    }
+
+    // A deleted topic is no longer counted.
+    env.topics()
+        .delete(&refunds, &Default::default())
+        .await
+        .unwrap();
+    env.eventually("the deleted topic leaves the gauge", || async {
+        op.metrics()
+            .await
+            .sum("tributary_managed_topics", &[("namespace", "metrics")])
+            == 1.0
+    })
+    .await;
+
+    env.eventually("no topic reconcile waits for the broker", || async {
+        op.metrics()
+            .await
+            .sum("tributary_queue_depth", &[("queue", "topics")])
+            == 0.0
+    })
+    .await;
+
+    // Lines logged during a reconcile — ours and the libraries' — carry the reconcile's span:
+    // the object's kind, namespace and name.
+    let log = op.log_text();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let of_orders = |span: &serde_json::Value| {
+        span["name"] == "reconcile"
+            && span["kind"] == "KafkaTopic"
+            && span["namespace"] == "metrics"
+            && span["object"] == orders.as_str()
+    };
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["message"] == "reconciled" && of_orders(&l["span"])),
+        "no 'reconciled' line of {orders}; log:\n{log}"
+    );
+    let status_write = format!("/kafkatopics/{orders}/status");
+    let writes: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| {
+            l["target"] == "kube_client::client::builder"
+                && l["span"]["http.url"]
+                    .as_str()
+                    .is_some_and(|u| u.contains(&status_write))
+        })
+        .collect();
+    assert!(!writes.is_empty(), "no status write of {orders} logged");
+    for line in writes {
+        let spans = line["spans"].as_array().unwrap();
+        assert!(spans.iter().any(of_orders), "{line}");
+    }
+    for line in lines.iter().filter(|l| l["span"]["name"] == "reconcile") {
+        assert!(line["span"]["namespace"].is_string() && line["span"]["object"].is_string());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_waits_for_the_caches_and_healthz_does_not() {
+    let _serial = SERIAL.lock().await;
+    let c = cluster("health").await;
+    // The first list of KafkaTopics is held back: the caches cannot sync meanwhile.
+    c.api
+        .set_delay(("GET", "/kafkatopics"), Duration::from_secs(4));
+    let op = Operator::start(&c, "op-health", &[]);
+    let start = Instant::now();
+    loop {
+        if let Some((status, _)) = op.get("/healthz").await {
+            assert_eq!(status, 200);
+            break;
+        }
+        op.assert_running();
+        assert!(start.elapsed() < Duration::from_secs(20), "no /healthz");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, body) = op.get("/readyz").await.unwrap();
+    assert_eq!(
+        (status, body.trim()),
+        (503, "not ready: leader, caches not synced yet")
+    );
+    assert_eq!(op.get("/nothing-here").await.unwrap().0, 404);
+    c.api.clear_faults();
+    let body = op.wait_ready(LEADER, Duration::from_secs(30)).await;
+    assert_eq!(body.trim(), "ready: leader, caches synced");
+    assert_eq!(op.get("/healthz").await.unwrap(), (200, "ok\n".into()));
+}
+
+/// Two replicas: one leads and alone touches the broker; SIGTERM hands over at once, and no
+/// topic is created twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_replica_leads_and_a_standby_takes_over_on_sigterm() {
+    let _serial = SERIAL.lock().await;
+    let c = cluster("election").await;
+    let env = &c.env;
+    let lease = ["--leader-elect", "--leader-election-lease-seconds", "5"];
+    let mut a = Operator::start(&c, "op-a", &lease);
+    wait_holder(&c, "op-a", Duration::from_secs(30)).await;
+    assert_eq!(
+        a.wait_ready(LEADER, Duration::from_secs(30)).await.trim(),
+        "ready: leader, caches synced"
+    );
+    let b = Operator::start(&c, "op-b", &lease);
+    b.wait_ready("ready: standby, leader is op-a", Duration::from_secs(30))
+        .await;
+
+    let first = unique("payments");
+    env.create_topic(&first, spec("local", 1, &[])).await;
+    wait_ready_topic(env, &first).await;
+    let (ma, mb) = (a.metrics().await, b.metrics().await);
+    assert_eq!(ma.sum("tributary_leader", &[]), 1.0);
+    assert_eq!(mb.sum("tributary_leader", &[]), 0.0);
+    assert_eq!(ma.broker_requests("CreateTopics"), 1.0, "{}", ma.0);
+    assert_eq!(
+        mb.all_broker_requests(),
+        0.0,
+        "the standby touched the broker: {}",
+        mb.0
+    );
+    assert_eq!(mb.sum("tributary_reconciles_total", &[]), 0.0);
+
+    // SIGTERM: the leader stops its controllers, releases the lease, exits 0; the standby
+    // takes over at its next look, well within the lease duration.
+    let stopped = Instant::now();
+    a.signal("-TERM");
+    wait_holder(&c, "op-b", Duration::from_secs(5)).await;
+    let took = stopped.elapsed();
+    assert!(took < Duration::from_secs(5), "takeover took {took:?}");
+    assert!(a.wait_exit(Duration::from_secs(10)).await.success());
+    assert!(
+        a.log_text().contains("released the leader-election lease"),
+        "{}",
+        a.log_text()
+    );
+    println!("takeover after SIGTERM: {took:?}");
+    b.wait_ready(LEADER, Duration::from_secs(30)).await;
+
+    let second = unique("payouts");
+    env.create_topic(&second, spec("local", 1, &[])).await;
+    wait_ready_topic(env, &second).await;
+    let mb = b.metrics().await;
+    assert_eq!(mb.sum("tributary_leader", &[]), 1.0);
+    assert_eq!(
+        mb.broker_requests("CreateTopics"),
+        1.0,
+        "the new leader creates only the new topic: {}",
+        mb.0
+    );
+    // Each topic was created once: one Created event each, and no broker refusal.
+    for topic in [&first, &second] {
+        let reasons = env.event_reasons(topic).await;
+        assert_eq!(count(&reasons, "Created"), 1, "{topic}: {reasons:?}");
+        assert!(
+            reasons.iter().all(|r| r == "Created"),
+            "{topic}: {reasons:?}"
+        );
+    }
+    let snapshot = env.broker(&[&first, &second]).await;
+    assert!(snapshot.topics.contains_key(first.as_str()));
+    assert!(snapshot.topics.contains_key(second.as_str()));
+    let leases: Api<Lease> = Api::namespaced(env.client.clone(), &env.namespace);
+    let spec = leases.get(LEASE).await.unwrap().spec.unwrap();
+    assert_eq!(spec.lease_transitions, Some(1));
+    assert_eq!(spec.lease_duration_seconds, Some(5));
+}
+
+/// A leader killed outright (no release): the standby waits for the lease to expire, and takes
+/// over within the lease duration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_leader_is_replaced_within_the_lease_duration() {
+    let _serial = SERIAL.lock().await;
+    let c = cluster("failover").await;
+    let env = &c.env;
+    let seconds = 3;
+    let lease = [
+        "--leader-elect",
+        "--leader-election-lease-seconds",
+        &seconds.to_string(),
+    ];
+    let lease: Vec<&str> = lease.iter().map(|s| s.as_ref()).collect();
+    let mut a = Operator::start(&c, "op-a", &lease);
+    wait_holder(&c, "op-a", Duration::from_secs(30)).await;
+    a.wait_ready(LEADER, Duration::from_secs(30)).await;
+    let b = Operator::start(&c, "op-b", &lease);
+    b.wait_ready("ready: standby", Duration::from_secs(30))
+        .await;
+    let first = unique("rides");
+    env.create_topic(&first, spec("local", 1, &[])).await;
+    wait_ready_topic(env, &first).await;
+
+    a.signal("-KILL");
+    let killed = Instant::now();
+    a.wait_exit(Duration::from_secs(5)).await;
+    wait_holder(&c, "op-b", Duration::from_secs(seconds + 5)).await;
+    let took = killed.elapsed();
+    println!("takeover after kill -9: {took:?} (lease {seconds} s)");
+    let duration = Duration::from_secs(seconds);
+    assert!(
+        took <= duration + Duration::from_millis(500),
+        "took {took:?}, lease duration {duration:?}"
+    );
+    // It did wait for the lease to expire: the last renewal was at most a fifth of the
+    // duration before the kill.
+    assert!(took >= duration / 2, "took over after only {took:?}");
+
+    let second = unique("fares");
+    env.create_topic(&second, spec("local", 1, &[])).await;
+    wait_ready_topic(env, &second).await;
+    let mb = b.metrics().await;
+    assert_eq!(mb.broker_requests("CreateTopics"), 1.0, "{}", mb.0);
+    assert_eq!(count(&env.event_reasons(&first).await, "Created"), 1);
+}
+
+/// A leader that cannot renew its lease stops reconciling: it exits non-zero before the lease
+/// could be taken over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_that_cannot_renew_exits() {
+    let _serial = SERIAL.lock().await;
+    let c = cluster("renewal").await;
+    let mut a = Operator::start(
+        &c,
+        "op-a",
+        &["--leader-elect", "--leader-election-lease-seconds", "2"],
+    );
+    wait_holder(&c, "op-a", Duration::from_secs(30)).await;
+    a.wait_ready(LEADER, Duration::from_secs(30)).await;
+    c.api.fail_next(("PUT", "/leases/"), 500, 1000);
+    let failing = Instant::now();
+    let status = a.wait_exit(Duration::from_secs(10)).await;
+    assert_eq!(status.code(), Some(1), "{}", a.log_text());
+    // Renewal is due every 400 ms and given up 1 s after the last success.
+    assert!(
+        failing.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        failing.elapsed()
+    );
+    assert!(
+        a.log_text().contains("lost the leader-election lease"),
+        "{}",
+        a.log_text()
+    );
+}
