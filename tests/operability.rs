@@ -640,3 +640,49 @@ async fn a_leader_that_cannot_renew_exits() {
         a.log_text()
     );
 }
+
+#[test]
+fn operator_flags_and_their_defaults() {
+    use clap::Parser;
+    use tributary::cli::{Cli, Command};
+    let parse = |args: &[&str]| {
+        let mut all = vec!["tributary", "operator"];
+        all.extend_from_slice(args);
+        match Cli::try_parse_from(all).map(|c| c.command) {
+            Ok(Command::Operator(args)) => Ok(args),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e.to_string()),
+        }
+    };
+    let defaults = parse(&[]).unwrap();
+    assert_eq!(defaults.http_address.to_string(), "0.0.0.0:8080");
+    assert_eq!(defaults.log_level, "info");
+    assert!(!defaults.leader_elect);
+    assert_eq!(defaults.leader_election_lease_name, "tributary-operator");
+    assert_eq!(defaults.leader_election_lease_seconds, 15);
+    if std::env::var_os("POD_NAMESPACE").is_none() {
+        assert_eq!(defaults.leader_election_namespace, "default");
+    }
+    let set = parse(&[
+        "--http-address",
+        ":9090",
+        "--log-level",
+        "debug",
+        "--leader-elect",
+        "--leader-election-namespace",
+        "platform",
+        "--leader-election-lease-name",
+        "tributary-leader",
+        "--leader-election-lease-seconds",
+        "30",
+    ])
+    .unwrap();
+    assert_eq!(set.http_address.to_string(), "0.0.0.0:9090");
+    assert_eq!(set.log_level, "debug");
+    assert!(set.leader_elect);
+    assert_eq!(set.leader_election_namespace, "platform");
+    assert_eq!(set.leader_election_lease_name, "tributary-leader");
+    assert_eq!(set.leader_election_lease_seconds, 30);
+    assert!(parse(&["--http-address", "localhost"]).is_err());
+    assert!(parse(&["--leader-election-lease-seconds", "0"]).is_err());
+}
