@@ -596,7 +596,7 @@ async fn a_killed_leader_is_replaced_within_the_lease_duration() {
     println!("takeover after kill -9: {took:?} (lease {seconds} s)");
     let duration = Duration::from_secs(seconds);
     assert!(
-        took <= duration + Duration::from_millis(500),
+        took <= duration + Duration::from_secs(1),
         "took {took:?}, lease duration {duration:?}"
     );
     // It did wait for the lease to expire: the last renewal was at most a fifth of the
