@@ -139,6 +139,32 @@ fn stale_finalizer_patch(error: &Error) -> bool {
     }
 }
 
+/// A cache of `K` and the stream of its changes that call for a reconcile: those of its spec or
+/// metadata, not of its status (see [`spec_trigger`]).
+fn changes_to_spec<K>(
+    api: Api<K>,
+) -> (
+    reflector::Store<K>,
+    impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    let (store, writer) = reflector::store();
+    let changes = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(spec_trigger, Default::default());
+    (store, changes)
+}
+
 /// What makes an object worth reconciling again by itself: its spec (generation), labels,
 /// annotations, deletion and finalizers — not its status.
 fn spec_trigger<K: kube::Resource>(object: &K) -> Option<u64> {
@@ -301,12 +327,7 @@ pub async fn run(
         // Producers, consumers and topologies reconcile on changes to their spec, metadata or
         // what they own or watch, never on their own status writes (a consumer's status changes
         // with every lag observation: reacting to it would observe again at once).
-        let (producers, writer) = reflector::store();
-        let producer_trigger = watcher(scoped.api::<KafkaProducer>(), config())
-            .default_backoff()
-            .reflect(writer)
-            .applied_objects()
-            .predicate_filter(spec_trigger, Default::default());
+        let (producers, producer_trigger) = changes_to_spec(scoped.api::<KafkaProducer>());
         let producer_controller = Controller::for_stream(producer_trigger, producers.clone());
         let producer_store = producers.clone();
         filled.push(telemetry::filled(producers.clone()));
@@ -323,12 +344,7 @@ pub async fn run(
                 },
             );
 
-        let (consumers, writer) = reflector::store();
-        let consumer_trigger = watcher(scoped.api::<KafkaConsumer>(), config())
-            .default_backoff()
-            .reflect(writer)
-            .applied_objects()
-            .predicate_filter(spec_trigger, Default::default());
+        let (consumers, consumer_trigger) = changes_to_spec(scoped.api::<KafkaConsumer>());
         let consumer_controller = Controller::for_stream(consumer_trigger, consumers.clone());
         let consumer_store = consumers.clone();
         filled.push(telemetry::filled(consumers.clone()));
@@ -385,13 +401,8 @@ pub async fn run(
             shutdown.clone(),
         ));
         // A topology reconciles when it or any child it owns changes.
-        let (topologies, writer) = reflector::store();
+        let (topologies, topology_trigger) = changes_to_spec(scoped.api::<StreamTopology>());
         filled.push(telemetry::filled(topologies.clone()));
-        let topology_trigger = watcher(scoped.api::<StreamTopology>(), config())
-            .default_backoff()
-            .reflect(writer)
-            .applied_objects()
-            .predicate_filter(spec_trigger, Default::default());
         let topology_controller = Controller::for_stream(topology_trigger, topologies)
             .owns(scoped.api::<KafkaTopic>(), config())
             .owns(scoped.api::<KafkaProducer>(), config())

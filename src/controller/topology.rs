@@ -3,7 +3,7 @@
 //! topic child's own `deletionPolicy` then decides whether the broker topic goes), and
 //! aggregates the children's readiness and lag into the topology's status, with its graph.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use kube::api::{DeleteParams, Patch, PatchParams};
@@ -73,8 +73,18 @@ async fn decide(
     status.graph = Some(expansion.graph().mermaid());
     let uid = topology.metadata.uid.clone().unwrap_or_default();
     let ns = topology.namespace().unwrap_or_default();
+    let kinds = Kinds::new(ctx, children, &ns);
 
-    let conflicts = foreign_children(&expansion, ctx, children, &uid);
+    let mut conflicts = Vec::new();
+    kinds
+        .topics
+        .foreign(&expansion.topics, "spec.topics", &uid, &mut conflicts);
+    kinds
+        .producers
+        .foreign(&expansion.producers, "spec.producers", &uid, &mut conflicts);
+    kinds
+        .consumers
+        .foreign(&expansion.consumers, "spec.consumers", &uid, &mut conflicts);
     if !conflicts.is_empty() {
         return Ok((
             verdict(false, false, true, "ChildConflict", joined(&conflicts)),
@@ -86,7 +96,7 @@ async fn decide(
         .get(PAUSED_ANNOTATION)
         .is_some_and(|v| v == "true")
     {
-        aggregate(&expansion, ctx, children, status);
+        aggregate(&expansion, &kinds, status);
         let message = format!("{PAUSED_ANNOTATION} is \"true\": children are not changed");
         return Ok((
             verdict(false, false, false, "Paused", message),
@@ -95,69 +105,36 @@ async fn decide(
     }
 
     let mut rejected = Vec::new();
-    let topics: Api<KafkaTopic> = Api::namespaced(ctx.client.clone(), &ns);
-    let producers: Api<KafkaProducer> = Api::namespaced(ctx.client.clone(), &ns);
-    let consumers: Api<KafkaConsumer> = Api::namespaced(ctx.client.clone(), &ns);
-    for (i, child) in expansion.topics.iter().enumerate() {
-        let current = ctx.topics.get(&ObjectRef::from_obj(child));
-        if current
-            .as_deref()
-            .is_none_or(|c| differs(c, child, |k| &k.spec))
-        {
-            apply(&topics, child, format!("spec.topics[{i}]"), &mut rejected).await?;
-        }
-    }
-    for (i, child) in expansion.producers.iter().enumerate() {
-        let current = children.producers.get(&ObjectRef::from_obj(child));
-        if current
-            .as_deref()
-            .is_none_or(|c| differs(c, child, |k| &k.spec))
-        {
-            apply(
-                &producers,
-                child,
-                format!("spec.producers[{i}]"),
-                &mut rejected,
-            )
-            .await?;
-        }
-    }
-    for (i, child) in expansion.consumers.iter().enumerate() {
-        let current = children.consumers.get(&ObjectRef::from_obj(child));
-        if current
-            .as_deref()
-            .is_none_or(|c| differs(c, child, |k| &k.spec))
-        {
-            apply(
-                &consumers,
-                child,
-                format!("spec.consumers[{i}]"),
-                &mut rejected,
-            )
-            .await?;
-        }
-    }
+    kinds
+        .topics
+        .apply_changed(&expansion.topics, "spec.topics", &mut rejected)
+        .await?;
+    kinds
+        .producers
+        .apply_changed(&expansion.producers, "spec.producers", &mut rejected)
+        .await?;
+    kinds
+        .consumers
+        .apply_changed(&expansion.consumers, "spec.consumers", &mut rejected)
+        .await?;
 
     let keep: BTreeSet<String> = expansion.children().into_iter().map(|(_, n)| n).collect();
-    let mut removed = Vec::new();
-    removed.extend(prune(&topics, &ctx.topics, topology, &uid, &keep).await?);
-    removed.extend(prune(&producers, &children.producers, topology, &uid, &keep).await?);
-    removed.extend(prune(&consumers, &children.consumers, topology, &uid, &keep).await?);
+    let mut removed = kinds.topics.prune(topology, &uid, &keep).await?;
+    removed.extend(kinds.producers.prune(topology, &uid, &keep).await?);
+    removed.extend(kinds.consumers.prune(topology, &uid, &keep).await?);
     for (kind, name) in &removed {
         let note = format!("{kind} '{name}' left spec: deleted");
         ctx.publish(topology, EventType::Normal, "ChildRemoved", note)
             .await;
     }
 
-    if !rejected.is_empty() {
-        aggregate(&expansion, ctx, children, status);
-        return Ok((
+    let (ready, pending) = aggregate(&expansion, &kinds, status);
+    Ok(if !rejected.is_empty() {
+        (
             verdict(false, false, true, "ChildRejected", joined(&rejected)),
             None,
-        ));
-    }
-    let (ready, pending) = aggregate(&expansion, ctx, children, status);
-    Ok(if ready {
+        )
+    } else if ready {
         (
             verdict(
                 true,
@@ -176,72 +153,232 @@ async fn decide(
     })
 }
 
-/// Children of the expansion that exist already but belong to someone else: the topology
-/// never takes over what it did not create.
-fn foreign_children(
-    expansion: &Expansion,
-    ctx: &Context,
-    children: &Children,
-    uid: &str,
-) -> Vec<FieldError> {
-    let owned_by_us = |meta: &kube::api::ObjectMeta| {
-        meta.owner_references
-            .iter()
-            .flatten()
-            .any(|o| o.uid == uid && o.kind == "StreamTopology")
-    };
-    let mut conflicts = Vec::new();
-    let mut check = |path: String, kind: &str, meta: Option<&kube::api::ObjectMeta>, name: &str| {
-        if let Some(meta) = meta {
-            if !owned_by_us(meta) {
+/// One kind of child: where it is written and where it is cached.
+struct Kind<'a, K: Resource<DynamicType = ()> + Clone + 'static> {
+    api: Api<K>,
+    store: &'a Store<K>,
+}
+
+struct Kinds<'a> {
+    topics: Kind<'a, KafkaTopic>,
+    producers: Kind<'a, KafkaProducer>,
+    consumers: Kind<'a, KafkaConsumer>,
+}
+
+impl<'a> Kinds<'a> {
+    fn new(ctx: &'a Context, children: &'a Children, namespace: &str) -> Self {
+        Self {
+            topics: Kind {
+                api: Api::namespaced(ctx.client.clone(), namespace),
+                store: &ctx.topics,
+            },
+            producers: Kind {
+                api: Api::namespaced(ctx.client.clone(), namespace),
+                store: &children.producers,
+            },
+            consumers: Kind {
+                api: Api::namespaced(ctx.client.clone(), namespace),
+                store: &children.consumers,
+            },
+        }
+    }
+}
+
+/// What the topology needs of a child kind: its spec, to tell whether a child changed, and
+/// what its status says.
+trait Child:
+    Resource<DynamicType = ()>
+    + Clone
+    + Serialize
+    + serde::de::DeserializeOwned
+    + std::fmt::Debug
+    + 'static
+{
+    type Spec: PartialEq;
+    fn spec(&self) -> &Self::Spec;
+    /// `(observedGeneration, conditions, lag)`.
+    fn observed(&self) -> (Option<i64>, Vec<Condition>, Option<i64>);
+}
+
+impl Child for KafkaTopic {
+    type Spec = crate::api::KafkaTopicSpec;
+    fn spec(&self) -> &Self::Spec {
+        &self.spec
+    }
+    fn observed(&self) -> (Option<i64>, Vec<Condition>, Option<i64>) {
+        let s = self.status.clone().unwrap_or_default();
+        (s.observed_generation, s.conditions, None)
+    }
+}
+
+impl Child for KafkaProducer {
+    type Spec = crate::api::KafkaProducerSpec;
+    fn spec(&self) -> &Self::Spec {
+        &self.spec
+    }
+    fn observed(&self) -> (Option<i64>, Vec<Condition>, Option<i64>) {
+        let s = self.status.clone().unwrap_or_default();
+        (s.observed_generation, s.conditions, None)
+    }
+}
+
+impl Child for KafkaConsumer {
+    type Spec = crate::api::KafkaConsumerSpec;
+    fn spec(&self) -> &Self::Spec {
+        &self.spec
+    }
+    fn observed(&self) -> (Option<i64>, Vec<Condition>, Option<i64>) {
+        let s = self.status.clone().unwrap_or_default();
+        (s.observed_generation, s.conditions, s.total_lag)
+    }
+}
+
+impl<K: Child> Kind<'_, K> {
+    fn current(&self, child: &K) -> Option<Arc<K>> {
+        self.store.get(&ObjectRef::from_obj(child))
+    }
+
+    /// Children of the expansion that exist already but belong to someone else: the topology
+    /// never takes over what it did not create.
+    fn foreign(&self, children: &[K], list: &str, uid: &str, conflicts: &mut Vec<FieldError>) {
+        let kind = K::kind(&());
+        for (i, child) in children.iter().enumerate() {
+            let Some(found) = self.current(child) else {
+                continue;
+            };
+            let ours = found
+                .meta()
+                .owner_references
+                .iter()
+                .flatten()
+                .any(|o| o.uid == uid && o.kind == "StreamTopology");
+            if !ours {
                 conflicts.push(FieldError::new(
-                    path,
-                    format!("{kind} '{name}' already exists and is not owned by this topology: rename the entry or remove that {kind}"),
+                    format!("{list}[{i}].name"),
+                    format!(
+                        "{kind} '{}' already exists and is not owned by this topology: rename the entry or remove that {kind}",
+                        child.name_any()
+                    ),
                 ));
             }
         }
-    };
-    for (i, t) in expansion.topics.iter().enumerate() {
-        let found = ctx.topics.get(&ObjectRef::from_obj(t));
-        check(
-            format!("spec.topics[{i}].name"),
-            "KafkaTopic",
-            found.as_deref().map(|o| &o.metadata),
-            &t.name_any(),
-        );
     }
-    for (i, p) in expansion.producers.iter().enumerate() {
-        let found = children.producers.get(&ObjectRef::from_obj(p));
-        check(
-            format!("spec.producers[{i}].name"),
-            "KafkaProducer",
-            found.as_deref().map(|o| &o.metadata),
-            &p.name_any(),
-        );
+
+    /// Server-side applies the children that differ from what is stored. A refusal by the
+    /// API server (422: a rule of the child's CRD, e.g. partitions that would decrease) is
+    /// recorded against the entry, not retried at once.
+    async fn apply_changed(
+        &self,
+        children: &[K],
+        list: &str,
+        rejected: &mut Vec<FieldError>,
+    ) -> Result<(), Error> {
+        for (i, child) in children.iter().enumerate() {
+            if self.current(child).is_some_and(|c| !differs(&*c, child)) {
+                continue;
+            }
+            let result = self
+                .api
+                .patch(
+                    &child.name_any(),
+                    &PatchParams::apply(FIELD_MANAGER).force(),
+                    &Patch::Apply(child),
+                )
+                .await;
+            match result {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 422 || s.code == 400 => {
+                    rejected.push(FieldError::new(
+                        format!("{list}[{i}]"),
+                        format!(
+                            "{} '{}' was refused by the API server: {}",
+                            K::kind(&()),
+                            child.name_any(),
+                            s.message
+                        ),
+                    ));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
     }
-    for (i, c) in expansion.consumers.iter().enumerate() {
-        let found = children.consumers.get(&ObjectRef::from_obj(c));
-        check(
-            format!("spec.consumers[{i}].name"),
-            "KafkaConsumer",
-            found.as_deref().map(|o| &o.metadata),
-            &c.name_any(),
-        );
+
+    /// Deletes this topology's children (by label and owner uid) that are no longer in
+    /// `keep`; returns them as (kind, name).
+    async fn prune(
+        &self,
+        topology: &StreamTopology,
+        uid: &str,
+        keep: &BTreeSet<String>,
+    ) -> Result<Vec<(String, String)>, Error> {
+        let mut removed = Vec::new();
+        for child in self.store.state() {
+            let meta = child.meta();
+            let ours = meta.namespace == topology.metadata.namespace
+                && meta.labels.as_ref().and_then(|l| l.get(TOPOLOGY_LABEL))
+                    == topology.metadata.name.as_ref()
+                && meta
+                    .owner_references
+                    .iter()
+                    .flatten()
+                    .any(|o| o.uid == uid && o.controller == Some(true));
+            let name = child.name_any();
+            if !ours || keep.contains(&name) || meta.deletion_timestamp.is_some() {
+                continue;
+            }
+            match self.api.delete(&name, &DeleteParams::background()).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(e) => return Err(e.into()),
+            }
+            tracing::info!(kind = %K::kind(&()), child = %name, "child left the topology: deleted");
+            removed.push((K::kind(&()).into_owned(), name));
+        }
+        Ok(removed)
     }
-    conflicts
+
+    /// The status of each child as cached.
+    fn statuses(&self, children: &[K]) -> Vec<ChildStatus> {
+        children
+            .iter()
+            .map(|child| {
+                let (ready, reason, lag) = match self.current(child) {
+                    None => (false, "Pending".to_owned(), None),
+                    Some(found) => {
+                        let (observed, conditions, lag) = found.observed();
+                        let condition = conditions.iter().find(|c| c.type_ == "Ready");
+                        let current = observed.is_some() && observed == found.meta().generation;
+                        (
+                            current && condition.is_some_and(|c| c.status == ConditionStatus::True),
+                            condition.map_or_else(|| "Pending".to_owned(), |c| c.reason.clone()),
+                            lag,
+                        )
+                    }
+                };
+                ChildStatus {
+                    kind: K::kind(&()).into_owned(),
+                    name: child.name_any(),
+                    ready,
+                    reason: Some(reason),
+                    lag,
+                }
+            })
+            .collect()
+    }
 }
 
 /// Whether the stored child differs from the desired one in what the topology sets: spec,
 /// its labels, annotations and owner reference.
-fn differs<K: Resource, S: PartialEq>(current: &K, desired: &K, spec: impl Fn(&K) -> &S) -> bool {
+fn differs<K: Child>(current: &K, desired: &K) -> bool {
     let (c, d) = (current.meta(), desired.meta());
-    let subset = |have: &Option<std::collections::BTreeMap<String, String>>,
-                  want: &Option<std::collections::BTreeMap<String, String>>| {
+    let subset = |have: &Option<BTreeMap<String, String>>,
+                  want: &Option<BTreeMap<String, String>>| {
         want.iter()
             .flatten()
             .all(|(k, v)| have.as_ref().and_then(|h| h.get(k)) == Some(v))
     };
-    spec(current) != spec(desired)
+    current.spec() != desired.spec()
         || !subset(&c.labels, &d.labels)
         || !subset(&c.annotations, &d.annotations)
         || d.owner_references
@@ -250,154 +387,22 @@ fn differs<K: Resource, S: PartialEq>(current: &K, desired: &K, spec: impl Fn(&K
             .any(|o| !c.owner_references.iter().flatten().any(|h| h.uid == o.uid))
 }
 
-/// Server-side applies one child. A refusal by the API server (422: a rule of the child's
-/// CRD, e.g. partitions that would decrease) is recorded against the entry, not retried.
-async fn apply<K>(
-    api: &Api<K>,
-    child: &K,
-    entry: String,
-    rejected: &mut Vec<FieldError>,
-) -> Result<(), Error>
-where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + Serialize
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug,
-{
-    let result = api
-        .patch(
-            &child.name_any(),
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(child),
-        )
-        .await;
-    match result {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 422 || s.code == 400 => {
-            rejected.push(FieldError::new(
-                entry,
-                format!(
-                    "{} '{}' was refused by the API server: {}",
-                    K::kind(&()),
-                    child.name_any(),
-                    s.message
-                ),
-            ));
-            Ok(())
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Deletes this topology's children (by label and owner uid) that are no longer in `keep`.
-async fn prune<K>(
-    api: &Api<K>,
-    store: &Store<K>,
-    topology: &StreamTopology,
-    uid: &str,
-    keep: &BTreeSet<String>,
-) -> Result<Vec<(String, String)>, Error>
-where
-    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-{
-    let mut removed = Vec::new();
-    for child in store.state() {
-        let meta = child.meta();
-        let ours = meta.namespace == topology.metadata.namespace
-            && meta.labels.as_ref().and_then(|l| l.get(TOPOLOGY_LABEL))
-                == topology.metadata.name.as_ref()
-            && meta
-                .owner_references
-                .iter()
-                .flatten()
-                .any(|o| o.uid == uid && o.controller == Some(true));
-        let name = child.name_any();
-        if !ours || keep.contains(&name) || meta.deletion_timestamp.is_some() {
-            continue;
-        }
-        match api.delete(&name, &DeleteParams::background()).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 404 => {}
-            Err(e) => return Err(e.into()),
-        }
-        tracing::info!(kind = %K::kind(&()), child = %name, "child left the topology: deleted");
-        removed.push((K::kind(&()).into_owned(), name));
-    }
-    Ok(removed)
-}
-
 /// Fills the children, the ready count and the total lag in; returns whether every child is
 /// Ready and, if not, which are not.
 fn aggregate(
     expansion: &Expansion,
-    ctx: &Context,
-    children: &Children,
+    kinds: &Kinds<'_>,
     status: &mut StreamTopologyStatus,
 ) -> (bool, String) {
-    let ready_of = |generation: Option<i64>, observed: Option<i64>, conditions: &[Condition]| {
-        let ready = conditions.iter().find(|c| c.type_ == "Ready");
-        let current = observed.is_some() && observed == generation;
-        (
-            current && ready.is_some_and(|c| c.status == ConditionStatus::True),
-            ready.map_or_else(|| "Pending".to_owned(), |c| c.reason.clone()),
-        )
-    };
-    let mut list = Vec::new();
-    for t in &expansion.topics {
-        let found = ctx.topics.get(&ObjectRef::from_obj(t));
-        let (ready, reason) = found.as_deref().map_or((false, "Pending".to_owned()), |f| {
-            let s = f.status.clone().unwrap_or_default();
-            ready_of(f.metadata.generation, s.observed_generation, &s.conditions)
-        });
-        list.push(child_status(
-            "KafkaTopic",
-            t.name_any(),
-            ready,
-            reason,
-            None,
-        ));
-    }
-    for p in &expansion.producers {
-        let found = children.producers.get(&ObjectRef::from_obj(p));
-        let (ready, reason) = found.as_deref().map_or((false, "Pending".to_owned()), |f| {
-            let s = f.status.clone().unwrap_or_default();
-            ready_of(f.metadata.generation, s.observed_generation, &s.conditions)
-        });
-        list.push(child_status(
-            "KafkaProducer",
-            p.name_any(),
-            ready,
-            reason,
-            None,
-        ));
-    }
-    let mut total_lag = None;
-    for c in &expansion.consumers {
-        let found = children.consumers.get(&ObjectRef::from_obj(c));
-        let (ready, reason, lag) =
-            found
-                .as_deref()
-                .map_or((false, "Pending".to_owned(), None), |f| {
-                    let s = f.status.clone().unwrap_or_default();
-                    let (ready, reason) =
-                        ready_of(f.metadata.generation, s.observed_generation, &s.conditions);
-                    (ready, reason, s.total_lag)
-                });
-        if let Some(lag) = lag {
-            total_lag = Some(total_lag.unwrap_or(0) + lag);
-        }
-        list.push(child_status(
-            "KafkaConsumer",
-            c.name_any(),
-            ready,
-            reason,
-            lag,
-        ));
-    }
+    let mut list = kinds.topics.statuses(&expansion.topics);
+    list.extend(kinds.producers.statuses(&expansion.producers));
+    list.extend(kinds.consumers.statuses(&expansion.consumers));
     let ready = list.iter().filter(|c| c.ready).count();
     status.ready_children = Some(format!("{ready}/{}", list.len()));
-    status.total_lag = total_lag;
+    status.total_lag = list
+        .iter()
+        .filter_map(|c| c.lag)
+        .fold(None, |sum, lag| Some(sum.unwrap_or(0) + lag));
     let pending: Vec<String> = list
         .iter()
         .filter(|c| !c.ready)
@@ -422,20 +427,4 @@ fn aggregate(
         format!("not Ready: {}", pending.join(", "))
     };
     (pending.is_empty(), message)
-}
-
-fn child_status(
-    kind: &str,
-    name: String,
-    ready: bool,
-    reason: String,
-    lag: Option<i64>,
-) -> ChildStatus {
-    ChildStatus {
-        kind: kind.to_owned(),
-        name,
-        ready,
-        reason: Some(reason),
-        lag,
-    }
 }
