@@ -429,3 +429,65 @@ async fn apply_uses_the_cluster_manifest_for_connection_and_defaults() {
         Some("3600000")
     );
 }
+
+/// `render` prints every child of a topology as a YAML stream, exactly what `validate`
+/// counts; `graph` writes DOT and a self-contained SVG naming every node; an invalid topology
+/// stops both with the entry's path.
+#[test]
+fn render_and_graph_a_topology() {
+    let out = tributary(&["render", "-f", "examples/ride-hailing"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&stdout).unwrap();
+    let kinds: Vec<(&str, &str)> = docs
+        .iter()
+        .map(|d| (d["kind"].as_str().unwrap(), d["metadata"]["name"].as_str().unwrap()))
+        .collect();
+    assert_eq!(kinds.len(), 11, "5 topics, 3 producers, 3 consumers: {kinds:?}");
+    assert!(kinds.contains(&("KafkaTopic", "ride-hailing-ride-requests")), "{kinds:?}");
+    assert!(kinds.contains(&("KafkaConsumer", "ride-hailing-dispatch")), "{kinds:?}");
+    for d in &docs {
+        assert_eq!(d["metadata"]["labels"]["tributary.io/topology"], "ride-hailing");
+        assert_eq!(d["metadata"]["namespace"], "ride-hailing");
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("ride-hailing.svg");
+    let out = tributary(&[
+        "graph",
+        "-f",
+        "examples/ride-hailing",
+        "--format",
+        "svg",
+        "-o",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let svg = std::fs::read_to_string(svg).unwrap();
+    assert!(svg.starts_with("<?xml") && svg.trim_end().ends_with("</svg>"));
+    for node in ["ride-requests", "location-telemetry", "dispatch-service", "notifications"] {
+        assert!(svg.contains(node), "{node} missing from the SVG");
+    }
+    let out = tributary(&["graph", "-f", "examples/ride-hailing", "--format", "dot"]);
+    let (dot, _) = text(&out);
+    assert!(dot.starts_with("digraph \"ride-hailing\" {"), "{dot}");
+
+    let broken = write(
+        dir.path(),
+        "broken.yaml",
+        "apiVersion: tributary.io/v1alpha1\nkind: StreamTopology\nmetadata: {name: news}\nspec:\n  clusterRef: local\n  topics: [{name: alerts, partitions: 3}]\n  consumers:\n    - {name: tv, topics: [alert], template: {image: ghcr.io/acme/tv:1}, replicas: 1}\n",
+    );
+    for command in ["render", "graph"] {
+        let out = tributary(&[command, "-f", broken.to_str().unwrap()]);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{command}: {stdout}");
+        assert!(stdout.is_empty(), "{command} prints nothing: {stdout}");
+        assert!(
+            stderr.contains("broken.yaml#1 spec.consumers[0].topics[0]: reads topic 'alert', which is not declared in spec.topics (declared: alerts)"),
+            "{command}: {stderr}"
+        );
+    }
+    let out = tributary(&["graph", "-f", "examples/ride-hailing", "--format", "png"]);
+    assert!(!out.status.success());
+    assert!(text(&out).1.contains("png"), "{}", text(&out).1);
+}
