@@ -63,6 +63,19 @@ pub const WATCHED: &[Rule] = &[
         used_by: "status written by server-side apply (field manager `tributary`)",
     },
     Rule {
+        api_group: "tributary.io",
+        resources: &[
+            "kafkaconsumers/finalizers",
+            "kafkaproducers/finalizers",
+            "streamtopologies/finalizers",
+        ],
+        verbs: &["update"],
+        used_by: "owner references with blockOwnerDeletion (Deployments and Services of consumers \
+                  and producers, a topology's children): clusters running the \
+                  OwnerReferencesPermissionEnforcement admission plugin (OpenShift, hardened \
+                  clusters) require update on the owner's finalizers",
+    },
+    Rule {
         api_group: "",
         resources: &["secrets"],
         verbs: &["get"],

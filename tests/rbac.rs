@@ -9,7 +9,9 @@
 //! through a tap that records each request the operator makes (and only those: the test's own
 //! requests use another client). Every request is mapped to `(apiGroup, resource, verb)` the
 //! way the API server's authorizer sees it and must be allowed by the table, in the namespace
-//! the chart grants it in; and every grant in the table must have been used, except those
+//! the chart grants it in (an owner reference with `blockOwnerDeletion` also needs `update` on
+//! the owner's `finalizers`, as the OwnerReferencesPermissionEnforcement admission plugin
+//! checks); and every grant in the table must have been used, except those
 //! listed in [`NOT_EXERCISED`] with their reason.
 //!
 //! The operator runs twice: once with leader election, watching a list of namespaces (every
@@ -58,6 +60,9 @@ struct Seen {
     method: String,
     path: String,
     status: u16,
+    /// The owners a written object names with `blockOwnerDeletion: true`, as
+    /// `(apiVersion, kind)`.
+    blocking_owners: Vec<(String, String)>,
 }
 
 /// What the authorizer checks for one request.
@@ -120,7 +125,47 @@ fn accesses(seen: &Seen) -> Vec<Access> {
     if verb == "patch" && seen.status == 201 {
         out.push(access("create"));
     }
+    // The OwnerReferencesPermissionEnforcement admission plugin (on in OpenShift and hardened
+    // clusters): an owner reference that blocks its owner's deletion needs `update` on the
+    // owner's `finalizers` subresource.
+    for (api_version, kind) in &seen.blocking_owners {
+        let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+        out.push(Access {
+            group: group.to_owned(),
+            resource: format!("{}/finalizers", plural(kind)),
+            verb: "update",
+            namespace: namespace.clone(),
+        });
+    }
     out
+}
+
+/// The resource name of an owner kind.
+fn plural(kind: &str) -> String {
+    let lower = kind.to_ascii_lowercase();
+    match lower.strip_suffix('y') {
+        Some(stem) => format!("{stem}ies"),
+        None => format!("{lower}s"),
+    }
+}
+
+/// The owners a request body names with `blockOwnerDeletion: true`.
+fn blocking_owners(body: &[u8]) -> Vec<(String, String)> {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Vec::new();
+    };
+    value["metadata"]["ownerReferences"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|o| o["blockOwnerDeletion"] == json!(true))
+        .filter_map(|o| {
+            Some((
+                o["apiVersion"].as_str()?.to_owned(),
+                o["kind"].as_str()?.to_owned(),
+            ))
+        })
+        .collect()
 }
 
 #[test]
@@ -130,6 +175,7 @@ fn requests_map_to_the_authorizers_attributes() {
             method: method.into(),
             path: path.into(),
             status,
+            blocking_owners: Vec::new(),
         })
         .into_iter()
         .map(|a| (a.group, a.resource, a.verb, a.namespace))
@@ -192,6 +238,29 @@ fn requests_map_to_the_authorizers_attributes() {
         seen("GET", "/api/v1/namespaces/shop", 200),
         [("".into(), "namespaces".into(), "get", None)]
     );
+    let owned = Seen {
+        method: "PATCH".into(),
+        path: "/apis/tributary.io/v1alpha1/namespaces/shop/kafkatopics/rides-zones?force=true".into(),
+        status: 200,
+        blocking_owners: blocking_owners(
+            br#"{"metadata": {"ownerReferences": [{"apiVersion": "tributary.io/v1alpha1", "kind": "StreamTopology", "name": "rides", "uid": "1", "blockOwnerDeletion": true}, {"apiVersion": "v1", "kind": "ConfigMap", "name": "x", "uid": "2"}]}}"#,
+        ),
+    };
+    assert_eq!(
+        accesses(&owned)
+            .into_iter()
+            .map(|a| (a.group, a.resource, a.verb))
+            .collect::<Vec<_>>(),
+        [
+            ("tributary.io".into(), "kafkatopics".into(), "patch"),
+            (
+                "tributary.io".into(),
+                "streamtopologies/finalizers".into(),
+                "update"
+            ),
+        ]
+    );
+    assert_eq!(plural("KafkaConsumer"), "kafkaconsumers");
 }
 
 /// A kube client whose every request is recorded, then sent on to `upstream`.
@@ -210,12 +279,21 @@ fn tapped(upstream: Client) -> (Client, Arc<Mutex<Vec<Seen>>>) {
                     .path_and_query()
                     .map(ToString::to_string)
                     .unwrap_or_default();
+                // Read the body (to see the owner references it sets), then send it on.
+                let (parts, body) = request.into_parts();
+                let body = http_body_util::BodyExt::collect(body)
+                    .await
+                    .expect("a request body")
+                    .to_bytes();
+                let blocking_owners = blocking_owners(&body);
+                let request = Request::from_parts(parts, Body::from(body.to_vec()));
                 match upstream.send(request).await {
                     Ok(response) => {
                         record.lock().unwrap().push(Seen {
                             method,
                             path,
                             status: response.status().as_u16(),
+                            blocking_owners,
                         });
                         respond.send_response(response);
                     }
