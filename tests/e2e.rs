@@ -702,8 +702,8 @@ async fn a_consumer_scales_on_lag_within_its_partitions() {
 /// examples/bus-ticketing/topology.yaml in the test namespace, its broker topics suffixed so
 /// tests sharing a broker (or a long-lived TRIBUTARY_TEST_BOOTSTRAP) never meet.
 fn bus_ticketing(suffix: &str) -> serde_json::Value {
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/bus-ticketing/topology.yaml");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/bus-ticketing/topology.yaml");
     let mut t: serde_json::Value =
         serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     t["metadata"]["namespace"] = json!(NAMESPACE);
@@ -728,7 +728,12 @@ fn topologies(env: &Env) -> kube::Api<tributary::api::StreamTopology> {
 }
 
 async fn topology_status(env: &Env, name: &str) -> Option<tributary::api::StreamTopologyStatus> {
-    topologies(env).get_opt(name).await.ok().flatten().and_then(|t| t.status)
+    topologies(env)
+        .get_opt(name)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|t| t.status)
 }
 
 /// The emulator runs no Deployment controller: report every Deployment as rolled out.
@@ -739,7 +744,11 @@ async fn roll_out_all(env: &Env) {
         let replicas = d.spec.replicas.unwrap_or(1);
         let status = json!({"status": {"observedGeneration": d.metadata.generation, "replicas": replicas, "readyReplicas": replicas, "availableReplicas": replicas}});
         deployments
-            .patch_status(&d.metadata.name.unwrap(), &Default::default(), &kube::api::Patch::Merge(status))
+            .patch_status(
+                &d.metadata.name.unwrap(),
+                &Default::default(),
+                &kube::api::Patch::Merge(status),
+            )
             .await
             .unwrap();
     }
@@ -768,7 +777,10 @@ async fn a_topology_is_expanded_aggregated_and_pruned() {
         .map(|e| format!("{name}-{}", e["name"].as_str().unwrap()))
         .collect();
     topologies(env)
-        .create(&Default::default(), &serde_json::from_value(topology.clone()).unwrap())
+        .create(
+            &Default::default(),
+            &serde_json::from_value(topology.clone()).unwrap(),
+        )
         .await
         .unwrap();
 
@@ -793,7 +805,10 @@ async fn a_topology_is_expanded_aggregated_and_pruned() {
     .await;
     let status = topology_status(env, &name).await.unwrap();
     assert!(
-        status.graph.as_deref().is_some_and(|g| g.contains("flowchart LR") && g.contains("booking-service")),
+        status
+            .graph
+            .as_deref()
+            .is_some_and(|g| g.contains("flowchart LR") && g.contains("booking-service")),
         "the graph is in the status: {:?}",
         status.graph
     );
@@ -830,7 +845,10 @@ async fn a_topology_is_expanded_aggregated_and_pruned() {
         })
         .map(|q| q.path)
         .collect();
-    assert!(rewrites.is_empty(), "children re-applied while nothing changed: {rewrites:?}");
+    assert!(
+        rewrites.is_empty(),
+        "children re-applied while nothing changed: {rewrites:?}"
+    );
 
     // A consumer leaves the spec: its KafkaConsumer goes, and its Deployment with it.
     let mut edited = topology.clone();
@@ -847,12 +865,19 @@ async fn a_topology_is_expanded_aggregated_and_pruned() {
     for kind in ["producers", "consumers"] {
         let entries = edited["spec"][kind].as_array_mut().unwrap();
         for e in entries.iter_mut() {
-            e["topics"].as_array_mut().unwrap().retain(|t| t != &json!(retained));
+            e["topics"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|t| t != &json!(retained));
         }
         entries.retain(|e| !e["topics"].as_array().unwrap().is_empty());
     }
     topologies(env)
-        .patch(&name, &Default::default(), &kube::api::Patch::Merge(json!({"spec": edited["spec"]})))
+        .patch(
+            &name,
+            &Default::default(),
+            &kube::api::Patch::Merge(json!({"spec": edited["spec"]})),
+        )
         .await
         .unwrap();
     env.eventually("the removed consumer's Deployment goes", || async {
@@ -860,20 +885,47 @@ async fn a_topology_is_expanded_aggregated_and_pruned() {
     })
     .await;
     let retained_child = format!("{name}-{retained}");
-    env.eventually("the removed topic leaves the status and its KafkaTopic goes", || async {
-        let child_gone = env.topics().get_opt(&retained_child).await.unwrap().is_none();
-        child_gone
-            && topology_status(env, &name)
+    env.eventually(
+        "the removed topic leaves the status and its KafkaTopic goes",
+        || async {
+            let child_gone = env
+                .topics()
+                .get_opt(&retained_child)
                 .await
-                .is_some_and(|s| !s.children.iter().any(|c| c.name == retained_child || c.name == gone))
-    })
+                .unwrap()
+                .is_none();
+            child_gone
+                && topology_status(env, &name).await.is_some_and(|s| {
+                    !s.children
+                        .iter()
+                        .any(|c| c.name == retained_child || c.name == gone)
+                })
+        },
+    )
     .await;
-    let on_broker: Vec<String> = env.broker(&[]).await.topics.into_keys().map(|t| t.to_string()).collect();
+    let on_broker: Vec<String> = env
+        .broker(&[])
+        .await
+        .topics
+        .into_keys()
+        .map(|t| t.to_string())
+        .collect();
     assert!(
         on_broker.contains(&retained),
         "a Retain topic stays on the broker: {retained} not in {on_broker:?}"
     );
-    assert!(env.event_reasons(&name).await.contains(&"ChildRemoved".to_string()));
+    assert!(env
+        .event_reasons(&name)
+        .await
+        .contains(&"ChildRemoved".to_string()));
+    r.stop().await;
+}
+
+/// The scenario the real-cluster suite runs too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topology_follows_its_spec() {
+    let r = start().await;
+    scenarios::topology_follows_its_spec(&r.env, "local").await;
     r.stop().await;
 }
 
@@ -886,10 +938,17 @@ async fn a_topology_never_takes_over_and_refuses_a_broken_graph() {
     let suffix = unique("c");
     let mut topology = bus_ticketing(&suffix);
     topology["metadata"]["name"] = json!("buses");
-    let first = topology["spec"]["topics"][0]["name"].as_str().unwrap().to_owned();
-    env.create_topic(&format!("buses-{first}"), spec("local", 1, &[])).await;
+    let first = topology["spec"]["topics"][0]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    env.create_topic(&format!("buses-{first}"), spec("local", 1, &[]))
+        .await;
     topologies(env)
-        .create(&Default::default(), &serde_json::from_value(topology.clone()).unwrap())
+        .create(
+            &Default::default(),
+            &serde_json::from_value(topology.clone()).unwrap(),
+        )
         .await
         .unwrap();
     env.eventually("ChildConflict, naming the entry", || async {
@@ -905,7 +964,12 @@ async fn a_topology_never_takes_over_and_refuses_a_broken_graph() {
     let producers: kube::Api<tributary::api::KafkaProducer> =
         kube::Api::namespaced(env.client.clone(), NAMESPACE);
     assert!(
-        producers.list(&Default::default()).await.unwrap().items.is_empty(),
+        producers
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty(),
         "nothing was created"
     );
 
@@ -913,7 +977,10 @@ async fn a_topology_never_takes_over_and_refuses_a_broken_graph() {
     broken["metadata"]["name"] = json!("broken");
     broken["spec"]["consumers"][0]["topics"] = json!(["no-such-topic"]);
     topologies(env)
-        .create(&Default::default(), &serde_json::from_value(broken).unwrap())
+        .create(
+            &Default::default(),
+            &serde_json::from_value(broken).unwrap(),
+        )
         .await
         .unwrap();
     env.eventually("InvalidSpec with the field path", || async {
@@ -928,7 +995,11 @@ async fn a_topology_never_takes_over_and_refuses_a_broken_graph() {
     })
     .await;
     assert!(
-        env.topics().get_opt(&format!("broken-{first}")).await.unwrap().is_none(),
+        env.topics()
+            .get_opt(&format!("broken-{first}"))
+            .await
+            .unwrap()
+            .is_none(),
         "an invalid topology creates nothing"
     );
     r.stop().await;
@@ -947,19 +1018,26 @@ async fn a_child_refused_by_its_rules_is_reported_at_the_entry() {
         "spec": {"clusterRef": "local", "topics": [{"name": topic, "partitions": 4}]}
     });
     topologies(env)
-        .create(&Default::default(), &serde_json::from_value(topology).unwrap())
+        .create(
+            &Default::default(),
+            &serde_json::from_value(topology).unwrap(),
+        )
         .await
         .unwrap();
     let child = format!("rides-{topic}");
     env.eventually("the topic is Ready", || async {
-        env.ready(&child).await.is_some_and(|(s, _, _)| s == ConditionStatus::True)
+        env.ready(&child)
+            .await
+            .is_some_and(|(s, _, _)| s == ConditionStatus::True)
     })
     .await;
     topologies(env)
         .patch(
             "rides",
             &Default::default(),
-            &kube::api::Patch::Merge(json!({"spec": {"topics": [{"name": topic, "partitions": 2}]}})),
+            &kube::api::Patch::Merge(
+                json!({"spec": {"topics": [{"name": topic, "partitions": 2}]}}),
+            ),
         )
         .await
         .unwrap();
@@ -968,13 +1046,18 @@ async fn a_child_refused_by_its_rules_is_reported_at_the_entry() {
             s.conditions.iter().any(|c| {
                 c.type_ == "Ready"
                     && c.reason == "ChildRejected"
-                    && c.message.starts_with(&format!("spec.topics[0]: KafkaTopic '{child}' was refused by the API server:"))
+                    && c.message.starts_with(&format!(
+                        "spec.topics[0]: KafkaTopic '{child}' was refused by the API server:"
+                    ))
                     && c.message.contains("cannot decrease")
             })
         })
     })
     .await;
     assert_eq!(env.topics().get(&child).await.unwrap().spec.partitions, 4);
-    assert_eq!(env.broker(&[topic.as_str()]).await.topics[&topic].partitions, 4);
+    assert_eq!(
+        env.broker(&[topic.as_str()]).await.topics[&topic].partitions,
+        4
+    );
     r.stop().await;
 }

@@ -80,6 +80,7 @@ async fn scenarios_against_a_real_cluster() {
     scenarios::pause_and_dry_run(&env, "e2e").await;
     scenarios::conflict(&env, "e2e").await;
     scenarios::invalid_object_is_refused(&env, "e2e").await;
+    scenarios::topology_follows_its_spec(&env, "e2e").await;
 
     // Let the operator release every finalizer (all Retain) before it stops.
     for name in scenarios::all_topics(&env).await {

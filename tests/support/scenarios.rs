@@ -405,3 +405,78 @@ pub async fn all_topics(env: &Env) -> Vec<String> {
         .map(|l| l.items.iter().map(|t| t.name_any()).collect())
         .unwrap_or_default()
 }
+
+/// A StreamTopology's children follow its spec: its topics reach the broker, its consumer gets
+/// a Deployment; a consumer and a `Retain` topic removed from the spec go (the Deployment with
+/// the consumer), and the topic stays on the broker. (Readiness of the whole needs pods that
+/// run, which the emulator fakes elsewhere and a real cluster cannot pull here.)
+pub async fn topology_follows_its_spec(env: &Env, cluster: &str) {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use tributary::api::StreamTopology;
+    let (rides, status) = (unique("ride-requests"), unique("driver-status"));
+    let name = unique("rides");
+    let consumer = |entry: &str, topics: &[&str]| json!({"name": entry, "topics": topics, "replicas": 1, "template": {"image": "ghcr.io/acme/dispatch:1.0.0"}});
+    let spec = |topics: &[&str], consumers: Vec<serde_json::Value>| {
+        json!({
+            "clusterRef": cluster,
+            "defaults": {"partitions": 2},
+            "topics": topics.iter().map(|t| json!({"name": t})).collect::<Vec<_>>(),
+            "consumers": consumers,
+        })
+    };
+    let topology: StreamTopology = serde_json::from_value(json!({
+        "apiVersion": "tributary.io/v1alpha1", "kind": "StreamTopology",
+        "metadata": {"name": name},
+        "spec": spec(&[&rides, &status], vec![consumer("dispatch", &[&rides, &status]), consumer("audit", &[&status])]),
+    }))
+    .unwrap();
+    let topologies: Api<StreamTopology> = Api::namespaced(env.client.clone(), &env.namespace);
+    topologies
+        .create(&PostParams::default(), &topology)
+        .await
+        .unwrap();
+
+    let deployments: Api<Deployment> = Api::namespaced(env.client.clone(), &env.namespace);
+    let (dispatch, audit) = (format!("{name}-dispatch"), format!("{name}-audit"));
+    env.eventually("the topology's topics on the broker", || async {
+        let on_broker = env.broker(&[]).await.topics;
+        on_broker.contains_key(&rides) && on_broker.contains_key(&status)
+    })
+    .await;
+    env.eventually("a Deployment per consumer", || async {
+        deployments.get_opt(&dispatch).await.unwrap().is_some()
+            && deployments.get_opt(&audit).await.unwrap().is_some()
+    })
+    .await;
+
+    let edited = spec(&[&rides], vec![consumer("dispatch", &[&rides])]);
+    topologies
+        .patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": edited})),
+        )
+        .await
+        .unwrap();
+    let status_child = format!("{name}-{status}");
+    env.eventually(
+        "the removed consumer's Deployment and the removed topic's KafkaTopic go",
+        || async {
+            deployments.get_opt(&audit).await.unwrap().is_none()
+                && env.topics().get_opt(&status_child).await.unwrap().is_none()
+        },
+    )
+    .await;
+    assert!(
+        deployments.get_opt(&dispatch).await.unwrap().is_some(),
+        "the remaining consumer keeps its Deployment"
+    );
+    assert!(
+        env.broker(&[]).await.topics.contains_key(&status),
+        "a Retain topic removed from the topology stays on the broker"
+    );
+    topologies
+        .delete(&name, &DeleteParams::default())
+        .await
+        .unwrap();
+}
