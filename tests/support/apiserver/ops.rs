@@ -1508,8 +1508,12 @@ impl State {
     /// every write: delete objects all of whose owners are gone (background propagation),
     /// finish foreground and orphan deletions, empty and remove terminating namespaces.
     pub fn collect_garbage(&mut self) {
+        if !self.gc_pending {
+            return;
+        }
         for _ in 0..1000 {
             if !self.gc_step() {
+                self.gc_pending = false;
                 return;
             }
         }

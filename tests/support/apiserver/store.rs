@@ -76,6 +76,10 @@ pub struct State {
     /// exact list from an older version gets `410 Gone`.
     pub compacted: u64,
     pub watchers: Vec<WatchSink>,
+    /// Whether a change since the last garbage collection could give the collector work: an
+    /// object deleted, owner references written, an object being deleted. Other writes (status
+    /// updates, most of them) cannot, so the collector skips its walk of the store for them.
+    pub gc_pending: bool,
 }
 
 impl State {
@@ -88,6 +92,7 @@ impl State {
             history_limit: history_limit.max(1),
             compacted: 0,
             watchers: Vec::new(),
+            gc_pending: false,
         }
     }
 
@@ -110,6 +115,7 @@ impl State {
             meta.insert("resourceVersion".into(), json!(rv.to_string()));
         }
         let object = stored.value.clone();
+        self.gc_pending |= gc_relevant(typ, &key, &object, prev.as_ref());
         match typ {
             ChangeType::Deleted => {
                 self.objects.remove(&key);
@@ -194,6 +200,24 @@ impl State {
                     .map(str::to_owned)
             })
             .collect()
+    }
+}
+
+/// Whether a change can matter to the garbage collector: what it acts on is the set of objects,
+/// their owner references, and objects being deleted (their finalizers, terminating
+/// namespaces).
+fn gc_relevant(typ: ChangeType, key: &ObjKey, object: &Value, prev: Option<&Value>) -> bool {
+    let owners = |v: &Value| v.pointer("/metadata/ownerReferences").cloned();
+    let deleting = |v: &Value| v.pointer("/metadata/deletionTimestamp").is_some();
+    match typ {
+        ChangeType::Deleted => true,
+        ChangeType::Added => {
+            owners(object).is_some() || deleting(object) || key.resource == "namespaces"
+        }
+        ChangeType::Modified => {
+            deleting(object)
+                || prev.is_none_or(|p| owners(p) != owners(object) || deleting(p))
+        }
     }
 }
 
