@@ -1061,3 +1061,58 @@ async fn a_child_refused_by_its_rules_is_reported_at_the_entry() {
     );
     r.stop().await;
 }
+
+/// `tributary.io/paused` on a topology: nothing is created or changed until it is lifted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_topology_changes_nothing_until_released() {
+    let r = start().await;
+    let env = &r.env;
+    let topic = unique("alerts");
+    let topology = json!({
+        "apiVersion": "tributary.io/v1alpha1", "kind": "StreamTopology",
+        "metadata": {"name": "news", "namespace": NAMESPACE, "annotations": {"tributary.io/paused": "true"}},
+        "spec": {"clusterRef": "local", "topics": [{"name": topic, "partitions": 1}]}
+    });
+    topologies(env)
+        .create(
+            &Default::default(),
+            &serde_json::from_value(topology).unwrap(),
+        )
+        .await
+        .unwrap();
+    env.eventually("Paused", || async {
+        topology_status(env, "news").await.is_some_and(|s| {
+            ready_reason(&s.conditions) == Some((ConditionStatus::False, "Paused".into()))
+                && s.ready_children.as_deref() == Some("0/1")
+        })
+    })
+    .await;
+    let child = format!("news-{topic}");
+    assert!(
+        env.topics().get_opt(&child).await.unwrap().is_none(),
+        "nothing created while paused"
+    );
+    topologies(env)
+        .patch(
+            "news",
+            &Default::default(),
+            &kube::api::Patch::Merge(
+                json!({"metadata": {"annotations": {"tributary.io/paused": null}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    env.eventually("created once released", || async {
+        env.ready(&child)
+            .await
+            .is_some_and(|(s, _, _)| s == ConditionStatus::True)
+    })
+    .await;
+    env.eventually("Ready once its child is", || async {
+        topology_status(env, "news").await.is_some_and(|s| {
+            ready_reason(&s.conditions) == Some((ConditionStatus::True, "AllChildrenReady".into()))
+        })
+    })
+    .await;
+    r.stop().await;
+}
