@@ -139,10 +139,11 @@ fn stale_finalizer_patch(error: &Error) -> bool {
     }
 }
 
-/// A cache of `K` and the stream of its changes that call for a reconcile: those of its spec or
-/// metadata, not of its status (see [`spec_trigger`]).
-fn changes_to_spec<K>(
+/// A cache of `K` and the stream of its changes that call for a reconcile: those that change
+/// what `trigger` hashes (e.g. [`spec_trigger`]: spec and metadata, not status).
+fn changes<K>(
     api: Api<K>,
+    trigger: fn(&K) -> Option<u64>,
 ) -> (
     reflector::Store<K>,
     impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
@@ -157,12 +158,12 @@ where
         + 'static,
 {
     let (store, writer) = reflector::store();
-    let changes = watcher(api, watcher::Config::default())
+    let stream = watcher(api, watcher::Config::default())
         .default_backoff()
         .reflect(writer)
         .applied_objects()
-        .predicate_filter(spec_trigger, Default::default());
-    (store, changes)
+        .predicate_filter(trigger, Default::default());
+    (store, stream)
 }
 
 /// What makes an object worth reconciling again by itself: its spec (generation), labels,
@@ -297,14 +298,9 @@ pub async fn run(
         let clusters = cluster_controller.store();
         filled.push(telemetry::filled(clusters.clone()));
 
-        let (topics, writer) = reflector::store();
+        let (topics, trigger) = changes(scoped.api::<KafkaTopic>(), topic::trigger_hash);
         filled.push(telemetry::filled(topics.clone()));
         topic_stores.push(topics.clone());
-        let trigger = watcher(scoped.api::<KafkaTopic>(), config())
-            .default_backoff()
-            .reflect(writer)
-            .applied_objects()
-            .predicate_filter(topic::trigger_hash, Default::default());
         let topics_of_cluster = {
             let topics = topics.clone();
             move |cluster: KafkaCluster| {
@@ -327,7 +323,7 @@ pub async fn run(
         // Producers, consumers and topologies reconcile on changes to their spec, metadata or
         // what they own or watch, never on their own status writes (a consumer's status changes
         // with every lag observation: reacting to it would observe again at once).
-        let (producers, producer_trigger) = changes_to_spec(scoped.api::<KafkaProducer>());
+        let (producers, producer_trigger) = changes(scoped.api::<KafkaProducer>(), spec_trigger);
         let producer_controller = Controller::for_stream(producer_trigger, producers.clone());
         let producer_store = producers.clone();
         filled.push(telemetry::filled(producers.clone()));
@@ -344,7 +340,7 @@ pub async fn run(
                 },
             );
 
-        let (consumers, consumer_trigger) = changes_to_spec(scoped.api::<KafkaConsumer>());
+        let (consumers, consumer_trigger) = changes(scoped.api::<KafkaConsumer>(), spec_trigger);
         let consumer_controller = Controller::for_stream(consumer_trigger, consumers.clone());
         let consumer_store = consumers.clone();
         filled.push(telemetry::filled(consumers.clone()));
@@ -401,7 +397,7 @@ pub async fn run(
             shutdown.clone(),
         ));
         // A topology reconciles when it or any child it owns changes.
-        let (topologies, topology_trigger) = changes_to_spec(scoped.api::<StreamTopology>());
+        let (topologies, topology_trigger) = changes(scoped.api::<StreamTopology>(), spec_trigger);
         filled.push(telemetry::filled(topologies.clone()));
         let topology_controller = Controller::for_stream(topology_trigger, topologies)
             .owns(scoped.api::<KafkaTopic>(), config())
