@@ -215,8 +215,7 @@ fn gc_relevant(typ: ChangeType, key: &ObjKey, object: &Value, prev: Option<&Valu
             owners(object).is_some() || deleting(object) || key.resource == "namespaces"
         }
         ChangeType::Modified => {
-            deleting(object)
-                || prev.is_none_or(|p| owners(p) != owners(object) || deleting(p))
+            deleting(object) || prev.is_none_or(|p| owners(p) != owners(object) || deleting(p))
         }
     }
 }
