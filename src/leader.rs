@@ -105,7 +105,9 @@ impl Tracker {
     pub fn observe(&mut self, version: &str, now: Instant, look_period: Duration) -> Instant {
         let since = match (&self.seen, self.last_look) {
             (Some((seen, since)), _) if seen == version => *since,
-            (_, Some(previous)) if now.saturating_duration_since(previous) <= look_period * 3 / 2 => {
+            (_, Some(previous))
+                if now.saturating_duration_since(previous) <= look_period * 3 / 2 =>
+            {
                 previous
             }
             _ => now,
@@ -238,9 +240,7 @@ impl Elector {
             };
             let observed = current.as_ref().map(|lease| {
                 let version = lease.metadata.resource_version.as_deref().unwrap_or("");
-                let since = self
-                    .tracker
-                    .observe(version, now, self.timing.look_period);
+                let since = self.tracker.observe(version, now, self.timing.look_period);
                 let seconds = lease
                     .spec
                     .as_ref()
@@ -379,7 +379,9 @@ impl Elector {
                     return;
                 }
                 Err(_) => {
-                    tracing::warn!("releasing the leader-election lease timed out; it expires by itself");
+                    tracing::warn!(
+                        "releasing the leader-election lease timed out; it expires by itself"
+                    );
                     return;
                 }
             }

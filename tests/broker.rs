@@ -411,7 +411,9 @@ async fn an_unreachable_broker_fails_within_the_timeout_with_the_reason() {
 /// ApiVersions: Tansu lacks CreatePartitions; a real Kafka serves every admin API we use.
 #[tokio::test]
 async fn api_versions_probe_names_missing_admin_apis() {
-    let apis = tributary::kafka::api_versions::probe(&broker().bootstrap, Duration::from_secs(5)).await.unwrap();
+    let apis = tributary::kafka::api_versions::probe(&broker().bootstrap, Duration::from_secs(5))
+        .await
+        .unwrap();
     assert!(apis.contains_key(&19), "CreateTopics is served");
     let missing = tributary::kafka::api_versions::missing_admin_apis(&apis);
     if broker().is_tansu {

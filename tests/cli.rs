@@ -441,13 +441,31 @@ fn render_and_graph_a_topology() {
     let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&stdout).unwrap();
     let kinds: Vec<(&str, &str)> = docs
         .iter()
-        .map(|d| (d["kind"].as_str().unwrap(), d["metadata"]["name"].as_str().unwrap()))
+        .map(|d| {
+            (
+                d["kind"].as_str().unwrap(),
+                d["metadata"]["name"].as_str().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(kinds.len(), 11, "5 topics, 3 producers, 3 consumers: {kinds:?}");
-    assert!(kinds.contains(&("KafkaTopic", "ride-hailing-ride-requests")), "{kinds:?}");
-    assert!(kinds.contains(&("KafkaConsumer", "ride-hailing-dispatch")), "{kinds:?}");
+    assert_eq!(
+        kinds.len(),
+        11,
+        "5 topics, 3 producers, 3 consumers: {kinds:?}"
+    );
+    assert!(
+        kinds.contains(&("KafkaTopic", "ride-hailing-ride-requests")),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&("KafkaConsumer", "ride-hailing-dispatch")),
+        "{kinds:?}"
+    );
     for d in &docs {
-        assert_eq!(d["metadata"]["labels"]["tributary.io/topology"], "ride-hailing");
+        assert_eq!(
+            d["metadata"]["labels"]["tributary.io/topology"],
+            "ride-hailing"
+        );
         assert_eq!(d["metadata"]["namespace"], "ride-hailing");
     }
 
@@ -465,7 +483,12 @@ fn render_and_graph_a_topology() {
     assert!(out.status.success(), "{}", text(&out).1);
     let svg = std::fs::read_to_string(svg).unwrap();
     assert!(svg.starts_with("<?xml") && svg.trim_end().ends_with("</svg>"));
-    for node in ["ride-requests", "location-telemetry", "dispatch-service", "notifications"] {
+    for node in [
+        "ride-requests",
+        "location-telemetry",
+        "dispatch-service",
+        "notifications",
+    ] {
         assert!(svg.contains(node), "{node} missing from the SVG");
     }
     let out = tributary(&["graph", "-f", "examples/ride-hailing", "--format", "dot"]);
