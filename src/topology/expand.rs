@@ -18,8 +18,8 @@ use crate::api::{
     DeletionPolicy, KafkaConsumer, KafkaConsumerSpec, KafkaProducer, KafkaProducerSpec, KafkaTopic,
     KafkaTopicSpec, StreamTopology, TopologyConsumer, TopologyProducer, TopologyTopic,
 };
-use crate::model::{resolve_topic, topic_config, FieldError, TopicName};
-use crate::workload::{validate_consumer, validate_producer, LABEL_MANAGED_BY};
+use crate::model::{resolve_topic, topic_config, FieldError};
+use crate::workload::{validate_consumer, validate_producer, Owner, LABEL_MANAGED_BY};
 
 /// Label on every child: the name of the topology it belongs to.
 pub const TOPOLOGY_LABEL: &str = "tributary.io/topology";
@@ -378,16 +378,17 @@ fn check_references(
     }
 }
 
-/// The owner reference children carry; `None` for a topology read from a file (no uid).
+/// The owner reference children carry (the same one Deployments get from their consumer or
+/// producer); `None` for a topology read from a file (no uid).
 fn owner_reference(topology: &StreamTopology, name: &str) -> Option<OwnerReference> {
-    Some(OwnerReference {
+    Owner {
         api_version: StreamTopology::api_version(&()).into_owned(),
         kind: StreamTopology::kind(&()).into_owned(),
         name: name.to_owned(),
-        uid: topology.metadata.uid.clone()?,
-        controller: Some(true),
-        block_owner_deletion: Some(true),
-    })
+        namespace: topology.metadata.namespace.clone(),
+        uid: topology.metadata.uid.clone(),
+    }
+    .reference()
 }
 
 fn topic_child(
@@ -572,9 +573,4 @@ fn warnings(topology: &StreamTopology) -> Vec<FieldError> {
         }
     }
     warnings
-}
-
-/// Broker topic name of a topic child; every child [`expand`] makes has one.
-pub fn broker_name(topic: &KafkaTopic) -> Option<TopicName> {
-    TopicName::parse(topic.broker_topic_name()?).ok()
 }

@@ -10,7 +10,7 @@ mod tests;
 
 pub use draw::graph_of;
 pub use expand::{
-    broker_name, child_name, expand, topic_child_name, Expansion, DESCRIPTION_ANNOTATION,
-    ENTRY_LABEL, KEY_ANNOTATION, SCHEMA_ANNOTATION, TOPOLOGY_LABEL,
+    child_name, expand, topic_child_name, Expansion, DESCRIPTION_ANNOTATION, ENTRY_LABEL,
+    KEY_ANNOTATION, SCHEMA_ANNOTATION, TOPOLOGY_LABEL,
 };
 pub use output::{manifest_graph, render_yaml};
