@@ -9,10 +9,10 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use tributary::api::DeletionPolicy;
-use tributary::model::{
-    topic_config, BrokerSnapshot, DesiredTopic, ObservedConfig, ObservedTopic, TopicName,
-};
-use tributary::plan::{plan, Action, Plan};
+use tributary::kafka::{BrokerSnapshot, ObservedConfig, ObservedTopic};
+use tributary::model::{topic_config, TopicName};
+use tributary::topics::plan::{plan, Action, Plan};
+use tributary::topics::DesiredTopic;
 
 const TOPICS: usize = 10_000;
 const WARMUP: usize = 3;

@@ -8,10 +8,12 @@ use std::time::{Duration, Instant};
 
 use support::broker::{broker, free_port, unique};
 use tributary::api::DeletionPolicy;
-use tributary::execute::{execute, Outcome};
+use tributary::kafka::BrokerSnapshot;
 use tributary::kafka::{BrokerAdmin, BrokerError, ClientSettings, RdKafkaAdmin};
-use tributary::model::{BrokerSnapshot, DesiredTopic, TopicName};
-use tributary::plan::{plan, Action, ConfigChange, Refusal, Removal};
+use tributary::model::TopicName;
+use tributary::topics::execute::{execute, Outcome};
+use tributary::topics::plan::{plan, Action, ConfigChange, Refusal, Removal};
+use tributary::topics::DesiredTopic;
 
 fn admin() -> RdKafkaAdmin {
     RdKafkaAdmin::connect(&ClientSettings::plaintext(
@@ -40,7 +42,10 @@ async fn snapshot(admin: &RdKafkaAdmin, topics: &[&DesiredTopic]) -> BrokerSnaps
 }
 
 /// Plans and executes until done; returns the report of the one execution.
-async fn converge(admin: &RdKafkaAdmin, topics: &[DesiredTopic]) -> tributary::execute::Report {
+async fn converge(
+    admin: &RdKafkaAdmin,
+    topics: &[DesiredTopic],
+) -> tributary::topics::execute::Report {
     let refs: Vec<&DesiredTopic> = topics.iter().collect();
     let p = plan(topics, &[], &snapshot(admin, &refs).await);
     execute(&p, admin).await

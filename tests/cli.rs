@@ -35,7 +35,7 @@ fn topic_doc(name: &str, partitions: i32, extra: &str) -> String {
     format!("---\napiVersion: tributary.io/v1alpha1\nkind: KafkaTopic\nmetadata:\n  name: {name}\nspec:\n  clusterRef: local\n  partitions: {partitions}\n{extra}")
 }
 
-async fn broker_topics(names: &[String]) -> tributary::model::BrokerSnapshot {
+async fn broker_topics(names: &[String]) -> tributary::kafka::BrokerSnapshot {
     let admin = RdKafkaAdmin::connect(&ClientSettings::plaintext(
         &broker().bootstrap,
         Duration::from_secs(10),

@@ -12,7 +12,8 @@ use support::broker::{broker, free_port, spawn_guarded_tansu, stop_guarded, uniq
 use support::scenarios::{self, spec, Env};
 use tokio::sync::oneshot;
 use tributary::api::{crds, ConditionStatus};
-use tributary::controller::{self, Options};
+use tributary::operator;
+use tributary::runtime::{self, Options};
 
 const NAMESPACE: &str = "booking";
 
@@ -64,10 +65,10 @@ async fn start() -> Running {
         patience: Duration::from_secs(30),
     };
     let (stop, stopped) = oneshot::channel::<()>();
-    let operator = tokio::spawn(controller::run(
+    let operator = tokio::spawn(operator::run(
         api.client(),
         options(),
-        controller::rdkafka_connect(),
+        runtime::rdkafka_connect(),
         async move {
             let _ = stopped.await;
         },

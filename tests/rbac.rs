@@ -1,7 +1,7 @@
 //! The RBAC table (`src/rbac.rs`, what `tributary rbac` prints and the Helm chart grants) is
 //! exactly what the operator needs.
 //!
-//! The real operator (`tributary::operate::run`: leader election, then the controllers) runs
+//! The real operator (`tributary::operator::process::run`: leader election, then the controllers) runs
 //! in process against the API-server emulator and the test broker, through a scenario that
 //! touches every kind: KafkaClusters, KafkaTopics (created, edited twice, deleted with `Delete`
 //! and `Retain`), a KafkaConsumer, a KafkaProducer with a Service and one whose Secret is
@@ -40,9 +40,9 @@ use tributary::api::{
     crds, ConditionStatus, DeletionPolicy, KafkaConsumer, KafkaProducer, KafkaProducerStatus,
     StreamTopology,
 };
-use tributary::controller::{self, Options};
-use tributary::operate::{self, Election, Process};
-use tributary::rbac::{self, LEADER_ELECTION, WATCHED};
+use tributary::operator::process::{self as operate, Election, Process};
+use tributary::operator::rbac::{self, LEADER_ELECTION, WATCHED};
+use tributary::runtime::{self, Options};
 
 const BOOKING: &str = "booking";
 const SHOP: &str = "shop";
@@ -340,7 +340,7 @@ fn start_operator(api: &ApiServer, namespaces: &[&str], leader_election: bool) -
     let task = tokio::spawn(operate::run(
         client,
         options(namespaces),
-        controller::rdkafka_connect(),
+        runtime::rdkafka_connect(),
         process,
         async move {
             let _ = stopped.await;

@@ -16,7 +16,8 @@ use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use support::scenarios::{self, Env};
 use tributary::api::crds;
-use tributary::controller::{self, Options};
+use tributary::operator;
+use tributary::runtime::{self, Options};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scenarios_against_a_real_cluster() {
@@ -58,10 +59,10 @@ async fn scenarios_against_a_real_cluster() {
         ..Default::default()
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let operator = tokio::spawn(controller::run(
+    let operator = tokio::spawn(operator::run(
         client.clone(),
         options,
-        controller::rdkafka_connect(),
+        runtime::rdkafka_connect(),
         async move {
             let _ = stopped.await;
         },

@@ -12,7 +12,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use serde::Serialize;
 use tributary::api::{KafkaCluster, KafkaConsumer, KafkaProducer, KafkaTopic};
 use tributary::manifest::{self, Resource};
-use tributary::workload::{
+use tributary::workloads::{
     consumer_deployment, producer_deployment, producer_service, topic_names, validate_consumer,
     validate_producer, ConnectionFacts, Scaling,
 };

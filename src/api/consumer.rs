@@ -179,7 +179,7 @@ pub struct KafkaConsumerStatus {
     /// Recent replica recommendations, kept for the scale-down stabilization window so a
     /// restart of the operator does not forget them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scale_history: Option<crate::autoscale::ScaleHistory>,
+    pub scale_history: Option<ScaleHistory>,
     /// One entry per condition type, merged by `type` under server-side apply.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
@@ -226,4 +226,23 @@ impl KafkaConsumer {
             .as_deref()
             .or(self.metadata.name.as_deref())
     }
+}
+
+/// One past recommendation.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Recommendation {
+    /// When it was made, in milliseconds since the Unix epoch.
+    pub at_unix_ms: i64,
+    pub replicas: i32,
+}
+
+/// The state kept between decisions. Start with `ScaleHistory::default()`; store
+/// [`Decision::history`] and pass it to the next decision.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ScaleHistory {
+    /// Oldest first, strictly decreasing replicas.
+    #[serde(default)]
+    pub recommendations: Vec<Recommendation>,
 }

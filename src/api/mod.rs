@@ -16,7 +16,7 @@ pub use cluster::{
 pub use conditions::{Condition, ConditionStatus};
 pub use consumer::{
     Autoscaling, KafkaConsumer, KafkaConsumerSpec, KafkaConsumerStatus, OffsetResetPolicy,
-    ReplicaDecision, TopicLag,
+    Recommendation, ReplicaDecision, ScaleHistory, TopicLag,
 };
 pub use producer::{
     KafkaProducer, KafkaProducerSpec, KafkaProducerStatus, PortProtocol, ProducerService,

@@ -10,8 +10,8 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 
 use super::{BrokerAdmin, BrokerError, ClusterInfo, NewTopic, Rejection, TopicOutcome};
-use crate::model::{BrokerSnapshot, ObservedConfig, ObservedTopic};
-use crate::plan::ConfigChange;
+use super::{BrokerSnapshot, ObservedConfig, ObservedTopic};
+use crate::topics::plan::ConfigChange;
 
 /// A single-broker Kafka held in memory.
 #[derive(Default)]

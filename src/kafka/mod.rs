@@ -6,6 +6,7 @@ mod connection;
 pub mod lag;
 pub mod memory;
 mod native;
+mod observed;
 mod rdkafka_admin;
 
 use std::fmt;
@@ -17,10 +18,29 @@ use thiserror::Error;
 pub use connection::{
     ClientSettings, FileSecrets, KubeSecrets, SecretReader, Sensitive, DEFAULT_TIMEOUT,
 };
+pub use observed::{BrokerSnapshot, ObservedConfig, ObservedTopic};
 pub use rdkafka_admin::RdKafkaAdmin;
 
-use crate::model::BrokerSnapshot;
-use crate::plan::ConfigChange;
+/// One change to one config key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigChange {
+    /// Set `key` to `to`; `from` is what the broker had (`None`: not set / unknown).
+    Set {
+        key: String,
+        from: Option<String>,
+        to: String,
+    },
+    /// Remove the topic-level override of `key`, so the broker default applies again.
+    Reset { key: String, from: String },
+}
+
+impl ConfigChange {
+    pub fn key(&self) -> &str {
+        match self {
+            ConfigChange::Set { key, .. } | ConfigChange::Reset { key, .. } => key,
+        }
+    }
+}
 
 /// A failure of a whole broker call (as opposed to one topic of a batch).
 #[derive(Debug, Error, Clone, PartialEq, Eq)]

@@ -14,7 +14,7 @@ use rdkafka::bindings as rd;
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::{BrokerError, Rejection, TopicOutcome};
-use crate::plan::ConfigChange;
+use crate::topics::plan::ConfigChange;
 
 /// A raw client handle that may cross into a blocking thread; the owner keeps it alive.
 #[derive(Clone, Copy)]

@@ -14,8 +14,8 @@ use rdkafka::ClientConfig;
 
 use super::native::{self, Handle, NewTopicRequest};
 use super::{BrokerAdmin, BrokerError, ClientSettings, ClusterInfo, NewTopic, TopicOutcome};
-use crate::model::{BrokerSnapshot, ObservedConfig, ObservedTopic};
-use crate::plan::ConfigChange;
+use super::{BrokerSnapshot, ObservedConfig, ObservedTopic};
+use crate::topics::plan::ConfigChange;
 
 /// A native admin call over a batch of items.
 type NativeBatchCall<T> = fn(Handle, Duration, &[T]) -> Result<Vec<TopicOutcome>, BrokerError>;
@@ -121,7 +121,7 @@ impl RdKafkaAdmin {
         })
         .await
         .map_err(|e| BrokerError::Client(format!("admin call panicked: {e}")))?;
-        crate::metrics::broker_request(api, result.as_ref().map(|_| ()), 1);
+        crate::runtime::metrics::broker_request(api, result.as_ref().map(|_| ()), 1);
         result.map_err(|e| match e {
             BrokerError::Unreachable(d) => self.unreachable(d),
             BrokerError::Timeout { api, .. } => self.unreachable(format!("{api} timed out")),
@@ -155,7 +155,7 @@ impl RdKafkaAdmin {
                 .await
                 .map_err(|e| BrokerError::Client(format!("metadata call panicked: {e}")))?
                 .map_err(|e| self.unreachable(e));
-        crate::metrics::broker_request("Metadata", result.as_ref().map(|_| ()), 1);
+        crate::runtime::metrics::broker_request("Metadata", result.as_ref().map(|_| ()), 1);
         result
     }
 
@@ -183,7 +183,7 @@ impl RdKafkaAdmin {
                 None => BrokerError::Client(e.to_string()),
             })
         });
-        crate::metrics::broker_request("DescribeConfigs", results.as_ref().map(|_| ()), 1);
+        crate::runtime::metrics::broker_request("DescribeConfigs", results.as_ref().map(|_| ()), 1);
         let results = results?;
         for (topic, result) in topics.iter().zip(results) {
             let resource = result.map_err(|code| BrokerError::Rejected {

@@ -2,9 +2,11 @@ use std::collections::BTreeMap;
 
 use super::{Document, ManifestError, ManifestWarning, Resource, Source};
 use crate::api::{KafkaCluster, KafkaConsumer, KafkaProducer, KafkaTopic, StreamTopology};
-use crate::model::{resolve_topic, validate_cluster, DesiredTopic, FieldError};
-use crate::topology::{expand, Expansion};
-use crate::workload::{
+use crate::clusters::validate_cluster;
+use crate::model::FieldError;
+use crate::topics::{resolve_topic, DesiredTopic};
+use crate::topologies::{expand, Expansion};
+use crate::workloads::{
     check_topic_clusters, validate_consumer, validate_producer, ConnectionFacts, TopicRef,
     ValidatedConsumer, ValidatedProducer,
 };
@@ -533,7 +535,7 @@ mod tests {
         let (source, consumer) = &set.consumers[0];
         assert_eq!(source.to_string(), "orders.yaml#3");
         assert_eq!(consumer.group_id, "analytics");
-        let crate::workload::Scaling::Autoscaled(policy) = &consumer.scaling else {
+        let crate::workloads::Scaling::Autoscaled(policy) = &consumer.scaling else {
             panic!("autoscaled")
         };
         assert_eq!(

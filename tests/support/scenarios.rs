@@ -15,8 +15,8 @@ use tributary::api::{
     ConditionStatus, DeletionPolicy, KafkaCluster, KafkaClusterSpec, KafkaTopic, KafkaTopicSpec,
     TopicDefaults,
 };
+use tributary::kafka::BrokerSnapshot;
 use tributary::kafka::{BrokerAdmin, ClientSettings, RdKafkaAdmin};
-use tributary::model::BrokerSnapshot;
 
 use super::broker::unique;
 
@@ -214,7 +214,7 @@ pub async fn drift_is_repaired(env: &Env, cluster: &str) {
     .await;
     let by_hand = vec![(
         name.clone(),
-        vec![tributary::plan::ConfigChange::Set {
+        vec![tributary::kafka::ConfigChange::Set {
             key: "retention.ms".into(),
             from: None,
             to: "1000".into(),

@@ -31,7 +31,7 @@ use super::{
 };
 use crate::kafka::native::{call_error, Handle};
 use crate::kafka::{BrokerError, ClientSettings, Rejection};
-use crate::metrics::RequestTally;
+use crate::runtime::metrics::RequestTally;
 
 const ERRSTR_LEN: usize = 512;
 const NO_ERROR: rd::rd_kafka_resp_err_t = rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR;

@@ -1,0 +1,237 @@
+//! What reconciles share: the Kubernetes client, the caches, one broker connection and
+//! batcher per cluster, per-object backoff and the event recorder.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::Store;
+use kube::{Client, ResourceExt};
+
+use super::Options;
+use crate::api::{KafkaCluster, KafkaTopic};
+use crate::kafka::lag::{LagObserver, RdKafkaLagObserver};
+use crate::kafka::{BrokerAdmin, BrokerError, ClientSettings, KubeSecrets, RdKafkaAdmin};
+
+/// Opens admin access to a cluster (librdkafka in production; an in-memory broker in tests).
+pub type ConnectFn =
+    Arc<dyn Fn(&ClientSettings) -> Result<Arc<dyn BrokerAdmin>, BrokerError> + Send + Sync>;
+
+/// Opens lag observation on a cluster.
+pub type LagConnectFn =
+    Arc<dyn Fn(&ClientSettings) -> Result<Arc<dyn LagObserver>, BrokerError> + Send + Sync>;
+
+/// The production [`LagConnectFn`].
+pub fn rdkafka_lag_connect() -> LagConnectFn {
+    Arc::new(|settings| {
+        Ok(
+            Arc::new(RdKafkaLagObserver::connect(settings)?.describe_members(true))
+                as Arc<dyn LagObserver>,
+        )
+    })
+}
+
+/// The production [`ConnectFn`].
+pub fn rdkafka_connect() -> ConnectFn {
+    Arc::new(|settings| Ok(Arc::new(RdKafkaAdmin::connect(settings)?) as Arc<dyn BrokerAdmin>))
+}
+
+/// Shared state of the reconcilers.
+pub struct Context {
+    pub client: Client,
+    pub options: Options,
+    pub connections: Arc<ClusterConnections>,
+    pub clusters: Store<KafkaCluster>,
+    pub topics: Store<KafkaTopic>,
+    pub recorder: Recorder,
+    pub backoff: Backoff,
+}
+
+impl Context {
+    pub fn new(
+        client: Client,
+        options: Options,
+        connections: Arc<ClusterConnections>,
+        clusters: Store<KafkaCluster>,
+        topics: Store<KafkaTopic>,
+    ) -> Self {
+        let reporter = Reporter {
+            controller: "tributary".into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        let backoff = Backoff::new(options.backoff_base, options.backoff_max);
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            options,
+            connections,
+            clusters,
+            topics,
+            backoff,
+        }
+    }
+
+    /// Publishes a Kubernetes Event about `object` (failures to publish are only logged).
+    pub async fn publish<K: kube::Resource<DynamicType = ()>>(
+        &self,
+        object: &K,
+        type_: EventType,
+        reason: &str,
+        note: String,
+    ) {
+        let event = Event {
+            type_,
+            reason: reason.to_owned(),
+            note: Some(note.chars().take(1000).collect()),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&event, &object.object_ref(&())).await {
+            tracing::debug!(error = %e, "publishing an event failed");
+        }
+    }
+
+    /// The KafkaCluster `name` in `namespace`, from the cache.
+    pub fn cluster(&self, namespace: Option<&str>, name: &str) -> Option<Arc<KafkaCluster>> {
+        self.clusters
+            .state()
+            .into_iter()
+            .find(|c| c.namespace().as_deref() == namespace && c.name_any() == name)
+    }
+}
+
+/// A live connection to one cluster: its admin client, its lag observer, and what the rooms
+/// attach to it (e.g. the topic batcher), which goes with the connection when it is rebuilt.
+pub struct Connection {
+    fingerprint: String,
+    pub admin: Arc<dyn BrokerAdmin>,
+    pub lag: Arc<dyn LagObserver>,
+    attached: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+}
+
+impl Connection {
+    /// The `T` attached to this connection, made by `make` on first use. A room keeps its
+    /// per-cluster state here (one batcher per cluster connection), so the shared layer needs
+    /// to know nothing of it.
+    pub fn attached<T: Any + Send + Sync>(&self, make: impl FnOnce(&Connection) -> T) -> Arc<T> {
+        let mut attached = self.attached.lock().unwrap();
+        if let Some(existing) = attached.get(&TypeId::of::<T>()) {
+            if let Ok(t) = existing.clone().downcast::<T>() {
+                return t;
+            }
+        }
+        let made = Arc::new(make(self));
+        attached.insert(TypeId::of::<T>(), made.clone());
+        made
+    }
+}
+
+/// The pool of broker connections: one per KafkaCluster, rebuilt when its spec changes.
+pub struct ClusterConnections {
+    connect: ConnectFn,
+    lag_connect: LagConnectFn,
+    connections: Mutex<HashMap<String, Arc<Connection>>>,
+}
+
+impl ClusterConnections {
+    pub fn new(connect: ConnectFn) -> Self {
+        Self {
+            connect,
+            lag_connect: rdkafka_lag_connect(),
+            connections: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Uses `lag_connect` to observe consumer lag (tests pass an in-memory observer).
+    pub fn with_lag_connect(mut self, lag_connect: LagConnectFn) -> Self {
+        self.lag_connect = lag_connect;
+        self
+    }
+
+    /// The connection for `cluster`, opened (credentials resolved) when missing or stale.
+    pub async fn connection(
+        &self,
+        cluster: &KafkaCluster,
+        client: &Client,
+    ) -> Result<Arc<Connection>, BrokerError> {
+        let key = format!(
+            "{}/{}",
+            cluster.namespace().unwrap_or_default(),
+            cluster.name_any()
+        );
+        let fingerprint = serde_json::to_string(&cluster.spec).unwrap_or_default();
+        if let Some(c) = self.connections.lock().unwrap().get(&key) {
+            if c.fingerprint == fingerprint {
+                return Ok(c.clone());
+            }
+        }
+        let settings = ClientSettings::for_cluster(cluster, &KubeSecrets(client.clone())).await?;
+        let admin = (self.connect)(&settings)?;
+        let lag = (self.lag_connect)(&settings)?;
+        let connection = Arc::new(Connection {
+            fingerprint,
+            admin,
+            lag,
+            attached: Mutex::new(HashMap::new()),
+        });
+        self.connections
+            .lock()
+            .unwrap()
+            .insert(key, connection.clone());
+        Ok(connection)
+    }
+}
+
+/// Per-object exponential backoff: base, 2×base, 4×base, ... up to max; reset on success.
+pub struct Backoff {
+    base: Duration,
+    max: Duration,
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Backoff {
+    pub fn new(base: Duration, max: Duration) -> Self {
+        Self {
+            base,
+            max,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The delay before retrying `key` after one more failure.
+    pub fn next(&self, key: &str) -> Duration {
+        let mut failures = self.failures.lock().unwrap();
+        let n = failures.entry(key.to_owned()).or_insert(0);
+        let delay = self
+            .base
+            .saturating_mul(2u32.saturating_pow(*n))
+            .min(self.max);
+        *n = n.saturating_add(1);
+        delay
+    }
+
+    pub fn reset(&self, key: &str) {
+        self.failures.lock().unwrap().remove(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_maximum_and_resets() {
+        let b = Backoff::new(Duration::from_secs(1), Duration::from_secs(10));
+        let delays: Vec<u64> = (0..6).map(|_| b.next("ns/a").as_secs()).collect();
+        assert_eq!(delays, [1, 2, 4, 8, 10, 10]);
+        assert_eq!(
+            b.next("ns/b").as_secs(),
+            1,
+            "objects back off independently"
+        );
+        b.reset("ns/a");
+        assert_eq!(b.next("ns/a").as_secs(), 1);
+    }
+}

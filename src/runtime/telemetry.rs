@@ -1,0 +1,129 @@
+//! What the controllers tell the outside: a tracing span around every reconcile (so every line
+//! logged during it carries the object's kind, namespace and name), reconcile counts and
+//! durations, gauges read from the caches, and when the caches are synced (readiness).
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::Store;
+use kube::ResourceExt;
+
+use super::status::READY;
+use super::Error;
+use crate::api::{ConditionStatus, KafkaConsumer, KafkaTopic};
+use crate::runtime::metrics::{self, Collector, ObjectGauges};
+
+/// Set once every controller's cache has been filled by its first list.
+#[derive(Clone, Default)]
+pub struct Synced(Arc<AtomicBool>);
+
+impl Synced {
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn set(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+impl std::fmt::Debug for Synced {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Synced({})", self.is_set())
+    }
+}
+
+/// The span every reconcile of `object` runs in (and its error policy): `kind`, `namespace`
+/// and `object` (the name; `name` is taken by the span's own name in JSON logs).
+pub fn span<K: kube::Resource>(kind: &'static str, object: &K) -> tracing::Span {
+    tracing::info_span!(
+        "reconcile",
+        kind,
+        namespace = %object.namespace().unwrap_or_default(),
+        object = %object.name_any(),
+    )
+}
+
+/// Runs one reconcile, counting it and timing it by kind.
+pub async fn measured(
+    kind: &'static str,
+    reconcile: impl Future<Output = Result<Action, Error>>,
+) -> Result<Action, Error> {
+    let start = Instant::now();
+    let result = reconcile.await;
+    let took = start.elapsed();
+    metrics::global().reconciled(kind, result.is_ok(), took);
+    tracing::debug!(
+        ok = result.is_ok(),
+        took_ms = took.as_millis() as u64,
+        "reconciled"
+    );
+    result
+}
+
+/// Managed topics and consumer lag, read from the caches at every scrape.
+pub fn gauges(topics: Vec<Store<KafkaTopic>>, consumers: Vec<Store<KafkaConsumer>>) -> Collector {
+    Box::new(move |g: &mut ObjectGauges| {
+        for topic in topics.iter().flat_map(Store::state) {
+            if topic.metadata.deletion_timestamp.is_some() {
+                continue;
+            }
+            let ready = topic.status.as_ref().is_some_and(|s| {
+                s.conditions
+                    .iter()
+                    .any(|c| c.type_ == READY && c.status == ConditionStatus::True)
+            });
+            *g.managed_topics
+                .entry((topic.namespace().unwrap_or_default(), ready))
+                .or_insert(0) += 1;
+        }
+        for consumer in consumers.iter().flat_map(Store::state) {
+            let Some(status) = &consumer.status else {
+                continue;
+            };
+            let (Some(group), Some(lag)) = (&status.group_id, status.total_lag) else {
+                continue;
+            };
+            g.consumer_lag.insert(
+                (
+                    consumer.namespace().unwrap_or_default(),
+                    consumer.name_any(),
+                    group.clone(),
+                ),
+                lag,
+            );
+        }
+    })
+}
+
+/// Sets `synced` once every store has been filled by its first list.
+pub async fn wait_synced(stores: Vec<futures::future::BoxFuture<'static, bool>>, synced: Synced) {
+    let filled = futures::future::join_all(stores).await;
+    if filled.into_iter().all(|ok| ok) {
+        tracing::info!("caches synced");
+        synced.set();
+    }
+}
+
+/// A future that resolves (true) once `store` has been filled.
+///
+/// It asks again every 100 ms: a store's readiness is a one-waiter channel that the
+/// controller's own runner waits on too, so a waiter may miss the wake-up (the controller's
+/// task is woken by its next watch event anyway).
+pub fn filled<K>(store: Store<K>) -> futures::future::BoxFuture<'static, bool>
+where
+    K: kube::Resource + Clone + Send + Sync + 'static,
+    K::DynamicType: std::hash::Hash + Eq + Clone + Send + Sync,
+{
+    Box::pin(async move {
+        loop {
+            let wait = store.wait_until_ready();
+            if let Ok(ready) = tokio::time::timeout(Duration::from_millis(100), wait).await {
+                return ready.is_ok();
+            }
+        }
+    })
+}

@@ -1,0 +1,338 @@
+//! Per-cluster batching, the way Strimzi's batching topic controller works: reconciles of many
+//! KafkaTopics that arrive within a short window become one broker round trip — one snapshot
+//! (Metadata + DescribeConfigs), one plan, and one request per kind of change — instead of one
+//! broker call per object.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::runtime::batch::gather;
+use crate::runtime::{Connection, Options};
+
+use super::desired::DesiredTopic;
+use crate::api::DeletionPolicy;
+use crate::kafka::ObservedTopic;
+use crate::kafka::{BrokerAdmin, BrokerError};
+use crate::model::TopicName;
+use crate::topics::execute::{execute, Executed};
+use crate::topics::plan::{plan_intents, Action, Removal, TopicIntent};
+
+/// What a reconcile asks of the broker for one topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Intent {
+    /// Make the topic match `desired`; `released` config keys are reset. With `execute` false
+    /// the plan is computed and returned, nothing is changed (dry-run, paused).
+    Ensure {
+        desired: DesiredTopic,
+        released: BTreeSet<String>,
+        execute: bool,
+    },
+    /// The resource is being deleted: delete the topic if the policy says so.
+    Remove {
+        name: TopicName,
+        policy: DeletionPolicy,
+    },
+}
+
+impl Intent {
+    pub fn topic(&self) -> &TopicName {
+        match self {
+            Intent::Ensure { desired, .. } => &desired.name,
+            Intent::Remove { name, .. } => name,
+        }
+    }
+}
+
+/// The broker's side of one intent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// The topic as observed before anything was done (`None`: absent).
+    pub observed: Option<ObservedTopic>,
+    /// The actions planned for this topic.
+    pub actions: Vec<Action>,
+    /// What became of them; empty when nothing was executed.
+    pub executed: Vec<Executed>,
+}
+
+struct Request {
+    intent: Intent,
+    reply: oneshot::Sender<Result<Answer, BrokerError>>,
+}
+
+/// The handle reconciles submit intents through; the batching task runs until every handle is
+/// dropped.
+#[derive(Clone)]
+pub struct Batcher {
+    tx: mpsc::Sender<Request>,
+}
+
+impl Batcher {
+    /// The batcher of `connection`'s cluster, started on first use (one per connection).
+    pub fn of(connection: &Connection, options: &Options) -> Arc<Batcher> {
+        connection
+            .attached(|c| Batcher::spawn(c.admin.clone(), options.batch_window, options.max_batch))
+    }
+
+    /// Starts the batching task for one cluster.
+    pub fn spawn(admin: Arc<dyn BrokerAdmin>, window: Duration, max_batch: usize) -> Self {
+        let (tx, rx) = mpsc::channel(max_batch.max(1) * 4);
+        tokio::spawn(run(admin, rx, window, max_batch.max(1)));
+        Self { tx }
+    }
+
+    /// Submits one intent and waits for its batch to be done.
+    pub async fn submit(&self, intent: Intent) -> Result<Answer, BrokerError> {
+        let _queued =
+            crate::runtime::metrics::global().pending(crate::runtime::metrics::TOPIC_QUEUE);
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Request { intent, reply })
+            .await
+            .map_err(|_| BrokerError::Client("the cluster's batcher has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| BrokerError::Client("the cluster's batcher dropped the request".into()))?
+    }
+}
+
+async fn run(
+    admin: Arc<dyn BrokerAdmin>,
+    mut rx: mpsc::Receiver<Request>,
+    window: Duration,
+    max_batch: usize,
+) {
+    while let Some(first) = rx.recv().await {
+        let batch = gather(&mut rx, first, window, max_batch).await;
+        let (intents, replies): (Vec<Intent>, Vec<_>) =
+            batch.into_iter().map(|r| (r.intent, r.reply)).unzip();
+        let (requests_before, started) = (admin.requests_made(), std::time::Instant::now());
+        let result = process(admin.as_ref(), &intents).await;
+        tracing::info!(
+            intents = intents.len(),
+            requests = admin.requests_made() - requests_before,
+            total_requests = admin.requests_made(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            ok = result.is_ok(),
+            "broker round trip"
+        );
+        match result {
+            Ok(answers) => {
+                for (reply, answer) in replies.into_iter().zip(answers) {
+                    let _ = reply.send(Ok(answer));
+                }
+            }
+            Err(e) => {
+                for reply in replies {
+                    let _ = reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// One round trip for a batch of intents: snapshot all their topics at once, plan the
+/// executable ones together, execute that plan (one request per kind of change), and plan the
+/// dry ones without executing. Answers come back in the order of `intents`.
+pub async fn process(
+    admin: &dyn BrokerAdmin,
+    intents: &[Intent],
+) -> Result<Vec<Answer>, BrokerError> {
+    let names: Vec<String> = intents
+        .iter()
+        .map(|i| i.topic().to_string())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let snapshot = admin.snapshot(&names).await?;
+
+    // One intent per topic: a removal wins over an ensure, otherwise the last one counts.
+    let mut latest: BTreeMap<&TopicName, &Intent> = BTreeMap::new();
+    for intent in intents {
+        let keep_removal = matches!(latest.get(intent.topic()), Some(Intent::Remove { .. }));
+        if !keep_removal {
+            latest.insert(intent.topic(), intent);
+        }
+    }
+    let mut run_now = Vec::new();
+    let mut dry = Vec::new();
+    let mut removals = Vec::new();
+    for intent in latest.values() {
+        match intent {
+            Intent::Ensure {
+                desired,
+                released,
+                execute,
+            } => {
+                let ti = TopicIntent {
+                    desired,
+                    released_config_keys: released,
+                };
+                if *execute {
+                    run_now.push(ti);
+                } else {
+                    dry.push(ti);
+                }
+            }
+            Intent::Remove { name, policy } => removals.push(Removal {
+                name: name.clone(),
+                policy: *policy,
+            }),
+        }
+    }
+    let plan = plan_intents(&run_now, &removals, &snapshot);
+    let dry_plan = plan_intents(&dry, &[], &snapshot);
+    let report = execute(&plan, admin).await;
+
+    Ok(intents
+        .iter()
+        .map(|intent| {
+            let name = intent.topic();
+            let dry_run = matches!(intent, Intent::Ensure { execute: false, .. });
+            let source = if dry_run { &dry_plan } else { &plan };
+            Answer {
+                observed: snapshot.topics.get(name.as_str()).cloned(),
+                actions: source
+                    .actions
+                    .iter()
+                    .filter(|a| a.topic() == name)
+                    .cloned()
+                    .collect(),
+                executed: if dry_run {
+                    Vec::new()
+                } else {
+                    report
+                        .results
+                        .iter()
+                        .filter(|r| r.action.topic() == name)
+                        .cloned()
+                        .collect()
+                },
+            }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kafka::memory::MemoryBroker;
+    use crate::topics::execute::Outcome;
+
+    fn desired(name: &str, partitions: i32) -> DesiredTopic {
+        DesiredTopic {
+            name: TopicName::parse(name).unwrap(),
+            partitions,
+            replication_factor: None,
+            config: BTreeMap::from([("retention.ms".to_string(), "1000".to_string())]),
+            deletion_policy: DeletionPolicy::Retain,
+        }
+    }
+
+    fn ensure(name: &str, partitions: i32) -> Intent {
+        Intent::Ensure {
+            desired: desired(name, partitions),
+            released: BTreeSet::new(),
+            execute: true,
+        }
+    }
+
+    #[tokio::test]
+    async fn many_submissions_in_one_window_are_one_round_trip() {
+        let broker = Arc::new(MemoryBroker::new());
+        let batcher = Batcher::spawn(broker.clone(), Duration::from_millis(50), 1000);
+        let answers = futures::future::join_all(
+            (0..200).map(|i| batcher.submit(ensure(&format!("orders-{i}"), 3))),
+        )
+        .await;
+        assert!(answers.iter().all(|a| matches!(a, Ok(Answer { executed, .. }) if executed.len() == 1 && executed[0].outcome == Outcome::Done)));
+        assert_eq!(broker.topics().len(), 200);
+        assert_eq!(
+            broker.calls(),
+            vec![("Metadata", 0), ("CreateTopics", 200)],
+            "one snapshot, one CreateTopics"
+        );
+    }
+
+    #[tokio::test]
+    async fn batches_are_cut_at_the_maximum_size() {
+        let broker = Arc::new(MemoryBroker::new());
+        let batcher = Batcher::spawn(broker.clone(), Duration::from_millis(200), 50);
+        futures::future::join_all(
+            (0..120).map(|i| batcher.submit(ensure(&format!("clicks-{i}"), 1))),
+        )
+        .await;
+        let creates: Vec<usize> = broker
+            .calls()
+            .iter()
+            .filter(|c| c.0 == "CreateTopics")
+            .map(|c| c.1)
+            .collect();
+        assert_eq!(creates, vec![50, 50, 20]);
+    }
+
+    #[tokio::test]
+    async fn dry_intents_are_planned_but_not_executed() {
+        let broker = MemoryBroker::new();
+        let intents = vec![
+            Intent::Ensure {
+                desired: desired("inventory", 3),
+                released: BTreeSet::new(),
+                execute: false,
+            },
+            ensure("orders", 3),
+        ];
+        let answers = process(&broker, &intents).await.unwrap();
+        assert!(matches!(
+            answers[0].actions.as_slice(),
+            [Action::Create { .. }]
+        ));
+        assert!(answers[0].executed.is_empty());
+        assert_eq!(answers[1].executed.len(), 1);
+        assert_eq!(broker.topics().keys().collect::<Vec<_>>(), ["orders"]);
+    }
+
+    #[tokio::test]
+    async fn removal_follows_the_policy() {
+        let broker = MemoryBroker::new();
+        process(&broker, &[ensure("a", 1), ensure("b", 1)])
+            .await
+            .unwrap();
+        let answers = process(
+            &broker,
+            &[
+                Intent::Remove {
+                    name: TopicName::parse("a").unwrap(),
+                    policy: DeletionPolicy::Retain,
+                },
+                Intent::Remove {
+                    name: TopicName::parse("b").unwrap(),
+                    policy: DeletionPolicy::Delete,
+                },
+            ],
+        )
+        .await
+        .unwrap();
+        assert!(answers[0].actions.is_empty());
+        assert!(matches!(
+            answers[1].actions.as_slice(),
+            [Action::Delete { .. }]
+        ));
+        assert_eq!(broker.topics().keys().collect::<Vec<_>>(), ["a"]);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_broker_fails_every_intent_of_the_batch() {
+        let broker = Arc::new(MemoryBroker::new());
+        broker.set_down(true);
+        let batcher = Batcher::spawn(broker.clone(), Duration::from_millis(20), 100);
+        let answers =
+            futures::future::join_all((0..3).map(|i| batcher.submit(ensure(&format!("t{i}"), 1))))
+                .await;
+        assert!(answers
+            .iter()
+            .all(|a| matches!(a, Err(BrokerError::Unreachable(_)))));
+    }
+}

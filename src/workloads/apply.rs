@@ -1,0 +1,249 @@
+//! What the KafkaConsumer and KafkaProducer reconcilers share: finding the cluster and the
+//! topics a workload uses, checking the Secrets its pods will read, and applying the rendered
+//! Deployment / Service server-side under the field manager `tributary`.
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Secret, Service};
+use kube::api::{Patch, PatchParams};
+use kube::{Api, ResourceExt};
+
+use std::sync::Arc;
+
+use kube::runtime::controller::Action;
+use serde::Serialize;
+
+use crate::api::{Condition, ConditionStatus, KafkaCluster, KafkaTopic, SecretKeySelector};
+use crate::model::FieldError;
+use crate::runtime::status::{apply_verdict, now, Verdict};
+use crate::runtime::{Context, Error, FIELD_MANAGER};
+use crate::workloads::{ConnectionFacts, Credential, TopicNames, TopicRef};
+
+/// Every Secret key a workload's pods read for their connection.
+pub fn secret_refs(facts: &ConnectionFacts) -> Vec<&SecretKeySelector> {
+    let mut refs = Vec::new();
+    if let Some(tls) = &facts.tls {
+        refs.extend(
+            tls.ca_cert
+                .iter()
+                .chain(&tls.client_cert)
+                .chain(&tls.client_key),
+        );
+    }
+    if let Some(sasl) = &facts.sasl {
+        if let Credential::Secret(s) = &sasl.username {
+            refs.push(s);
+        }
+        refs.push(&sasl.password);
+    }
+    refs
+}
+
+/// The first referenced Secret (or key) that does not exist, said plainly.
+pub async fn missing_secret(
+    ctx: &Context,
+    namespace: &str,
+    refs: &[&SecretKeySelector],
+) -> Result<Option<String>, Error> {
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
+    for r in refs {
+        match api.get_opt(&r.name).await? {
+            None => {
+                return Ok(Some(format!(
+                    "Secret {namespace}/{} does not exist",
+                    r.name
+                )))
+            }
+            Some(secret) => {
+                let has_key = secret.data.as_ref().is_some_and(|d| d.contains_key(&r.key))
+                    || secret
+                        .string_data
+                        .as_ref()
+                        .is_some_and(|d| d.contains_key(&r.key));
+                if !has_key {
+                    return Ok(Some(format!(
+                        "Secret {namespace}/{} has no key '{}'",
+                        r.name, r.key
+                    )));
+                }
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The KafkaTopics of a namespace, by name, as workloads refer to them.
+pub fn namespace_topics(ctx: &Context, namespace: &str) -> Vec<std::sync::Arc<KafkaTopic>> {
+    ctx.topics
+        .state()
+        .into_iter()
+        .filter(|t| t.namespace().as_deref() == Some(namespace))
+        .collect()
+}
+
+/// Topics a workload uses that are not usable yet: a named KafkaTopic that is not Ready, or a
+/// raw topic name absent from the broker (`on_broker` lists the broker's topics).
+pub fn topics_not_ready(
+    refs: &[TopicRef],
+    topics: &[std::sync::Arc<KafkaTopic>],
+    names: &TopicNames,
+    on_broker: &std::collections::BTreeSet<String>,
+) -> Vec<String> {
+    refs.iter()
+        .filter_map(
+            |r| match topics.iter().find(|t| t.name_any() == r.as_str()) {
+                Some(t) => {
+                    let ready = t.status.as_ref().is_some_and(|s| {
+                        s.conditions
+                            .iter()
+                            .any(|c| c.type_ == "Ready" && c.status == ConditionStatus::True)
+                    });
+                    (!ready).then(|| format!("{} (KafkaTopic not Ready)", r.as_str()))
+                }
+                None => {
+                    let broker_name = r.resolve(names);
+                    (!on_broker.contains(broker_name.as_str())).then(|| {
+                        format!("{} (no such KafkaTopic, and not on the broker)", r.as_str())
+                    })
+                }
+            },
+        )
+        .collect()
+}
+
+/// Server-side applies a Deployment; returns what the API server holds afterwards.
+pub async fn apply_deployment(
+    ctx: &Context,
+    namespace: &str,
+    deployment: &Deployment,
+) -> Result<Deployment, Error> {
+    let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), namespace);
+    Ok(api
+        .patch(
+            &deployment.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(deployment),
+        )
+        .await?)
+}
+
+/// Server-side applies a Service.
+pub async fn apply_service(ctx: &Context, namespace: &str, service: &Service) -> Result<(), Error> {
+    let api: Api<Service> = Api::namespaced(ctx.client.clone(), namespace);
+    api.patch(
+        &service.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(service),
+    )
+    .await?;
+    Ok(())
+}
+
+/// `(ready replicas, available)` of a Deployment as the API server reports it.
+pub fn rollout(deployment: &Deployment, desired: i32) -> (i32, bool) {
+    let status = deployment.status.as_ref();
+    let ready = status.and_then(|s| s.ready_replicas).unwrap_or(0);
+    let available = status.and_then(|s| s.available_replicas).unwrap_or(0);
+    let observed = status.and_then(|s| s.observed_generation) >= deployment.metadata.generation;
+    (ready, observed && available >= desired)
+}
+
+/// What a workload reconcile concluded: the status verdict, and when to look again (`None`:
+/// after this object's backoff).
+pub type Outcome = (Verdict<'static>, Option<Action>);
+
+pub fn verdict(
+    ready: bool,
+    reconciling: bool,
+    stalled: bool,
+    reason: &'static str,
+    message: String,
+) -> Verdict<'static> {
+    Verdict {
+        ready,
+        reconciling,
+        stalled,
+        reason,
+        message,
+    }
+}
+
+pub fn joined(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The workload's KafkaCluster and what its pods need to reach it, with every Secret they
+/// will read present; `Err` is the outcome to report instead.
+pub async fn cluster_connection(
+    ctx: &Context,
+    namespace: &str,
+    cluster_ref: &str,
+) -> Result<Result<(Arc<KafkaCluster>, ConnectionFacts), Outcome>, Error> {
+    let Some(cluster) = ctx.cluster(Some(namespace), cluster_ref) else {
+        let message = format!("KafkaCluster '{cluster_ref}' does not exist in this namespace");
+        return Ok(Err((
+            verdict(false, true, false, "ClusterNotFound", message),
+            None,
+        )));
+    };
+    let facts = match ConnectionFacts::from_cluster(&cluster) {
+        Ok(f) => f,
+        Err(errors) => {
+            return Ok(Err((
+                verdict(false, false, true, "InvalidCluster", joined(&errors)),
+                Some(Action::requeue(ctx.options.resync)),
+            )))
+        }
+    };
+    if let Some(missing) = missing_secret(ctx, namespace, &secret_refs(&facts)).await? {
+        return Ok(Err((
+            verdict(false, true, false, "SecretNotFound", missing),
+            None,
+        )));
+    }
+    Ok(Ok((cluster, facts)))
+}
+
+/// Writes a workload's status (server-side apply, only when it changed) with the outcome's
+/// conditions, and says when to reconcile again.
+pub async fn finish<K, S>(
+    ctx: &Context,
+    object: &K,
+    previous: Option<&S>,
+    mut status: S,
+    conditions: impl FnOnce(&mut S) -> &mut Vec<Condition>,
+    (verdict, next): Outcome,
+) -> Result<Action, Error>
+where
+    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+    S: Serialize + PartialEq,
+{
+    apply_verdict(
+        conditions(&mut status),
+        &verdict,
+        object.meta().generation,
+        &now(),
+    );
+    if previous != Some(&status) {
+        let api: Api<K> =
+            Api::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default());
+        let patch = serde_json::json!({ "apiVersion": K::api_version(&()), "kind": K::kind(&()), "status": status });
+        api.patch_status(
+            &object.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await?;
+    }
+    let id = crate::runtime::object_key(object);
+    if verdict.ready {
+        ctx.backoff.reset(&id);
+    }
+    Ok(next.unwrap_or_else(|| Action::requeue(ctx.backoff.next(&id))))
+}

@@ -1,0 +1,240 @@
+//! The KafkaConsumer reconciler: a Deployment wired to the cluster (bootstrap, group, topics,
+//! credentials as env), scaled on consumer lag — never beyond the partitions of its topics —
+//! with lag per topic and the replica decision in status.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::runtime::controller::Action;
+use kube::{Api, ResourceExt};
+
+use super::apply::{
+    apply_deployment, cluster_connection, finish, joined, namespace_topics, rollout,
+    topics_not_ready, verdict, Outcome,
+};
+use super::lag_batcher::LagBatcher;
+use crate::api::{
+    KafkaConsumer, KafkaConsumerStatus, OffsetResetPolicy, ReplicaDecision, TopicLag,
+};
+use crate::kafka::lag::{GroupQuery, OffsetReset};
+use crate::runtime::status::now;
+use crate::runtime::{Context, Error};
+use crate::workloads::autoscale::{decide, ScaleInput, ScalePolicy};
+use crate::workloads::{
+    broker_topics, consumer_deployment, topic_names, validate_consumer, Scaling,
+};
+
+pub async fn reconcile(consumer: Arc<KafkaConsumer>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let ns = consumer.namespace().unwrap_or_default();
+    let mut status = consumer.status.clone().unwrap_or_default();
+    status.observed_generation = consumer.metadata.generation;
+    let outcome = decide_status(&consumer, &ctx, &ns, &mut status).await?;
+    finish(
+        &ctx,
+        &*consumer,
+        consumer.status.as_ref(),
+        status,
+        |s| &mut s.conditions,
+        outcome,
+    )
+    .await
+}
+
+async fn decide_status(
+    consumer: &KafkaConsumer,
+    ctx: &Context,
+    ns: &str,
+    status: &mut KafkaConsumerStatus,
+) -> Result<Outcome, Error> {
+    let valid = match validate_consumer(consumer) {
+        Ok(v) => v,
+        Err(errors) => {
+            return Ok((
+                verdict(false, false, true, "InvalidSpec", joined(&errors)),
+                Some(Action::await_change()),
+            ))
+        }
+    };
+    status.group_id = Some(valid.group_id.clone());
+    let (cluster, facts) = match cluster_connection(ctx, ns, &valid.cluster_ref).await? {
+        Ok(found) => found,
+        Err(outcome) => return Ok(outcome),
+    };
+    let topics = namespace_topics(ctx, ns);
+    let names = topic_names(topics.iter().map(|t| &**t));
+    let broker_names: Vec<String> = broker_topics(&valid.topics, &names)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+
+    let (policy, poll, reset) = match &valid.scaling {
+        Scaling::Fixed(_) => (None, Duration::from_secs(30), OffsetReset::Latest),
+        Scaling::Autoscaled(p) => {
+            let reset = match p.offset_reset_policy {
+                OffsetResetPolicy::Earliest => OffsetReset::Earliest,
+                OffsetResetPolicy::Latest => OffsetReset::Latest,
+            };
+            (Some(p), p.poll_interval, reset)
+        }
+    };
+    let connection = match ctx.connections.connection(&cluster, &ctx.client).await {
+        Ok(c) => c,
+        Err(e) => return Ok((verdict(false, true, false, e.reason(), e.to_string()), None)),
+    };
+    let query = GroupQuery {
+        group_id: valid.group_id.clone(),
+        topics: broker_names.clone(),
+        reset,
+    };
+    let lag = match LagBatcher::of(&connection, &ctx.options)
+        .observe(query)
+        .await
+    {
+        Ok(group) => match group.result {
+            Ok(lag) => lag,
+            Err(rejection) => {
+                return Ok((
+                    verdict(false, true, false, "LagUnavailable", rejection.to_string()),
+                    None,
+                ))
+            }
+        },
+        Err(e) => return Ok((verdict(false, true, false, e.reason(), e.to_string()), None)),
+    };
+    status.total_lag = Some(i64::try_from(lag.total).unwrap_or(i64::MAX));
+    status.partitions = Some(lag.partition_count);
+    status.members = lag.members;
+    status.topics = lag
+        .topics
+        .iter()
+        .map(|t| TopicLag {
+            name: t.topic.clone(),
+            partitions: Some(t.partitions),
+            partitions_with_lag: Some(t.partitions_with_lag),
+            lag: Some(i64::try_from(t.lag).unwrap_or(i64::MAX)),
+        })
+        .collect();
+
+    let on_broker = lag
+        .topics
+        .iter()
+        .filter(|t| t.exists)
+        .map(|t| t.topic.clone())
+        .collect();
+    let waiting = topics_not_ready(&valid.topics, &topics, &names, &on_broker);
+    if !waiting.is_empty() {
+        let message = format!("not rolled out: waiting for {}", waiting.join(", "));
+        return Ok((
+            verdict(false, true, false, "TopicNotReady", message),
+            Some(Action::requeue(Duration::from_secs(5))),
+        ));
+    }
+
+    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), ns);
+    let current = deployments
+        .get_opt(&consumer.name_any())
+        .await?
+        .and_then(|d| d.spec.replicas)
+        .or(status.replicas);
+    let decision = match (&valid.scaling, policy) {
+        (Scaling::Fixed(n), _) => ReplicaDecision {
+            replicas: *n,
+            reason: "Fixed".into(),
+            message: format!("spec.replicas is {n}"),
+            time: Some(now()),
+        },
+        (_, Some(p)) => {
+            let policy = ScalePolicy::new(
+                p.min_replicas,
+                p.max_replicas,
+                p.lag_threshold.max(1) as u64,
+                p.scale_down_stabilization,
+            )
+            .map_err(|e| Error::Render(e.to_string()))?
+            .limit_to_partitions_with_lag(p.limit_to_partitions_with_lag);
+            let history = status.scale_history.clone().unwrap_or_default();
+            let d = decide(&ScaleInput {
+                policy: &policy,
+                current_replicas: current.unwrap_or(p.min_replicas),
+                total_lag: lag.total,
+                partitions: lag.partition_count,
+                partitions_with_lag: lag.partitions_with_lag,
+                now: SystemTime::now(),
+                history: &history,
+            });
+            status.scale_history = Some(d.history.clone());
+            let reason = match d.change {
+                crate::workloads::autoscale::Change::Up => "ScaledUp",
+                crate::workloads::autoscale::Change::Down => "ScaledDown",
+                crate::workloads::autoscale::Change::None => "Steady",
+            };
+            ReplicaDecision {
+                replicas: d.replicas,
+                reason: reason.into(),
+                message: d.reason,
+                time: Some(now()),
+            }
+        }
+        (Scaling::Autoscaled(_), None) => unreachable!("autoscaled consumers carry a policy"),
+    };
+    let replicas = decision.replicas;
+    // The decision keeps its time while it stays the same.
+    let same = status.replica_decision.as_ref().is_some_and(|r| {
+        (r.replicas, &r.reason, &r.message)
+            == (decision.replicas, &decision.reason, &decision.message)
+    });
+    let previous_replicas = current.unwrap_or(0);
+    if !same {
+        status.replica_decision = Some(decision.clone());
+    }
+    if replicas != previous_replicas {
+        let reason = if replicas > previous_replicas {
+            "ScaledUp"
+        } else {
+            "ScaledDown"
+        };
+        let note = format!(
+            "replicas {previous_replicas} -> {replicas}: {}",
+            decision.message
+        );
+        ctx.publish(
+            consumer,
+            kube::runtime::events::EventType::Normal,
+            reason,
+            note,
+        )
+        .await;
+    }
+
+    let deployment = consumer_deployment(&valid, &facts, &names, replicas)
+        .map_err(|e| Error::Render(e.to_string()))?;
+    let applied = apply_deployment(ctx, ns, &deployment).await?;
+    let (ready, available) = rollout(&applied, replicas);
+    status.replicas = Some(replicas);
+    status.ready_replicas = Some(ready);
+    let requeue = Some(Action::requeue(poll.max(Duration::from_secs(1))));
+    Ok(if available {
+        (
+            verdict(
+                true,
+                false,
+                false,
+                "Available",
+                format!("{ready}/{replicas} replicas ready; lag {}", lag.total),
+            ),
+            requeue,
+        )
+    } else {
+        (
+            verdict(
+                false,
+                true,
+                false,
+                "Progressing",
+                format!("{ready}/{replicas} replicas ready; lag {}", lag.total),
+            ),
+            requeue,
+        )
+    })
+}

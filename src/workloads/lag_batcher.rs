@@ -1,0 +1,73 @@
+//! Lag observation batched per cluster: the consumer reconciles of one cluster that arrive
+//! within the window share one observation pass (one Metadata request, one ListOffsets, the
+//! committed offsets of every group), instead of a pass per consumer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::kafka::lag::{GroupLag, GroupQuery, LagObserver};
+use crate::kafka::BrokerError;
+use crate::runtime::batch::gather;
+use crate::runtime::{Connection, Options};
+
+type Reply = oneshot::Sender<Result<GroupLag, BrokerError>>;
+
+/// Submits group queries to the cluster's observation task.
+#[derive(Clone)]
+pub struct LagBatcher {
+    tx: mpsc::Sender<(GroupQuery, Reply)>,
+}
+
+impl LagBatcher {
+    /// The lag batcher of `connection`'s cluster, started on first use (one per connection).
+    pub fn of(connection: &Connection, options: &Options) -> Arc<LagBatcher> {
+        connection
+            .attached(|c| LagBatcher::spawn(c.lag.clone(), options.batch_window, options.max_batch))
+    }
+
+    pub fn spawn(observer: Arc<dyn LagObserver>, window: Duration, max_batch: usize) -> Self {
+        let (tx, mut rx) = mpsc::channel::<(GroupQuery, Reply)>(max_batch.max(1) * 2);
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let batch = gather(&mut rx, first, window, max_batch.max(1)).await;
+                let (queries, replies): (Vec<GroupQuery>, Vec<Reply>) = batch.into_iter().unzip();
+                let before = observer.requests_made();
+                let result = observer.observe(&queries).await;
+                tracing::info!(
+                    groups = queries.len(),
+                    requests = observer.requests_made() - before,
+                    ok = result.is_ok(),
+                    "lag observation pass"
+                );
+                match result {
+                    Ok(lags) => {
+                        for (reply, lag) in replies.into_iter().zip(lags) {
+                            let _ = reply.send(Ok(lag));
+                        }
+                    }
+                    Err(e) => {
+                        for reply in replies {
+                            let _ = reply.send(Err(e.clone()));
+                        }
+                    }
+                }
+            }
+        });
+        Self { tx }
+    }
+
+    /// Observes one group, in the next pass.
+    pub async fn observe(&self, query: GroupQuery) -> Result<GroupLag, BrokerError> {
+        let _queued = crate::runtime::metrics::global().pending(crate::runtime::metrics::LAG_QUEUE);
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send((query, reply))
+            .await
+            .map_err(|_| BrokerError::Client("the cluster's lag observer has stopped".into()))?;
+        answer.await.map_err(|_| {
+            BrokerError::Client("the cluster's lag observer dropped the request".into())
+        })?
+    }
+}
