@@ -4,6 +4,7 @@
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::json;
@@ -1115,5 +1116,40 @@ async fn a_paused_topology_changes_nothing_until_released() {
         })
     })
     .await;
+    r.stop().await;
+}
+
+/// Every kind the controllers read — their own, what they own, what they look at — is watched
+/// once: one watch stream per kind, shared by every controller that needs it (before the shared
+/// watches: KafkaTopic four times, KafkaCluster, KafkaProducer, KafkaConsumer and Deployment
+/// twice each). Owned Deployments and Services are watched as metadata only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_kind_is_watched_once() {
+    let r = start().await;
+    r.api.wait_for_watches(7).await;
+    // Let any second watch of a kind show up, if there were one.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut watches: BTreeMap<String, usize> = BTreeMap::new();
+    for request in r.api.requests() {
+        let (path, query) = request.path.split_once('?').unwrap_or((&request.path, ""));
+        if request.method == "GET" && query.split('&').any(|p| p == "watch=true") {
+            let resource = path.rsplit('/').next().unwrap_or_default().to_owned();
+            *watches.entry(resource).or_default() += 1;
+        }
+    }
+    let expected: BTreeMap<String, usize> = [
+        "deployments",
+        "kafkaclusters",
+        "kafkaconsumers",
+        "kafkaproducers",
+        "kafkatopics",
+        "services",
+        "streamtopologies",
+    ]
+    .into_iter()
+    .map(|k| (k.to_owned(), 1))
+    .collect();
+    assert_eq!(watches, expected, "watch requests per resource");
+    assert_eq!(r.api.open_watches(), 7, "open watch streams");
     r.stop().await;
 }

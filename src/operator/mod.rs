@@ -8,27 +8,36 @@ pub mod rbac;
 
 use std::sync::Arc;
 
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Service;
-use kube::runtime::watcher;
-use kube::runtime::Controller;
-use kube::{Client, ResourceExt};
+use futures::FutureExt;
+use kube::Client;
 
-use crate::api::{KafkaCluster, KafkaConsumer, KafkaProducer, KafkaTopic, StreamTopology};
+use crate::api::{KafkaCluster, KafkaConsumer, KafkaTopic};
 use crate::runtime::{
-    changes, error_policy, metrics, referring, spawn_controller, spec_trigger, telemetry,
-    ClusterConnections, ConnectFn, Context, Options, Scope,
+    metrics, telemetry, ClusterConnections, ConnectFn, Context, Kind, Options, Watches,
 };
 use crate::{clusters, topics, topologies, workloads};
 
+/// Every kind the operator reconciles. A new kind is a room of its own plus one line here.
+pub const KINDS: &[Kind] = &[
+    clusters::KIND,
+    topics::KIND,
+    workloads::PRODUCERS,
+    workloads::CONSUMERS,
+    topologies::KIND,
+];
+
 /// Runs every controller until `shutdown` resolves; in-flight reconciles are allowed to finish.
+///
+/// Per watched scope (each namespace of [`Options::namespaces`], or the whole cluster), every
+/// kind's controller is built on one set of [`Watches`]: each kind is watched once, however
+/// many controllers read it.
 pub async fn run(
     client: Client,
     options: Options,
     connect: ConnectFn,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let shutdown = futures::future::FutureExt::shared(Box::pin(shutdown));
+    let shutdown = shutdown.boxed().shared();
     let connections = Arc::new(ClusterConnections::new(connect));
     let scopes: Vec<Option<String>> = if options.namespaces.is_empty() {
         vec![None]
@@ -39,133 +48,27 @@ pub async fn run(
     // For readiness (every cache filled) and the gauges read from the caches at each scrape.
     let (mut filled, mut topic_stores, mut consumer_stores) = (Vec::new(), Vec::new(), Vec::new());
     for scope in scopes {
-        let scoped = Scope {
-            client: &client,
-            namespace: scope.as_deref(),
-        };
-        let config = watcher::Config::default;
-
-        let cluster_controller = Controller::new(scoped.api::<KafkaCluster>(), config());
-        let clusters = cluster_controller.store();
-        filled.push(telemetry::filled(clusters.clone()));
-
-        let (topics, trigger) = changes(scoped.api::<KafkaTopic>(), topics::trigger_hash);
-        filled.push(telemetry::filled(topics.clone()));
-        topic_stores.push(topics.clone());
-        let topics_of_cluster = {
-            let topics = topics.clone();
-            move |cluster: KafkaCluster| {
-                referring(&topics, &cluster, |t: &KafkaTopic| {
-                    t.spec.cluster_ref == cluster.name_any()
-                })
-            }
-        };
-        // Resync: every topic of every cluster at once, so the periodic drift check is a few
-        // large broker round trips instead of one per topic spread over the period.
-        let resync = options.resync;
-        let ticks = futures::stream::unfold((), move |()| async move {
-            tokio::time::sleep(resync).await;
-            Some(((), ()))
-        });
-        let topic_controller = Controller::for_stream(trigger, topics.clone())
-            .watches(scoped.api::<KafkaCluster>(), config(), topics_of_cluster)
-            .reconcile_all_on(ticks);
-
-        // Producers, consumers and topologies reconcile on changes to their spec, metadata or
-        // what they own or watch, never on their own status writes (a consumer's status changes
-        // with every lag observation: reacting to it would observe again at once).
-        let (producers, producer_trigger) = changes(scoped.api::<KafkaProducer>(), spec_trigger);
-        let producer_controller = Controller::for_stream(producer_trigger, producers.clone());
-        let producer_store = producers.clone();
-        filled.push(telemetry::filled(producers.clone()));
-        let producer_controller = producer_controller
-            .owns(scoped.api::<Deployment>(), config())
-            .owns(scoped.api::<Service>(), config())
-            .watches(
-                scoped.api::<KafkaTopic>(),
-                config(),
-                move |topic: KafkaTopic| {
-                    referring(&producers, &topic, |p: &KafkaProducer| {
-                        p.spec.topics.contains(&topic.name_any())
-                    })
-                },
-            );
-
-        let (consumers, consumer_trigger) = changes(scoped.api::<KafkaConsumer>(), spec_trigger);
-        let consumer_controller = Controller::for_stream(consumer_trigger, consumers.clone());
-        let consumer_store = consumers.clone();
-        filled.push(telemetry::filled(consumers.clone()));
-        consumer_stores.push(consumers.clone());
-        let consumer_controller = consumer_controller
-            .owns(scoped.api::<Deployment>(), config())
-            .watches(
-                scoped.api::<KafkaTopic>(),
-                config(),
-                move |topic: KafkaTopic| {
-                    referring(&consumers, &topic, |c: &KafkaConsumer| {
-                        c.spec.topics.contains(&topic.name_any())
-                    })
-                },
-            );
-
+        let watches = Watches::new(client.clone(), scope);
         let ctx = Arc::new(Context::new(
             client.clone(),
             options.clone(),
             connections.clone(),
-            clusters,
-            topics,
+            watches.objects::<KafkaCluster>().store(),
+            watches.objects::<KafkaTopic>().store(),
         ));
-        tasks.push(spawn_controller(
-            "KafkaCluster",
-            cluster_controller,
-            clusters::reconcile,
-            error_policy,
-            ctx.clone(),
-            shutdown.clone(),
-        ));
-        tasks.push(spawn_controller(
-            "KafkaTopic",
-            topic_controller,
-            topics::reconcile,
-            error_policy,
-            ctx.clone(),
-            shutdown.clone(),
-        ));
-        tasks.push(spawn_controller(
-            "KafkaProducer",
-            producer_controller,
-            workloads::reconcile_producer,
-            error_policy,
-            ctx.clone(),
-            shutdown.clone(),
-        ));
-        tasks.push(spawn_controller(
-            "KafkaConsumer",
-            consumer_controller,
-            workloads::reconcile_consumer,
-            error_policy,
-            ctx.clone(),
-            shutdown.clone(),
-        ));
-        // A topology reconciles when it or any child it owns changes.
-        let (topologies, topology_trigger) = changes(scoped.api::<StreamTopology>(), spec_trigger);
-        filled.push(telemetry::filled(topologies.clone()));
-        let topology_controller = Controller::for_stream(topology_trigger, topologies)
-            .owns(scoped.api::<KafkaTopic>(), config())
-            .owns(scoped.api::<KafkaProducer>(), config())
-            .owns(scoped.api::<KafkaConsumer>(), config());
-        let children = topologies::Children {
-            producers: producer_store,
-            consumers: consumer_store,
-        };
-        tasks.push(spawn_controller(
-            "StreamTopology",
-            topology_controller,
-            move |object, ctx| topologies::reconcile(object, ctx, children.clone()),
-            error_policy,
-            ctx,
-            shutdown.clone(),
-        ));
+        for kind in KINDS {
+            tasks.push(tokio::spawn((kind.controller)(
+                &watches,
+                ctx.clone(),
+                shutdown.clone(),
+            )));
+        }
+        topic_stores.push(watches.objects::<KafkaTopic>().store());
+        consumer_stores.push(watches.objects::<KafkaConsumer>().store());
+        tracing::debug!(namespace = ?watches.namespace(), kinds = ?watches.kinds(), "watching");
+        filled.extend(watches.filled());
+        // Last, once every controller has subscribed to the changes it needs.
+        tasks.extend(watches.start(shutdown.clone()));
     }
     let _gauges = metrics::global().collect_from(telemetry::gauges(topic_stores, consumer_stores));
     let synced = tokio::spawn(telemetry::wait_synced(filled, options.synced.clone()));

@@ -8,21 +8,23 @@ mod context;
 pub mod metrics;
 pub mod status;
 pub mod telemetry;
+mod watches;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use futures::StreamExt;
 use kube::runtime::reflector::{self, ObjectRef};
-use kube::runtime::watcher;
-use kube::runtime::{Controller, WatchStreamExt};
-use kube::{Api, Client, ResourceExt};
+use kube::runtime::Controller;
+use kube::ResourceExt;
 
 pub use context::{
     rdkafka_connect, rdkafka_lag_connect, Backoff, ClusterConnections, ConnectFn, Connection,
     Context, LagConnectFn,
 };
 pub use telemetry::Synced;
+pub use watches::{Shared, WatchBackoff, Watchable, Watches};
 
 use crate::kafka::BrokerError;
 
@@ -126,33 +128,6 @@ fn stale_finalizer_patch(error: &Error) -> bool {
     }
 }
 
-/// A cache of `K` and the stream of its changes that call for a reconcile: those that change
-/// what `trigger` hashes (e.g. [`spec_trigger`]: spec and metadata, not status).
-pub fn changes<K>(
-    api: Api<K>,
-    trigger: fn(&K) -> Option<u64>,
-) -> (
-    reflector::Store<K>,
-    impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
-)
-where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
-{
-    let (store, writer) = reflector::store();
-    let stream = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .reflect(writer)
-        .applied_objects()
-        .predicate_filter(trigger, Default::default());
-    (store, stream)
-}
-
 /// What makes an object worth reconciling again by itself: its spec (generation), labels,
 /// annotations, deletion and finalizers — not its status.
 pub fn spec_trigger<K: kube::Resource>(object: &K) -> Option<u64> {
@@ -166,25 +141,6 @@ pub fn spec_trigger<K: kube::Resource>(object: &K) -> Option<u64> {
     meta.deletion_timestamp.is_some().hash(&mut h);
     meta.finalizers.hash(&mut h);
     Some(h.finish())
-}
-
-/// The namespace (or all namespaces) one set of controllers watches.
-pub struct Scope<'a> {
-    pub client: &'a Client,
-    pub namespace: Option<&'a str>,
-}
-
-impl Scope<'_> {
-    pub fn api<K>(&self) -> Api<K>
-    where
-        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
-        K::DynamicType: Default,
-    {
-        match self.namespace {
-            None => Api::all(self.client.clone()),
-            Some(ns) => Api::namespaced(self.client.clone(), ns),
-        }
-    }
 }
 
 /// The objects in `store` of `object`'s namespace that `refers` says point at it.
@@ -205,18 +161,35 @@ where
         .collect()
 }
 
-/// Runs one controller until shutdown, logging reconcile failures.
-pub fn spawn_controller<K, Fut>(
+/// Resolves when the operator is asked to stop; every controller and watch holds a clone.
+pub type Shutdown = futures::future::Shared<futures::future::BoxFuture<'static, ()>>;
+
+/// A kind the operator runs a controller for: one line in the operator's list of kinds.
+pub struct Kind {
+    /// The kind's name, as in logs and metrics (`KafkaTopic`).
+    pub name: &'static str,
+    /// Builds the kind's controller on the shared watches of one scope; the future runs it
+    /// until `shutdown`.
+    pub controller: fn(&Watches, Arc<Context>, Shutdown) -> BoxFuture<'static, ()>,
+}
+
+/// A trigger that fires every `period`: the periodic resync of a controller's objects.
+pub fn every(period: Duration) -> impl futures::Stream<Item = ()> + Send + 'static {
+    futures::stream::unfold((), move |()| async move {
+        tokio::time::sleep(period).await;
+        Some(((), ()))
+    })
+}
+
+/// Runs one controller until shutdown with the common error policy, measuring and naming every
+/// reconcile, logging reconcile failures.
+pub fn run_controller<K, Fut>(
     kind: &'static str,
     controller: Controller<K>,
     reconcile: impl FnMut(Arc<K>, Arc<Context>) -> Fut + Send + 'static,
-    error_policy: impl Fn(Arc<K>, &Error, Arc<Context>) -> kube::runtime::controller::Action
-        + Send
-        + Sync
-        + 'static,
     ctx: Arc<Context>,
-    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
-) -> tokio::task::JoinHandle<()>
+    shutdown: Shutdown,
+) -> BoxFuture<'static, ()>
 where
     K: kube::Resource<DynamicType = ()>
         + Clone
@@ -240,7 +213,7 @@ where
         let _entered = telemetry::span(kind, &*object).entered();
         error_policy(object, error, ctx)
     };
-    tokio::spawn(async move {
+    Box::pin(async move {
         controller
             .graceful_shutdown_on(shutdown)
             .run(reconcile, error_policy, ctx)
@@ -251,6 +224,25 @@ where
             })
             .await
     })
+}
+
+/// A pseudo-random duration below `max`, to spread apart retries that would otherwise fire
+/// together.
+pub fn jitter(max: Duration) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let nanos = max.as_nanos().min(u128::from(u64::MAX)) as u64;
+    if nanos == 0 {
+        return Duration::ZERO;
+    }
+    // Each RandomState is seeded afresh: a cheap source of randomness without a crate.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    Duration::from_nanos(h.finish() % nanos)
 }
 
 #[cfg(test)]

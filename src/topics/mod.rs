@@ -5,12 +5,14 @@
 //! [`status`] (pure: outcome → kstatus conditions) and [`reconcile`] (the controller).
 
 pub mod batcher;
+mod controller;
 mod desired;
 pub mod execute;
 pub mod plan;
 mod reconcile;
 pub mod status;
 
+pub use controller::KIND;
 pub use desired::{resolve_topic, DesiredTopic};
 pub use reconcile::{conflict_owner, reconcile, trigger_hash, TOPIC_FINALIZER};
 

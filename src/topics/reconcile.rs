@@ -25,11 +25,11 @@ use crate::runtime::{Context, Error, DRY_RUN_ANNOTATION, FIELD_MANAGER, PAUSED_A
 use crate::topics::execute::Outcome;
 use crate::topics::plan;
 
-/// What makes a KafkaTopic worth reconciling again: its spec (generation), the annotations
-/// that steer it, deletion and finalizers — not its own status writes.
 /// The finalizer that holds a KafkaTopic until its broker topic is dealt with.
 pub const TOPIC_FINALIZER: &str = "tributary.io/topic";
 
+/// What makes a KafkaTopic worth reconciling again: its spec (generation), the annotations
+/// that steer it, deletion and finalizers — not its own status writes.
 pub fn trigger_hash(topic: &KafkaTopic) -> Option<u64> {
     let mut h = DefaultHasher::new();
     topic.metadata.generation.hash(&mut h);

@@ -1,6 +1,7 @@
 //! `StreamTopology`: expansion into child resources (with the graph's validation), the
 //! controller that applies and prunes them and aggregates their status, and drawing it.
 
+mod controller;
 mod draw;
 mod expand;
 pub mod graph;
@@ -8,6 +9,7 @@ mod reconcile;
 #[cfg(test)]
 pub(crate) mod tests;
 
+pub use controller::KIND;
 pub use draw::graph_of;
 pub use expand::{
     child_name, expand, topic_child_name, Expansion, DESCRIPTION_ANNOTATION, ENTRY_LABEL,

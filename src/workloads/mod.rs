@@ -21,6 +21,7 @@ mod apply;
 pub mod autoscale;
 mod connection;
 mod consumer;
+mod controller;
 mod hash;
 mod lag_batcher;
 mod producer;
@@ -30,9 +31,8 @@ mod validate;
 pub use apply::{finish, joined, verdict, Outcome};
 
 pub use connection::{ConnectionFacts, Credential, SaslRefs, SecurityProtocol, TlsRefs};
-pub use consumer::reconcile as reconcile_consumer;
+pub use controller::{CONSUMERS, PRODUCERS};
 pub use hash::StableHasher;
-pub use producer::reconcile as reconcile_producer;
 pub use render::{
     connection_env, consumer_deployment, consumer_env_names, producer_deployment,
     producer_env_names, producer_service, RenderError, CONSUMER_CONTAINER, ENV_BOOTSTRAP_SERVERS,

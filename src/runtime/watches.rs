@@ -1,0 +1,298 @@
+//! One watch per kind and scope, shared by every controller that needs it.
+//!
+//! Each kind a controller reconciles, owns or looks at is watched once per watched namespace
+//! (or once cluster-wide): its objects go into one cache ([`Store`]) and every change — applied
+//! or deleted — is fanned out to each subscriber's stream. Controllers read the caches and build
+//! their triggers from the subscriptions ([`Shared::changes`]); nothing watches a kind a second
+//! time. Owned children (Deployments, Services) are watched as metadata only: their owners need
+//! only their owner references.
+//!
+//! Every watch has its own backoff ([`WatchBackoff`]: 0.5 s doubling to at most 5 s, reset on
+//! the first success), so an API server that comes back is seen by every watch within seconds,
+//! and one failing watch never delays another.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::channel::mpsc;
+use futures::future::BoxFuture;
+use futures::{FutureExt, Stream, StreamExt};
+use kube::core::PartialObjectMeta;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::utils::Backoff;
+use kube::runtime::watcher::{self, watcher, Event};
+use kube::runtime::WatchStreamExt;
+use kube::{Api, Client, Resource};
+use serde::de::DeserializeOwned;
+
+/// What a watched kind must be.
+pub trait Watchable:
+    Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+    + Clone
+    + Debug
+    + DeserializeOwned
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<K> Watchable for K where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + Debug
+        + DeserializeOwned
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+/// The watches of one scope: a namespace, or the whole cluster.
+pub struct Watches {
+    client: Client,
+    namespace: Option<String>,
+    shared: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+    /// The watch loops made so far and not yet started, with the kind each serves.
+    unstarted: Mutex<Vec<(&'static str, BoxFuture<'static, ()>)>>,
+    /// The kind of every watch made, in order.
+    kinds: Mutex<Vec<&'static str>>,
+    /// For readiness: one future per watch that resolves once its cache is filled.
+    filled: Mutex<Vec<BoxFuture<'static, bool>>>,
+}
+
+impl Watches {
+    /// `namespace: None` watches every namespace.
+    pub fn new(client: Client, namespace: Option<String>) -> Self {
+        Self {
+            client,
+            namespace,
+            shared: Mutex::new(HashMap::new()),
+            unstarted: Mutex::new(Vec::new()),
+            kinds: Mutex::new(Vec::new()),
+            filled: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The namespace watched, `None` for all.
+    pub fn namespace(&self) -> Option<&str> {
+        self.namespace.as_deref()
+    }
+
+    /// The Kubernetes client the watches use.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// An `Api` of `K` in this scope.
+    pub fn api<K: Watchable>(&self) -> Api<K> {
+        match &self.namespace {
+            None => Api::all(self.client.clone()),
+            Some(ns) => Api::namespaced(self.client.clone(), ns),
+        }
+    }
+
+    /// The one watch of whole `K` objects in this scope, made on first use.
+    pub fn objects<K: Watchable>(&self) -> Arc<Shared<K>> {
+        let api = self.api::<K>();
+        self.shared_or(|| {
+            let stream = watcher(api, watcher::Config::default()).boxed();
+            Shared::new(K::kind(&()).into_owned(), stream)
+        })
+    }
+
+    /// The one watch of `K`'s metadata in this scope (for owned children), made on first use.
+    pub fn metadata<K: Watchable>(&self) -> Arc<Shared<PartialObjectMeta<K>>> {
+        // An `Api` of `PartialObjectMeta<K>` asks the API server for metadata only.
+        self.objects::<PartialObjectMeta<K>>()
+    }
+
+    fn shared_or<T>(
+        &self,
+        make: impl FnOnce() -> (Arc<Shared<T>>, BoxFuture<'static, ()>),
+    ) -> Arc<Shared<T>>
+    where
+        T: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+    {
+        let mut shared = self.shared.lock().unwrap();
+        if let Some(existing) = shared.get(&TypeId::of::<T>()) {
+            if let Ok(s) = existing.clone().downcast::<Shared<T>>() {
+                return s;
+            }
+        }
+        let (made, run) = make();
+        shared.insert(TypeId::of::<T>(), made.clone());
+        let kind: &'static str = made.kind;
+        self.kinds.lock().unwrap().push(kind);
+        self.filled
+            .lock()
+            .unwrap()
+            .push(super::telemetry::filled(made.store()));
+        self.unstarted.lock().unwrap().push((kind, run));
+        made
+    }
+
+    /// The kinds watched, one entry per watch (for logs and tests).
+    pub fn kinds(&self) -> Vec<&'static str> {
+        let mut kinds = self.kinds.lock().unwrap().clone();
+        kinds.sort_unstable();
+        kinds
+    }
+
+    /// One future per watch made so far (taken once), resolving when its cache is filled.
+    pub fn filled(&self) -> Vec<BoxFuture<'static, bool>> {
+        std::mem::take(&mut *self.filled.lock().unwrap())
+    }
+
+    /// Starts every watch made so far; each runs until `shutdown` resolves.
+    pub fn start(
+        &self,
+        shutdown: impl std::future::Future<Output = ()> + Clone + Send + 'static,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        let unstarted = std::mem::take(&mut *self.unstarted.lock().unwrap());
+        unstarted
+            .into_iter()
+            .map(|(kind, run)| {
+                let shutdown = shutdown.clone();
+                tokio::spawn(async move {
+                    tokio::select! {
+                        _ = run => tracing::debug!(kind, "watch ended"),
+                        _ = shutdown => {}
+                    }
+                })
+            })
+            .collect()
+    }
+}
+
+/// One kind's watch: its cache and the subscribers to its changes.
+pub struct Shared<K: Resource<DynamicType = ()> + 'static> {
+    kind: &'static str,
+    store: Store<K>,
+    subscribers: Arc<Mutex<Vec<mpsc::UnboundedSender<Arc<K>>>>>,
+}
+
+impl<K> Shared<K>
+where
+    K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+{
+    fn new(
+        kind: String,
+        events: futures::stream::BoxStream<'static, watcher::Result<Event<K>>>,
+    ) -> (Arc<Self>, BoxFuture<'static, ()>) {
+        let kind: &'static str = Box::leak(kind.into_boxed_str());
+        let (store, writer) = reflector::store();
+        let subscribers: Arc<Mutex<Vec<mpsc::UnboundedSender<Arc<K>>>>> = Arc::default();
+        let fan_out = subscribers.clone();
+        let run = events
+            .backoff(WatchBackoff::default())
+            .reflect(writer)
+            .for_each(move |event| {
+                let changed = match event {
+                    Ok(Event::Apply(o) | Event::InitApply(o) | Event::Delete(o)) => Some(o),
+                    Ok(Event::Init | Event::InitDone) => None,
+                    Err(e) => {
+                        tracing::warn!(kind, error = %e, "watch failed; retrying with backoff");
+                        None
+                    }
+                };
+                if let Some(object) = changed {
+                    let object = Arc::new(object);
+                    fan_out
+                        .lock()
+                        .unwrap()
+                        .retain(|s| s.unbounded_send(object.clone()).is_ok());
+                }
+                futures::future::ready(())
+            })
+            .boxed();
+        let shared = Arc::new(Self {
+            kind,
+            store,
+            subscribers,
+        });
+        (shared, run)
+    }
+
+    /// The cache, filled by the one watch.
+    pub fn store(&self) -> Store<K> {
+        self.store.clone()
+    }
+
+    /// Every change of an object of this kind from now on (applied or deleted; a deleted
+    /// object is no longer in [`Shared::store`] when its change arrives).
+    pub fn subscribe(&self) -> impl Stream<Item = Arc<K>> + Send + 'static {
+        let (tx, rx) = mpsc::unbounded();
+        self.subscribers.lock().unwrap().push(tx);
+        rx
+    }
+
+    /// The changes that call for a reconcile of the object itself: those that change what
+    /// `trigger` hashes (e.g. [`super::spec_trigger`]: spec and metadata, not status), and
+    /// every deletion.
+    pub fn changes(
+        &self,
+        trigger: fn(&K) -> Option<u64>,
+    ) -> impl Stream<Item = Arc<K>> + Send + 'static {
+        let store = self.store.clone();
+        let mut seen: HashMap<ObjectRef<K>, u64> = HashMap::new();
+        self.subscribe().filter(move |object| {
+            let key = ObjectRef::from_obj(&**object);
+            let pass = if store.get(&key).is_none() {
+                // Deleted: forget it, and let the controller look (it finds nothing to do
+                // unless a finalizer still holds the object).
+                seen.remove(&key);
+                true
+            } else {
+                match trigger(object) {
+                    Some(hash) => seen.insert(key, hash) != Some(hash),
+                    None => true,
+                }
+            };
+            futures::future::ready(pass)
+        })
+    }
+}
+
+impl<K: Resource<DynamicType = ()>> Debug for Shared<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").field("kind", &self.kind).finish()
+    }
+}
+
+/// The backoff of one watch: 0.5 s doubling to at most 5 s, with up to 25% jitter, back to
+/// 0.5 s after the first event that arrives.
+#[derive(Debug, Clone)]
+pub struct WatchBackoff {
+    next: Duration,
+}
+
+impl WatchBackoff {
+    pub const FIRST: Duration = Duration::from_millis(500);
+    pub const MAX: Duration = Duration::from_secs(5);
+}
+
+impl Default for WatchBackoff {
+    fn default() -> Self {
+        Self { next: Self::FIRST }
+    }
+}
+
+impl Iterator for WatchBackoff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        let delay = self.next;
+        self.next = (self.next * 2).min(Self::MAX);
+        Some(delay + super::jitter(delay / 4))
+    }
+}
+
+impl Backoff for WatchBackoff {
+    fn reset(&mut self) {
+        self.next = Self::FIRST;
+    }
+}

@@ -1,0 +1,37 @@
+//! The KafkaTopic controller: reconciles a topic when its spec, steering annotations, deletion
+//! or finalizers change ([`super::trigger_hash`]) or its KafkaCluster's spec changes (never on
+//! a status write, the cluster's included), and every topic at once at each resync, so the
+//! periodic drift check is a few large broker round trips instead of one per topic.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use kube::runtime::Controller;
+use kube::ResourceExt;
+
+use crate::api::{KafkaCluster, KafkaTopic};
+use crate::runtime::{
+    every, referring, run_controller, spec_trigger, Context, Kind, Shutdown, Watches,
+};
+
+/// The registration of KafkaTopic with the operator.
+pub const KIND: Kind = Kind {
+    name: "KafkaTopic",
+    controller,
+};
+
+fn controller(watches: &Watches, ctx: Arc<Context>, shutdown: Shutdown) -> BoxFuture<'static, ()> {
+    let topics = watches.objects::<KafkaTopic>();
+    let clusters = watches.objects::<KafkaCluster>();
+    let store = topics.store();
+    let of_cluster = move |cluster: Arc<KafkaCluster>| {
+        referring(&store, &*cluster, |t: &KafkaTopic| {
+            t.spec.cluster_ref == cluster.name_any()
+        })
+    };
+    let controller =
+        Controller::for_shared_stream(topics.changes(super::trigger_hash), topics.store())
+            .watches_shared_stream(clusters.changes(spec_trigger), of_cluster)
+            .reconcile_all_on(every(ctx.options.resync));
+    run_controller(KIND.name, controller, super::reconcile, ctx, shutdown)
+}
