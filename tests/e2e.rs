@@ -1153,3 +1153,68 @@ async fn each_kind_is_watched_once() {
     assert_eq!(r.api.open_watches(), 7, "open watch streams");
     r.stop().await;
 }
+
+/// Idle means zero writes: once a producer (Deployment and Service) and a consumer (Deployment)
+/// are Ready, the reconciles that keep coming (lag polls, resyncs) compare what they would apply
+/// with what is there and write nothing — no apply, no status, no Event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_workloads_write_nothing() {
+    let r = start().await;
+    let env = &r.env;
+    let topic = unique("idle");
+    env.create_topic(&topic, spec("local", 2, &[])).await;
+    let producer_name = unique("idle-producer");
+    let consumer_name = unique("idle-consumer");
+    let producers: kube::Api<tributary::api::KafkaProducer> =
+        kube::Api::namespaced(env.client.clone(), NAMESPACE);
+    producers
+        .create(
+            &Default::default(),
+            &producer(&producer_name, "local", &[&topic]),
+        )
+        .await
+        .unwrap();
+    let consumers: kube::Api<tributary::api::KafkaConsumer> =
+        kube::Api::namespaced(env.client.clone(), NAMESPACE);
+    let scaling = json!({"replicas": 1});
+    consumers
+        .create(
+            &Default::default(),
+            &consumer(&consumer_name, &[&topic], scaling),
+        )
+        .await
+        .unwrap();
+    env.eventually("both Deployments exist", || async {
+        deployment_replicas(env, &producer_name).await.is_some()
+            && deployment_replicas(env, &consumer_name).await.is_some()
+    })
+    .await;
+    roll_out_all(env).await;
+    env.eventually("both Ready", || async {
+        let p = producer_status(env, &producer_name).await;
+        let c = consumer_status(env, &consumer_name).await;
+        p.is_some_and(|s| {
+            ready_reason(&s.conditions).is_some_and(|(s, _)| s == ConditionStatus::True)
+        }) && c.is_some_and(|s| {
+            ready_reason(&s.conditions).is_some_and(|(s, _)| s == ConditionStatus::True)
+        })
+    })
+    .await;
+    // Let the last writes of the roll-out settle, then watch: several lag polls and resyncs.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    r.api.clear_requests();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let requests = r.api.requests();
+    let writes: Vec<String> = requests
+        .iter()
+        .filter(|q| q.method != "GET")
+        .map(|q| format!("{} {}", q.method, q.path))
+        .collect();
+    let reads = requests.len() - writes.len();
+    assert!(
+        reads > 0,
+        "the workloads kept reconciling (no request at all in 6 s)"
+    );
+    assert!(writes.is_empty(), "writes while idle: {writes:#?}");
+    r.stop().await;
+}

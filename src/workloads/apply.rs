@@ -3,7 +3,7 @@
 //! Deployment / Service server-side under the field manager `tributary`.
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, ResourceExt};
 
@@ -12,6 +12,7 @@ use std::sync::Arc;
 use kube::runtime::controller::Action;
 use serde::Serialize;
 
+use super::applied::contains;
 use crate::api::{Condition, ConditionStatus, KafkaCluster, KafkaTopic, SecretKeySelector};
 use crate::model::FieldError;
 use crate::runtime::status::{apply_verdict, now, Verdict};
@@ -110,32 +111,53 @@ pub fn topics_not_ready(
         .collect()
 }
 
-/// Server-side applies a Deployment; returns what the API server holds afterwards.
-pub async fn apply_deployment(
+/// Server-side applies `desired` (a Deployment or Service), unless `current` — what the API
+/// server holds, `None` when it holds nothing — already has every field of it: an idle
+/// operator writes nothing. Returns what the API server holds afterwards.
+pub async fn apply_if_changed<K>(
     ctx: &Context,
     namespace: &str,
-    deployment: &Deployment,
-) -> Result<Deployment, Error> {
-    let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), namespace);
+    current: Option<K>,
+    desired: &K,
+) -> Result<K, Error>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + Serialize
+        + serde::de::DeserializeOwned,
+{
+    if let Some(current) = current {
+        let (have, want) = (
+            serde_json::to_value(&current),
+            serde_json::to_value(desired),
+        );
+        if let (Ok(have), Ok(want)) = (have, want) {
+            if contains(&have, &want) {
+                return Ok(current);
+            }
+        }
+    }
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), namespace);
     Ok(api
         .patch(
-            &deployment.name_any(),
+            &desired.name_any(),
             &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(deployment),
+            &Patch::Apply(desired),
         )
         .await?)
 }
 
-/// Server-side applies a Service.
-pub async fn apply_service(ctx: &Context, namespace: &str, service: &Service) -> Result<(), Error> {
-    let api: Api<Service> = Api::namespaced(ctx.client.clone(), namespace);
-    api.patch(
-        &service.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(service),
-    )
-    .await?;
-    Ok(())
+/// What the API server holds of the `K` named `name`, if anything.
+pub async fn current<K>(ctx: &Context, namespace: &str, name: &str) -> Result<Option<K>, Error>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned,
+{
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), namespace);
+    Ok(api.get_opt(name).await?)
 }
 
 /// `(ready replicas, available)` of a Deployment as the API server reports it.

@@ -7,10 +7,10 @@ use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::runtime::controller::Action;
-use kube::{Api, ResourceExt};
+use kube::ResourceExt;
 
 use super::apply::{
-    apply_deployment, cluster_connection, finish, joined, namespace_topics, rollout,
+    apply_if_changed, cluster_connection, current, finish, joined, namespace_topics, rollout,
     topics_not_ready, verdict, Outcome,
 };
 use super::lag_batcher::LagBatcher;
@@ -131,10 +131,9 @@ async fn decide_status(
         ));
     }
 
-    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), ns);
-    let current = deployments
-        .get_opt(&consumer.name_any())
-        .await?
+    let existing: Option<Deployment> = current(ctx, ns, &consumer.name_any()).await?;
+    let current = existing
+        .as_ref()
         .and_then(|d| d.spec.replicas)
         .or(status.replicas);
     let decision = match (&valid.scaling, policy) {
@@ -209,7 +208,7 @@ async fn decide_status(
 
     let deployment = consumer_deployment(&valid, &facts, &names, replicas)
         .map_err(|e| Error::Render(e.to_string()))?;
-    let applied = apply_deployment(ctx, ns, &deployment).await?;
+    let applied = apply_if_changed(ctx, ns, existing, &deployment).await?;
     let (ready, available) = rollout(&applied, replicas);
     status.replicas = Some(replicas);
     status.ready_replicas = Some(ready);

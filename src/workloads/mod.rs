@@ -17,6 +17,7 @@
 //! - the annotation `tributary.io/connection-hash`, a stable hash of the connection settings
 //!   and Secret references, so changing them rolls the pods.
 
+mod applied;
 mod apply;
 pub mod autoscale;
 mod connection;

@@ -4,11 +4,13 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Service;
 use kube::runtime::controller::Action;
 use kube::ResourceExt;
 
 use super::apply::{
-    apply_deployment, apply_service, cluster_connection, finish, joined, namespace_topics, rollout,
+    apply_if_changed, cluster_connection, current, finish, joined, namespace_topics, rollout,
     topics_not_ready, verdict, Outcome,
 };
 use crate::api::{KafkaProducer, KafkaProducerStatus};
@@ -87,9 +89,11 @@ async fn decide(
         )
         .await;
     }
-    let applied = apply_deployment(ctx, ns, &deployment).await?;
+    let existing: Option<Deployment> = current(ctx, ns, &deployment.name_any()).await?;
+    let applied = apply_if_changed(ctx, ns, existing, &deployment).await?;
     if let Some(service) = producer_service(&valid).map_err(|e| Error::Render(e.to_string()))? {
-        apply_service(ctx, ns, &service).await?;
+        let existing: Option<Service> = current(ctx, ns, &service.name_any()).await?;
+        apply_if_changed(ctx, ns, existing, &service).await?;
     }
     let (ready, available) = rollout(&applied, valid.replicas);
     status.replicas = Some(valid.replicas);
