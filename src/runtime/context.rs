@@ -184,14 +184,28 @@ impl ClusterConnections {
     }
 }
 
-/// Per-object exponential backoff: base, 2×base, 4×base, ... up to max; reset on success.
+/// Per-object exponential backoff: about base, 2×base, 4×base, ... up to max, each delay
+/// shortened by up to a quarter at random (so that objects that failed together do not retry
+/// together); reset on success. Conflicts (a write refused because the cached copy it was based
+/// on is stale) back off on a shorter schedule of their own ([`Backoff::next_conflict`]).
 pub struct Backoff {
     base: Duration,
     max: Duration,
-    failures: Mutex<HashMap<String, u32>>,
+    failures: Mutex<HashMap<String, Failures>>,
+}
+
+/// The failures in a row of one object.
+#[derive(Debug, Default, Clone, Copy)]
+struct Failures {
+    errors: u32,
+    conflicts: u32,
 }
 
 impl Backoff {
+    /// The first delay after a conflict; it doubles up to [`Backoff::CONFLICT_MAX`].
+    pub const CONFLICT_BASE: Duration = Duration::from_millis(200);
+    pub const CONFLICT_MAX: Duration = Duration::from_secs(10);
+
     pub fn new(base: Duration, max: Duration) -> Self {
         Self {
             base,
@@ -203,13 +217,21 @@ impl Backoff {
     /// The delay before retrying `key` after one more failure.
     pub fn next(&self, key: &str) -> Duration {
         let mut failures = self.failures.lock().unwrap();
-        let n = failures.entry(key.to_owned()).or_insert(0);
-        let delay = self
-            .base
-            .saturating_mul(2u32.saturating_pow(*n))
-            .min(self.max);
-        *n = n.saturating_add(1);
+        let f = failures.entry(key.to_owned()).or_default();
+        let delay = doubled(self.base, f.errors, self.max);
+        f.errors = f.errors.saturating_add(1);
         delay
+    }
+
+    /// The delay before retrying `key` after one more conflict, and how many conflicts in a
+    /// row it has had: long enough for the cache to catch up with the API server, never a
+    /// tight loop.
+    pub fn next_conflict(&self, key: &str) -> (Duration, u32) {
+        let mut failures = self.failures.lock().unwrap();
+        let f = failures.entry(key.to_owned()).or_default();
+        let delay = doubled(Self::CONFLICT_BASE, f.conflicts, Self::CONFLICT_MAX);
+        f.conflicts = f.conflicts.saturating_add(1);
+        (delay, f.conflicts)
     }
 
     pub fn reset(&self, key: &str) {
@@ -217,21 +239,71 @@ impl Backoff {
     }
 }
 
+/// `base` doubled `n` times, at most `max`, less up to a quarter at random.
+fn doubled(base: Duration, n: u32, max: Duration) -> Duration {
+    let delay = base.saturating_mul(2u32.saturating_pow(n)).min(max);
+    delay - super::jitter(delay / 4)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// `delay` is `nominal` less at most a quarter.
+    fn about(delay: Duration, nominal: Duration) -> bool {
+        delay <= nominal && delay >= nominal - nominal / 4
+    }
+
     #[test]
     fn backoff_doubles_up_to_the_maximum_and_resets() {
         let b = Backoff::new(Duration::from_secs(1), Duration::from_secs(10));
-        let delays: Vec<u64> = (0..6).map(|_| b.next("ns/a").as_secs()).collect();
-        assert_eq!(delays, [1, 2, 4, 8, 10, 10]);
-        assert_eq!(
-            b.next("ns/b").as_secs(),
-            1,
+        for nominal in [1, 2, 4, 8, 10, 10] {
+            let delay = b.next("ns/a");
+            assert!(
+                about(delay, Duration::from_secs(nominal)),
+                "{delay:?} for {nominal} s"
+            );
+        }
+        assert!(
+            about(b.next("ns/b"), Duration::from_secs(1)),
             "objects back off independently"
         );
         b.reset("ns/a");
-        assert_eq!(b.next("ns/a").as_secs(), 1);
+        assert!(about(b.next("ns/a"), Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn backoff_is_jittered() {
+        let b = Backoff::new(Duration::from_secs(8), Duration::from_secs(8));
+        let delays: std::collections::BTreeSet<Duration> =
+            (0..20).map(|i| b.next(&format!("ns/{i}"))).collect();
+        assert!(
+            delays.len() > 1,
+            "twenty objects failing together retry apart"
+        );
+    }
+
+    #[test]
+    fn conflicts_back_off_on_their_own_schedule() {
+        let b = Backoff::new(Duration::from_secs(1), Duration::from_secs(300));
+        let mut last = Duration::ZERO;
+        for n in 1..=10u32 {
+            let (delay, count) = b.next_conflict("ns/a");
+            assert_eq!(count, n);
+            assert!(delay <= Backoff::CONFLICT_MAX);
+            assert!(
+                delay >= last.min(Backoff::CONFLICT_MAX * 3 / 4),
+                "grows: {delay:?} after {last:?}"
+            );
+            last = delay;
+        }
+        assert!(
+            last >= Backoff::CONFLICT_MAX * 3 / 4,
+            "capped, not unbounded: {last:?}"
+        );
+        // A conflict does not lengthen the error backoff, and success resets both.
+        assert!(about(b.next("ns/a"), Duration::from_secs(1)));
+        b.reset("ns/a");
+        assert_eq!(b.next_conflict("ns/a").1, 1);
     }
 }
