@@ -686,3 +686,87 @@ fn operator_flags_and_their_defaults() {
     assert!(parse(&["--http-address", "localhost"]).is_err());
     assert!(parse(&["--leader-election-lease-seconds", "0"]).is_err());
 }
+
+/// An operator whose in-flight reconcile hangs on the API server (its status write never
+/// answered), for the shutdown tests: returns once the write is hanging.
+async fn operator_with_a_hanging_write(c: &Cluster, name: &str, grace: &str) -> Operator {
+    let op = Operator::start(c, name, &["--shutdown-grace-seconds", grace]);
+    op.wait_ready(LEADER, Duration::from_secs(30)).await;
+    let topic = unique("hang");
+    c.env.create_topic(&topic, spec("local", 1, &[])).await;
+    wait_ready_topic(&c.env, &topic).await;
+    // From now on the operator's status writes hang; the edit below (a PUT) still lands.
+    c.api
+        .set_delay(("PATCH", "/kafkatopics/"), Duration::from_secs(3600));
+    let mut edited = c.env.topics().get(&topic).await.unwrap();
+    edited
+        .spec
+        .config
+        .insert("retention.ms".into(), "3600000".into());
+    c.env
+        .topics()
+        .replace(&topic, &Default::default(), &edited)
+        .await
+        .unwrap();
+    // The reconcile of the edit reaches its status write, which never returns.
+    let start = Instant::now();
+    while !c
+        .api
+        .requests()
+        .iter()
+        .any(|r| r.method == "PATCH" && r.path.contains(&format!("/kafkatopics/{topic}/status")))
+    {
+        assert!(start.elapsed() < Duration::from_secs(20), "no status write");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    op
+}
+
+/// SIGTERM ends the operator within its shutdown grace even while a reconcile hangs on the
+/// API server: it exits 1 after the grace instead of running on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_is_bounded_while_the_api_server_hangs() {
+    let _serial = SERIAL.lock().await;
+    let c = cluster("shutdown").await;
+    let mut op = operator_with_a_hanging_write(&c, "op-shutdown", "2").await;
+    let asked = Instant::now();
+    op.signal("-TERM");
+    let status = op.wait_exit(Duration::from_secs(10)).await;
+    let took = asked.elapsed();
+    assert_eq!(status.code(), Some(1), "{}", op.log_text());
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(5),
+        "exited {took:?} after SIGTERM with a 2 s grace"
+    );
+    assert!(
+        op.log_text()
+            .contains("did not finish within its grace period"),
+        "{}",
+        op.log_text()
+    );
+}
+
+/// A second signal exits at once, however long the grace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_exits_at_once() {
+    let _serial = SERIAL.lock().await;
+    let c = cluster("second-signal").await;
+    let mut op = operator_with_a_hanging_write(&c, "op-second", "600").await;
+    op.signal("-TERM");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    op.assert_running();
+    let asked = Instant::now();
+    op.signal("-INT");
+    let status = op.wait_exit(Duration::from_secs(5)).await;
+    assert_eq!(status.code(), Some(1), "{}", op.log_text());
+    assert!(
+        asked.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert!(
+        op.log_text().contains("second shutdown signal"),
+        "{}",
+        op.log_text()
+    );
+}

@@ -152,6 +152,12 @@ pub struct OperatorArgs {
     /// long; the leader renews every fifth of it.
     #[arg(long, value_name = "N", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub leader_election_lease_seconds: u64,
+    /// Seconds the operator has, after SIGTERM or Ctrl-C, to finish in-flight reconciles and
+    /// release its Lease; then it exits with status 1 whatever the API server or the broker is
+    /// doing. A second signal exits at once (status 1). Keep it below the pod's
+    /// terminationGracePeriodSeconds.
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub shutdown_grace_seconds: u64,
 }
 
 /// `HOST:PORT`, or `:PORT` for every interface.
@@ -282,24 +288,75 @@ async fn run_operator(args: OperatorArgs) -> Result<ExitCode> {
             }),
     };
     tracing::info!(?options, ?process, "starting the operator");
-    crate::operator::process::run(
+    let grace = Duration::from_secs(args.shutdown_grace_seconds);
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let signals = tokio::spawn(bounded_shutdown(stop, grace));
+    let code = crate::operator::process::run(
         client,
         options,
         crate::runtime::rdkafka_connect(),
         process,
-        shutdown_signal(),
+        async move {
+            let mut stopping = stopping;
+            let _ = stopping.wait_for(|stop| *stop).await;
+        },
     )
-    .await
+    .await;
+    signals.abort();
+    code
 }
 
-/// Resolves on SIGTERM (how Kubernetes stops a pod) or Ctrl-C.
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+/// On the first SIGTERM (how Kubernetes stops a pod) or Ctrl-C, asks the operator to stop;
+/// exits the process with status 1 if it has not stopped within `grace`, or at once on a
+/// second signal — so shutdown is bounded whatever the API server or the broker is doing.
+async fn bounded_shutdown(stop: tokio::sync::watch::Sender<bool>, grace: Duration) {
+    let mut signals = Signals::new();
+    signals.next().await;
+    tracing::info!(
+        ?grace,
+        "shutdown requested: finishing in-flight reconciles (a second signal exits at once)"
+    );
+    let _ = stop.send(true);
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {},
+        _ = signals.next() => {
+            tracing::warn!("second shutdown signal: exiting at once");
+        }
+        _ = tokio::time::sleep(grace) => {
+            tracing::error!(?grace, "shutdown did not finish within its grace period: exiting");
+        }
     }
-    tracing::info!("shutdown requested: finishing in-flight reconciles");
+    std::process::exit(1);
+}
+
+/// SIGTERM and SIGINT (Ctrl-C), as one stream of shutdown requests.
+struct Signals {
+    term: Option<tokio::signal::unix::Signal>,
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Self {
+        use tokio::signal::unix::{signal, SignalKind};
+        Self {
+            term: signal(SignalKind::terminate()).ok(),
+            int: signal(SignalKind::interrupt()).ok(),
+        }
+    }
+
+    async fn next(&mut self) {
+        async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+            match s {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        }
+        tokio::select! {
+            _ = recv(&mut self.term) => {}
+            _ = recv(&mut self.int) => {}
+        }
+    }
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
