@@ -12,6 +12,7 @@ use std::sync::Arc;
 use kube::runtime::controller::Action;
 use serde::Serialize;
 
+use crate::api::Reason;
 use crate::api::{Condition, ConditionStatus, KafkaCluster, KafkaTopic, SecretKeySelector};
 use crate::model::FieldError;
 use crate::runtime::status::{apply_verdict, now, Verdict};
@@ -149,15 +150,15 @@ pub fn rollout(deployment: &Deployment, desired: i32) -> (i32, bool) {
 
 /// What a workload reconcile concluded: the status verdict, and when to look again (`None`:
 /// after this object's backoff).
-pub type Outcome = (Verdict<'static>, Option<Action>);
+pub type Outcome = (Verdict, Option<Action>);
 
 pub fn verdict(
     ready: bool,
     reconciling: bool,
     stalled: bool,
-    reason: &'static str,
+    reason: Reason,
     message: String,
-) -> Verdict<'static> {
+) -> Verdict {
     Verdict {
         ready,
         reconciling,
@@ -185,7 +186,7 @@ pub async fn cluster_connection(
     let Some(cluster) = ctx.cluster(Some(namespace), cluster_ref) else {
         let message = format!("KafkaCluster '{cluster_ref}' does not exist in this namespace");
         return Ok(Err((
-            verdict(false, true, false, "ClusterNotFound", message),
+            verdict(false, true, false, Reason::ClusterNotFound, message),
             None,
         )));
     };
@@ -193,14 +194,14 @@ pub async fn cluster_connection(
         Ok(f) => f,
         Err(errors) => {
             return Ok(Err((
-                verdict(false, false, true, "InvalidCluster", joined(&errors)),
+                verdict(false, false, true, Reason::InvalidCluster, joined(&errors)),
                 Some(Action::requeue(ctx.options.resync)),
             )))
         }
     };
     if let Some(missing) = missing_secret(ctx, namespace, &secret_refs(&facts)).await? {
         return Ok(Err((
-            verdict(false, true, false, "SecretNotFound", missing),
+            verdict(false, true, false, Reason::SecretNotFound, missing),
             None,
         )));
     }

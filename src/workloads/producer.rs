@@ -11,6 +11,7 @@ use super::apply::{
     apply_deployment, apply_service, cluster_connection, finish, joined, namespace_topics, rollout,
     topics_not_ready, verdict, Outcome,
 };
+use crate::api::Reason;
 use crate::api::{KafkaProducer, KafkaProducerStatus};
 use crate::runtime::{Context, Error};
 use crate::workloads::{producer_deployment, producer_service, topic_names, validate_producer};
@@ -43,7 +44,7 @@ async fn decide(
         Ok(v) => v,
         Err(errors) => {
             return Ok((
-                verdict(false, false, true, "InvalidSpec", joined(&errors)),
+                verdict(false, false, true, Reason::InvalidSpec, joined(&errors)),
                 Some(Action::await_change()),
             ))
         }
@@ -60,7 +61,7 @@ async fn decide(
         status.waiting_for_topics = waiting.clone();
         let message = format!("not rolled out: waiting for {}", waiting.join(", "));
         return Ok((
-            verdict(false, true, false, "WaitingForTopics", message),
+            verdict(false, true, false, Reason::WaitingForTopics, message),
             Some(Action::requeue(
                 ctx.options
                     .backoff_base
@@ -100,7 +101,7 @@ async fn decide(
                 true,
                 false,
                 false,
-                "Available",
+                Reason::Available,
                 format!("{ready}/{} replicas ready", valid.replicas),
             ),
             Some(Action::requeue(ctx.options.resync)),
@@ -111,7 +112,7 @@ async fn decide(
                 false,
                 true,
                 false,
-                "Progressing",
+                Reason::Progressing,
                 format!("{ready}/{} replicas ready", valid.replicas),
             ),
             Some(Action::requeue(std::time::Duration::from_secs(5))),
