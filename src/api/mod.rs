@@ -13,7 +13,7 @@ pub use cluster::{
     CredentialSource, KafkaCluster, KafkaClusterSpec, KafkaClusterStatus, SaslMechanism, SaslSpec,
     SecretKeySelector, TlsSpec, TopicDefaults,
 };
-pub use conditions::{Condition, ConditionStatus};
+pub use conditions::{Condition, ConditionStatus, Reason};
 pub use consumer::{
     Autoscaling, KafkaConsumer, KafkaConsumerSpec, KafkaConsumerStatus, OffsetResetPolicy,
     Recommendation, ReplicaDecision, ScaleHistory, TopicLag,

@@ -7,6 +7,7 @@ use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
 
+use crate::api::Reason;
 use crate::api::{KafkaCluster, KafkaClusterStatus, API_VERSION};
 use crate::clusters::validate_cluster;
 use crate::kafka::api_versions;
@@ -32,7 +33,7 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
                 ready: false,
                 reconciling: false,
                 stalled: true,
-                reason: "InvalidSpec",
+                reason: Reason::InvalidSpec,
                 message,
             },
             None,
@@ -71,7 +72,7 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
                         ready: true,
                         reconciling: false,
                         stalled: false,
-                        reason: "Connected",
+                        reason: Reason::Connected,
                         message,
                     },
                     Some(ctx.options.probe_interval),

@@ -15,6 +15,8 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use thiserror::Error;
 
+use crate::api::Reason;
+
 pub use connection::{
     ClientSettings, FileSecrets, KubeSecrets, SecretReader, Sensitive, DEFAULT_TIMEOUT,
 };
@@ -65,13 +67,13 @@ pub enum BrokerError {
 
 impl BrokerError {
     /// The condition reason a controller reports for this failure.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> Reason {
         match self {
-            BrokerError::Unreachable(_) | BrokerError::Timeout { .. } => "BrokerUnreachable",
-            BrokerError::Unsupported { .. } => "BrokerUnsupported",
-            BrokerError::Rejected { .. } => "BrokerRejected",
-            BrokerError::Client(_) => "InvalidClientConfig",
-            BrokerError::Credentials(_) => "CredentialsUnavailable",
+            BrokerError::Unreachable(_) | BrokerError::Timeout { .. } => Reason::BrokerUnreachable,
+            BrokerError::Unsupported { .. } => Reason::BrokerUnsupported,
+            BrokerError::Rejected { .. } => Reason::BrokerRejected,
+            BrokerError::Client(_) => Reason::InvalidClientConfig,
+            BrokerError::Credentials(_) => Reason::CredentialsUnavailable,
         }
     }
 }

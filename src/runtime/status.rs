@@ -1,7 +1,7 @@
 //! The kstatus conditions every kind writes (`Ready`, `Reconciling`, `Stalled`), kept with their
 //! transition times.
 
-use crate::api::{Condition, ConditionStatus};
+use crate::api::{Condition, ConditionStatus, Reason};
 
 pub const READY: &str = "Ready";
 pub const RECONCILING: &str = "Reconciling";
@@ -19,7 +19,7 @@ pub fn set_condition(
     conditions: &mut Vec<Condition>,
     type_: &str,
     status: ConditionStatus,
-    reason: &str,
+    reason: Reason,
     message: impl Into<String>,
     generation: Option<i64>,
     now: &str,
@@ -33,7 +33,7 @@ pub fn set_condition(
     let condition = Condition {
         type_: type_.to_owned(),
         status,
-        reason: reason.to_owned(),
+        reason: reason.into(),
         message,
         last_transition_time: transition,
         observed_generation: generation,
@@ -45,17 +45,17 @@ pub fn set_condition(
 }
 
 /// The three kstatus conditions at once.
-pub struct Verdict<'a> {
+pub struct Verdict {
     pub ready: bool,
     pub reconciling: bool,
     pub stalled: bool,
-    pub reason: &'a str,
+    pub reason: Reason,
     pub message: String,
 }
 
 pub fn apply_verdict(
     conditions: &mut Vec<Condition>,
-    v: &Verdict<'_>,
+    v: &Verdict,
     generation: Option<i64>,
     now: &str,
 ) {
@@ -78,7 +78,7 @@ pub fn apply_verdict(
     let (reason, message) = if v.reconciling {
         (v.reason, v.message.clone())
     } else {
-        ("Idle", String::new())
+        (Reason::Idle, String::new())
     };
     set_condition(
         conditions,
@@ -92,7 +92,7 @@ pub fn apply_verdict(
     let (reason, message) = if v.stalled {
         (v.reason, v.message.clone())
     } else {
-        ("Progressing", String::new())
+        (Reason::Progressing, String::new())
     };
     set_condition(
         conditions,

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::api::Reason;
 use crate::kafka::{BrokerAdmin, BrokerError, NewTopic, TopicOutcome};
 use crate::topics::plan::{Action, Plan, Refusal};
 
@@ -16,7 +17,7 @@ pub enum Outcome {
     /// (`BrokerRejected`, `BrokerUnsupported`, `BrokerUnreachable`, ...), `message` the
     /// broker's own text.
     Failed {
-        reason: &'static str,
+        reason: Reason,
         message: String,
     },
 }
@@ -127,7 +128,7 @@ pub async fn execute(plan: &Plan, admin: &dyn BrokerAdmin) -> Report {
             .map(|(i, action)| Executed {
                 action: action.clone(),
                 outcome: outcomes.remove(&i).unwrap_or(Outcome::Failed {
-                    reason: "NoResponse",
+                    reason: Reason::NoResponse,
                     message: "the broker's answer did not mention this topic".into(),
                 }),
             })
@@ -171,9 +172,9 @@ fn record(
                         Ok(()) => Outcome::Done,
                         Err(rej) => Outcome::Failed {
                             reason: if rej.unsupported {
-                                "BrokerUnsupported"
+                                Reason::BrokerUnsupported
                             } else {
-                                "BrokerRejected"
+                                Reason::BrokerRejected
                             },
                             message: rej.to_string(),
                         },
@@ -385,20 +386,20 @@ mod tests {
         assert_eq!(
             *outcome("refunds"),
             Outcome::Failed {
-                reason: "BrokerRejected",
+                reason: Reason::BrokerRejected,
                 message: "refunds violates policy (PolicyViolation)".into()
             }
         );
         assert!(matches!(
             outcome("fraud-alerts"),
             Outcome::Failed {
-                reason: "NoResponse",
+                reason: Reason::NoResponse,
                 ..
             }
         ));
         match outcome("ride-requests") {
             Outcome::Failed { reason, message } => {
-                assert_eq!(*reason, "BrokerUnsupported");
+                assert_eq!(*reason, Reason::BrokerUnsupported);
                 assert!(message.contains("KIP-195"), "{message}");
             }
             other => panic!("{other:?}"),

@@ -216,10 +216,10 @@ async fn publish_events(
                 (EventType::Normal, "ConfigUpdated")
             }
             (Outcome::Done, plan::Action::Delete { .. }) => (EventType::Normal, "Deleted"),
-            (Outcome::Failed { reason, .. }, _) => (EventType::Warning, *reason),
+            (Outcome::Failed { reason, .. }, _) => (EventType::Warning, reason.as_str()),
             (Outcome::Refused(reasons), _) => (
                 EventType::Warning,
-                reasons.first().map_or("Refused", |r| r.reason()),
+                reasons.first().map_or("Refused", |r| r.reason().as_str()),
             ),
             (Outcome::Done, plan::Action::Refuse { .. }) => continue,
         };

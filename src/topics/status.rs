@@ -3,6 +3,7 @@
 //! `observedGeneration`).
 
 use crate::api::KafkaTopicStatus;
+use crate::api::Reason;
 use crate::kafka::BrokerError;
 use crate::model::FieldError;
 use crate::runtime::status::{apply_verdict, Verdict};
@@ -21,10 +22,10 @@ pub enum Hold {
 }
 
 impl Hold {
-    fn reason(self) -> &'static str {
+    fn reason(self) -> Reason {
         match self {
-            Hold::Paused => "Paused",
-            Hold::DryRun => "DryRun",
+            Hold::Paused => Reason::Paused,
+            Hold::DryRun => Reason::DryRun,
         }
     }
 }
@@ -63,21 +64,21 @@ pub fn topic_status(
             ready: false,
             reconciling: false,
             stalled: true,
-            reason: "InvalidSpec",
+            reason: Reason::InvalidSpec,
             message: errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
         },
         TopicState::ClusterNotFound(cluster) => Verdict {
             ready: false,
             reconciling: true,
             stalled: false,
-            reason: "ClusterNotFound",
+            reason: Reason::ClusterNotFound,
             message: format!("KafkaCluster '{cluster}' does not exist in this namespace"),
         },
         TopicState::Conflict { owner } => Verdict {
             ready: false,
             reconciling: false,
             stalled: true,
-            reason: "ResourceConflict",
+            reason: Reason::ResourceConflict,
             message: format!("topic '{topic_name}' on this cluster is already managed by KafkaTopic '{owner}'; this resource changes nothing"),
         },
         TopicState::Broker(e) => Verdict {
@@ -93,12 +94,12 @@ pub fn topic_status(
     status
 }
 
-fn planned<'a>(
+fn planned(
     status: &mut KafkaTopicStatus,
     desired: &DesiredTopic,
     answer: &Answer,
     hold: Option<Hold>,
-) -> Verdict<'a> {
+) -> Verdict {
     if let Some(observed) = &answer.observed {
         status.partitions = Some(observed.partitions);
         status.replication_factor = Some(observed.replication_factor);
@@ -139,16 +140,16 @@ fn planned<'a>(
             _ => None,
         })
         .collect();
-    if let Some(Action::Refuse { reasons, .. }) = answer
-        .actions
-        .iter()
-        .find(|a| matches!(a, Action::Refuse { .. }))
-    {
+    // The planner never refuses without saying why: the first refusal names the reason.
+    if let Some(first) = answer.actions.iter().find_map(|a| match a {
+        Action::Refuse { reasons, .. } => reasons.first(),
+        _ => None,
+    }) {
         return Verdict {
             ready: false,
             reconciling: false,
             stalled: true,
-            reason: reasons.first().map_or("Refused", |r| r.reason()),
+            reason: first.reason(),
             message: refusals.join("; "),
         };
     }
@@ -176,7 +177,7 @@ fn planned<'a>(
     }
     match failed {
         Some((reason, message)) => {
-            let stalled = reason == "BrokerUnsupported";
+            let stalled = reason == Reason::BrokerUnsupported;
             let mut keys: Vec<String> = status.managed_config_keys.clone();
             keys.extend(desired.config.keys().cloned());
             keys.sort();
@@ -196,7 +197,7 @@ fn planned<'a>(
                 ready: true,
                 reconciling: false,
                 stalled: false,
-                reason: "InSync",
+                reason: Reason::InSync,
                 // The same words whether or not this pass changed anything (the Events
                 // record the changes), so a resync of an in-sync topic writes nothing.
                 message: "the topic matches the spec".into(),
@@ -379,7 +380,7 @@ mod tests {
             executed: vec![Executed {
                 action: grow,
                 outcome: Outcome::Failed {
-                    reason: "BrokerUnsupported",
+                    reason: Reason::BrokerUnsupported,
                     message: "CreatePartitions (KIP-195) not supported".into(),
                 },
             }],

@@ -2,7 +2,6 @@
 //! controller that applies and prunes them and aggregates their status, and drawing it.
 
 mod controller;
-mod draw;
 mod expand;
 pub mod graph;
 mod reconcile;
@@ -10,9 +9,9 @@ mod reconcile;
 pub(crate) mod tests;
 
 pub use controller::KIND;
-pub use draw::graph_of;
 pub use expand::{
     child_name, expand, topic_child_name, Expansion, DESCRIPTION_ANNOTATION, ENTRY_LABEL,
     KEY_ANNOTATION, SCHEMA_ANNOTATION, TOPOLOGY_LABEL,
 };
+pub use graph::graph_of;
 pub use reconcile::{reconcile, Children};

@@ -13,6 +13,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 
+use crate::api::Reason;
 use crate::api::{
     ChildStatus, Condition, ConditionStatus, KafkaConsumer, KafkaProducer, KafkaTopic,
     StreamTopology, StreamTopologyStatus,
@@ -64,7 +65,7 @@ async fn decide(
         Err(errors) => {
             status.warnings.clear();
             return Ok((
-                verdict(false, false, true, "InvalidSpec", joined(&errors)),
+                verdict(false, false, true, Reason::InvalidSpec, joined(&errors)),
                 Some(Action::await_change()),
             ));
         }
@@ -87,7 +88,13 @@ async fn decide(
         .foreign(&expansion.consumers, "spec.consumers", &uid, &mut conflicts);
     if !conflicts.is_empty() {
         return Ok((
-            verdict(false, false, true, "ChildConflict", joined(&conflicts)),
+            verdict(
+                false,
+                false,
+                true,
+                Reason::ChildConflict,
+                joined(&conflicts),
+            ),
             Some(Action::requeue(ctx.options.resync)),
         ));
     }
@@ -99,7 +106,7 @@ async fn decide(
         aggregate(&expansion, &kinds, status);
         let message = format!("{PAUSED_ANNOTATION} is \"true\": children are not changed");
         return Ok((
-            verdict(false, false, false, "Paused", message),
+            verdict(false, false, false, Reason::Paused, message),
             Some(Action::await_change()),
         ));
     }
@@ -131,7 +138,7 @@ async fn decide(
     let (ready, pending) = aggregate(&expansion, &kinds, status);
     Ok(if !rejected.is_empty() {
         (
-            verdict(false, false, true, "ChildRejected", joined(&rejected)),
+            verdict(false, false, true, Reason::ChildRejected, joined(&rejected)),
             None,
         )
     } else if ready {
@@ -140,14 +147,14 @@ async fn decide(
                 true,
                 false,
                 false,
-                "AllChildrenReady",
+                Reason::AllChildrenReady,
                 format!("{} children Ready", status.children.len()),
             ),
             Some(Action::requeue(ctx.options.resync)),
         )
     } else {
         (
-            verdict(false, true, false, "ChildrenNotReady", pending),
+            verdict(false, true, false, Reason::ChildrenNotReady, pending),
             Some(Action::requeue(ctx.options.resync)),
         )
     })
@@ -344,14 +351,14 @@ impl<K: Child> Kind<'_, K> {
             .iter()
             .map(|child| {
                 let (ready, reason, lag) = match self.current(child) {
-                    None => (false, "Pending".to_owned(), None),
+                    None => (false, Reason::Pending.into(), None),
                     Some(found) => {
                         let (observed, conditions, lag) = found.observed();
                         let condition = conditions.iter().find(|c| c.type_ == "Ready");
                         let current = observed.is_some() && observed == found.meta().generation;
                         (
                             current && condition.is_some_and(|c| c.status == ConditionStatus::True),
-                            condition.map_or_else(|| "Pending".to_owned(), |c| c.reason.clone()),
+                            condition.map_or_else(|| Reason::Pending.into(), |c| c.reason.clone()),
                             lag,
                         )
                     }
@@ -411,7 +418,7 @@ fn aggregate(
                 "{} {} ({})",
                 c.kind,
                 c.name,
-                c.reason.as_deref().unwrap_or("Pending")
+                c.reason.as_deref().unwrap_or(Reason::Pending.as_str())
             )
         })
         .collect();

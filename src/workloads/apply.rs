@@ -13,6 +13,7 @@ use kube::runtime::controller::Action;
 use serde::Serialize;
 
 use super::applied::contains;
+use crate::api::Reason;
 use crate::api::{Condition, ConditionStatus, KafkaCluster, KafkaTopic, SecretKeySelector};
 use crate::model::FieldError;
 use crate::runtime::status::{apply_verdict, now, Verdict};
@@ -171,15 +172,15 @@ pub fn rollout(deployment: &Deployment, desired: i32) -> (i32, bool) {
 
 /// What a workload reconcile concluded: the status verdict, and when to look again (`None`:
 /// after this object's backoff).
-pub type Outcome = (Verdict<'static>, Option<Action>);
+pub type Outcome = (Verdict, Option<Action>);
 
 pub fn verdict(
     ready: bool,
     reconciling: bool,
     stalled: bool,
-    reason: &'static str,
+    reason: Reason,
     message: String,
-) -> Verdict<'static> {
+) -> Verdict {
     Verdict {
         ready,
         reconciling,
@@ -207,7 +208,7 @@ pub async fn cluster_connection(
     let Some(cluster) = ctx.cluster(Some(namespace), cluster_ref) else {
         let message = format!("KafkaCluster '{cluster_ref}' does not exist in this namespace");
         return Ok(Err((
-            verdict(false, true, false, "ClusterNotFound", message),
+            verdict(false, true, false, Reason::ClusterNotFound, message),
             None,
         )));
     };
@@ -215,14 +216,14 @@ pub async fn cluster_connection(
         Ok(f) => f,
         Err(errors) => {
             return Ok(Err((
-                verdict(false, false, true, "InvalidCluster", joined(&errors)),
+                verdict(false, false, true, Reason::InvalidCluster, joined(&errors)),
                 Some(Action::requeue(ctx.options.resync)),
             )))
         }
     };
     if let Some(missing) = missing_secret(ctx, namespace, &secret_refs(&facts)).await? {
         return Ok(Err((
-            verdict(false, true, false, "SecretNotFound", missing),
+            verdict(false, true, false, Reason::SecretNotFound, missing),
             None,
         )));
     }

@@ -14,6 +14,7 @@ use super::apply::{
     topics_not_ready, verdict, Outcome,
 };
 use super::lag_batcher::LagBatcher;
+use crate::api::Reason;
 use crate::api::{
     KafkaConsumer, KafkaConsumerStatus, OffsetResetPolicy, ReplicaDecision, TopicLag,
 };
@@ -51,7 +52,7 @@ async fn decide_status(
         Ok(v) => v,
         Err(errors) => {
             return Ok((
-                verdict(false, false, true, "InvalidSpec", joined(&errors)),
+                verdict(false, false, true, Reason::InvalidSpec, joined(&errors)),
                 Some(Action::await_change()),
             ))
         }
@@ -95,7 +96,13 @@ async fn decide_status(
             Ok(lag) => lag,
             Err(rejection) => {
                 return Ok((
-                    verdict(false, true, false, "LagUnavailable", rejection.to_string()),
+                    verdict(
+                        false,
+                        true,
+                        false,
+                        Reason::LagUnavailable,
+                        rejection.to_string(),
+                    ),
                     None,
                 ))
             }
@@ -126,7 +133,7 @@ async fn decide_status(
     if !waiting.is_empty() {
         let message = format!("not rolled out: waiting for {}", waiting.join(", "));
         return Ok((
-            verdict(false, true, false, "TopicNotReady", message),
+            verdict(false, true, false, Reason::TopicNotReady, message),
             Some(Action::requeue(Duration::from_secs(5))),
         ));
     }
@@ -219,7 +226,7 @@ async fn decide_status(
                 true,
                 false,
                 false,
-                "Available",
+                Reason::Available,
                 format!("{ready}/{replicas} replicas ready; lag {}", lag.total),
             ),
             requeue,
@@ -230,7 +237,7 @@ async fn decide_status(
                 false,
                 true,
                 false,
-                "Progressing",
+                Reason::Progressing,
                 format!("{ready}/{replicas} replicas ready; lag {}", lag.total),
             ),
             requeue,

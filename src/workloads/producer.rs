@@ -13,6 +13,7 @@ use super::apply::{
     apply_if_changed, cluster_connection, current, finish, joined, namespace_topics, rollout,
     topics_not_ready, verdict, Outcome,
 };
+use crate::api::Reason;
 use crate::api::{KafkaProducer, KafkaProducerStatus};
 use crate::runtime::{Context, Error};
 use crate::workloads::{producer_deployment, producer_service, topic_names, validate_producer};
@@ -45,7 +46,7 @@ async fn decide(
         Ok(v) => v,
         Err(errors) => {
             return Ok((
-                verdict(false, false, true, "InvalidSpec", joined(&errors)),
+                verdict(false, false, true, Reason::InvalidSpec, joined(&errors)),
                 Some(Action::await_change()),
             ))
         }
@@ -62,7 +63,7 @@ async fn decide(
         status.waiting_for_topics = waiting.clone();
         let message = format!("not rolled out: waiting for {}", waiting.join(", "));
         return Ok((
-            verdict(false, true, false, "WaitingForTopics", message),
+            verdict(false, true, false, Reason::WaitingForTopics, message),
             Some(Action::requeue(
                 ctx.options
                     .backoff_base
@@ -104,7 +105,7 @@ async fn decide(
                 true,
                 false,
                 false,
-                "Available",
+                Reason::Available,
                 format!("{ready}/{} replicas ready", valid.replicas),
             ),
             Some(Action::requeue(ctx.options.resync)),
@@ -115,7 +116,7 @@ async fn decide(
                 false,
                 true,
                 false,
-                "Progressing",
+                Reason::Progressing,
                 format!("{ready}/{} replicas ready", valid.replicas),
             ),
             Some(Action::requeue(std::time::Duration::from_secs(5))),

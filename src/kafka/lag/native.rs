@@ -653,7 +653,7 @@ fn rejection_of(e: &BrokerError) -> Rejection {
             unsupported: false,
         },
         other => Rejection {
-            code: other.reason().to_owned(),
+            code: other.reason().to_string(),
             message: other.to_string(),
             unsupported: false,
         },

@@ -6,6 +6,7 @@ use std::fmt;
 
 use super::desired::DesiredTopic;
 use crate::api::DeletionPolicy;
+use crate::api::Reason;
 pub use crate::kafka::ConfigChange;
 use crate::kafka::{BrokerSnapshot, ObservedTopic};
 use crate::model::{topic_config, TopicName};
@@ -48,13 +49,13 @@ pub enum Refusal {
 
 impl Refusal {
     /// The condition reason a controller reports for this refusal.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> Reason {
         match self {
-            Refusal::PartitionDecrease { .. } => "PartitionDecrease",
-            Refusal::ReplicationFactorChange { .. } => "ReplicationFactorChange",
-            Refusal::UnknownConfig { .. } | Refusal::ReadOnlyConfig { .. } => "InvalidConfig",
+            Refusal::PartitionDecrease { .. } => Reason::PartitionDecrease,
+            Refusal::ReplicationFactorChange { .. } => Reason::ReplicationFactorChange,
+            Refusal::UnknownConfig { .. } | Refusal::ReadOnlyConfig { .. } => Reason::InvalidConfig,
             Refusal::NameCollision { .. } | Refusal::DesiredNameCollision { .. } => {
-                "TopicNameCollision"
+                Reason::TopicNameCollision
             }
         }
     }

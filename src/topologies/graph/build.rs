@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use kube::api::ObjectMeta;
 
-use super::graph::{ConsumerNode, Graph, ProducerNode, TopicNode};
-use super::{Expansion, ENTRY_LABEL};
+use super::{ConsumerNode, Graph, ProducerNode, TopicNode};
 use crate::api::{KafkaConsumer, KafkaProducer, KafkaTopic};
+use crate::topologies::{Expansion, ENTRY_LABEL};
 
 /// Draws producers → topics → consumer groups. Topics are shown by their broker names;
 /// children of a topology by their entry's name (`fraud-checker`, not
