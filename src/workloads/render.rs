@@ -254,7 +254,7 @@ pub fn producer_deployment(
             .iter()
             .filter(|p| seen.insert((p.target_port, p.protocol)))
             .map(|p| ContainerPort {
-                name: Some(p.name.clone()),
+                name: Some(p.name.to_string()),
                 container_port: p.target_port,
                 protocol: Some(p.protocol.as_str().to_owned()),
                 ..Default::default()
@@ -290,7 +290,7 @@ pub fn producer_service(producer: &ValidatedProducer) -> Result<Option<Service>,
                     .ports
                     .iter()
                     .map(|p| K8sServicePort {
-                        name: Some(p.name.clone()),
+                        name: Some(p.name.to_string()),
                         port: p.port,
                         target_port: Some(IntOrString::Int(p.target_port)),
                         protocol: Some(p.protocol.as_str().to_owned()),

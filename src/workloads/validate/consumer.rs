@@ -97,7 +97,7 @@ pub fn validate_consumer(consumer: &KafkaConsumer) -> Result<ValidatedConsumer, 
         (Some(name), Some(scaling)) if errors.is_empty() => Ok(ValidatedConsumer {
             owner: Owner::of(consumer, &name),
             cluster_ref: spec.cluster_ref.clone(),
-            group_id: spec.group_id.clone().unwrap_or_else(|| name.clone()),
+            group_id: spec.group_id.clone().unwrap_or_else(|| name.to_string()),
             topics,
             template: spec.template.clone(),
             scaling,

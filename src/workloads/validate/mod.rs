@@ -17,13 +17,14 @@ mod topics;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::Resource;
 
-use crate::model::FieldError;
+use crate::model::{DnsLabel, FieldError};
 
 pub use consumer::{validate_consumer, AutoscalingPolicy, Scaling, ValidatedConsumer};
 pub use producer::{validate_producer, ValidatedPort, ValidatedProducer, ValidatedService};
 pub use topics::{broker_topics, check_topic_clusters, topic_names, TopicNames, TopicRef};
 
-/// The resource that owns the rendered objects.
+/// The resource that owns the rendered objects. Its name is a DNS label (it names the
+/// Deployment and labels the pods), checked by validation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Owner {
     pub api_version: String,
@@ -35,11 +36,11 @@ pub struct Owner {
 }
 
 impl Owner {
-    fn of<K: Resource<DynamicType = ()>>(object: &K, name: &str) -> Self {
+    fn of<K: Resource<DynamicType = ()>>(object: &K, name: &DnsLabel) -> Self {
         Self {
             api_version: K::api_version(&()).into_owned(),
             kind: K::kind(&()).into_owned(),
-            name: name.to_owned(),
+            name: name.to_string(),
             namespace: object.meta().namespace.clone(),
             uid: object.meta().uid.clone(),
         }
@@ -60,47 +61,32 @@ impl Owner {
 }
 
 /// The resource's name names the Deployment (and Service) and is a label value on the pods,
-/// so it must be a DNS label; a Service name must also begin with a letter.
+/// so it must be a DNS label; a Service's name must also begin with a letter (RFC 1035).
 fn name_of(
     name: Option<&str>,
     names_service: bool,
     errors: &mut Vec<FieldError>,
-) -> Option<String> {
+) -> Option<DnsLabel> {
     let Some(name) = name.filter(|n| !n.is_empty()) else {
         errors.push(FieldError::new("metadata.name", "is required"));
         return None;
     };
-    let what = if names_service {
-        "the Deployment and the Service"
+    let (parsed, what) = if names_service {
+        (
+            DnsLabel::parse_rfc1035(name),
+            "the Deployment and the Service",
+        )
     } else {
-        "the Deployment"
+        (DnsLabel::parse(name), "the Deployment")
     };
-    let problem = if name.len() > 63 {
-        Some(format!("is {} characters long; at most 63", name.len()))
-    } else if let Some(bad) = name
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
-    {
-        Some(format!(
-            "contains {bad:?}; use lowercase letters, digits and '-'"
-        ))
-    } else if name.starts_with('-') || name.ends_with('-') {
-        Some("must begin and end with a letter or digit".to_owned())
-    } else if names_service && !name.starts_with(|c: char| c.is_ascii_lowercase()) {
-        Some("must begin with a letter".to_owned())
-    } else {
-        None
-    };
-    match problem {
-        Some(why) => {
+    parsed
+        .map_err(|why| {
             errors.push(FieldError::new(
                 "metadata.name",
                 format!("'{name}' {why}: it names {what} and labels the pods"),
-            ));
-            None
-        }
-        None => Some(name.to_owned()),
-    }
+            ))
+        })
+        .ok()
 }
 
 fn check_cluster_ref(cluster_ref: &str, verb: &str, errors: &mut Vec<FieldError>) {

@@ -6,13 +6,13 @@ use super::template::check_template;
 use super::topics::{check_topics, TopicRef};
 use super::{check_cluster_ref, check_replicas, name_of, Owner};
 use crate::api::{KafkaProducer, PortProtocol, ServiceType, WorkloadTemplate};
-use crate::model::FieldError;
+use crate::model::{FieldError, PortName};
 use crate::workloads::env::producer_env_names;
 
 /// One port of a producer's Service, validated, with `targetPort` resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidatedPort {
-    pub name: String,
+    pub name: PortName,
     pub port: i32,
     pub target_port: i32,
     pub protocol: PortProtocol,
@@ -63,19 +63,27 @@ pub fn validate_producer(producer: &KafkaProducer) -> Result<ValidatedProducer, 
             .ports
             .iter()
             .enumerate()
-            .map(|(i, p)| {
+            .filter_map(|(i, p)| {
                 let path = format!("spec.service.ports[{i}]");
-                if let Err(why) = check_port_name(&p.name) {
-                    errors.push(FieldError::new(format!("{path}.name"), why));
-                } else if let Some(first) = names.insert(&p.name, i) {
-                    names.insert(&p.name, first);
-                    errors.push(FieldError::new(
-                        format!("{path}.name"),
-                        format!(
-                            "'{}' is already used by spec.service.ports[{first}]",
-                            p.name
-                        ),
-                    ));
+                let name = PortName::parse(&p.name)
+                    .map_err(|why| {
+                        errors.push(FieldError::new(
+                            format!("{path}.name"),
+                            format!("'{}' {why}", p.name),
+                        ))
+                    })
+                    .ok();
+                if name.is_some() {
+                    if let Some(first) = names.insert(&p.name, i) {
+                        names.insert(&p.name, first);
+                        errors.push(FieldError::new(
+                            format!("{path}.name"),
+                            format!(
+                                "'{}' is already used by spec.service.ports[{first}]",
+                                p.name
+                            ),
+                        ));
+                    }
                 }
                 for (field, value) in [("port", Some(p.port)), ("targetPort", p.target_port)] {
                     if let Some(v) = value.filter(|v| !(1..=65535).contains(v)) {
@@ -96,12 +104,12 @@ pub fn validate_producer(producer: &KafkaProducer) -> Result<ValidatedProducer, 
                         ),
                     ));
                 }
-                ValidatedPort {
-                    name: p.name.clone(),
+                Some(ValidatedPort {
+                    name: name?,
                     port: p.port,
                     target_port: p.target_port.unwrap_or(p.port),
                     protocol: p.protocol,
-                }
+                })
             })
             .collect();
         ValidatedService {
@@ -121,32 +129,4 @@ pub fn validate_producer(producer: &KafkaProducer) -> Result<ValidatedProducer, 
         }),
         _ => Err(errors),
     }
-}
-
-/// An IANA service name, as Kubernetes port names are: at most 15 characters of `[a-z0-9-]`,
-/// at least one letter, no leading, trailing or doubled '-'.
-pub(super) fn check_port_name(name: &str) -> Result<(), String> {
-    if name.is_empty() || name.len() > 15 {
-        return Err(format!(
-            "'{name}' must be 1 to 15 characters long, got {}",
-            name.len()
-        ));
-    }
-    if let Some(bad) = name
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
-    {
-        return Err(format!(
-            "'{name}' contains {bad:?}; port names use lowercase letters, digits and '-'"
-        ));
-    }
-    if !name.chars().any(|c| c.is_ascii_lowercase()) {
-        return Err(format!("'{name}' must contain at least one letter"));
-    }
-    if name.starts_with('-') || name.ends_with('-') || name.contains("--") {
-        return Err(format!(
-            "'{name}' must not begin or end with '-' or contain '--'"
-        ));
-    }
-    Ok(())
 }

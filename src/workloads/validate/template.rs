@@ -4,14 +4,16 @@
 use std::collections::BTreeMap;
 
 use crate::api::WorkloadTemplate;
-use crate::model::FieldError;
-use crate::workloads::{LABEL_MANAGED_BY, LABEL_NAME};
+use crate::model::{check_annotations_size, DnsSubdomain, FieldError, LabelValue, QualifiedName};
+use crate::workloads::{ANNOTATION_CONNECTION_HASH, LABEL_MANAGED_BY, LABEL_NAME};
 
 /// Label and annotation prefix Tributary owns on the objects it renders.
 const RESERVED_PREFIX: &str = "tributary.io/";
 /// Longest image reference accepted (the CRD's `maxLength`, which also bounds the cost the API
 /// server estimates for the CEL rule on it).
 const MAX_IMAGE_LEN: usize = 1024;
+/// Length of the connection hash annotated on the pods (`ConnectionFacts::hash`).
+const CONNECTION_HASH_LEN: usize = 16;
 
 pub(super) fn check_template(
     t: &WorkloadTemplate,
@@ -92,18 +94,7 @@ pub(super) fn check_template(
             ));
             continue;
         }
-        if let Err(why) = check_qualified_name(key) {
-            errors.push(FieldError::new(
-                p.clone(),
-                format!("'{key}' is not a valid label key: {why}"),
-            ));
-        }
-        if let Err(why) = check_label_value(value) {
-            errors.push(FieldError::new(
-                p,
-                format!("'{value}' is not a valid label value: {why}"),
-            ));
-        }
+        check_label(&p, key, value, errors);
     }
     for key in t.annotations.keys() {
         let p = path(&format!("annotations.{key}"));
@@ -112,30 +103,29 @@ pub(super) fn check_template(
                 p,
                 format!("'{key}' is set by Tributary; use another key"),
             ));
-        } else if let Err(why) = check_qualified_name(key) {
+        } else if let Err(why) = QualifiedName::parse(key) {
             errors.push(FieldError::new(
                 p,
                 format!("'{key}' is not a valid annotation key: {why}"),
             ));
         }
     }
+    // The pods carry these annotations and the connection hash (16 hex digits).
+    let hash = "0".repeat(CONNECTION_HASH_LEN);
+    let annotations = t.annotations.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    if let Err(why) =
+        check_annotations_size(annotations.chain([(ANNOTATION_CONNECTION_HASH, hash.as_str())]))
+    {
+        errors.push(FieldError::new(
+            path("annotations"),
+            format!("with {ANNOTATION_CONNECTION_HASH}, the pods' annotations {why}"),
+        ));
+    }
     for (key, value) in &t.node_selector {
-        let p = path(&format!("nodeSelector.{key}"));
-        if let Err(why) = check_qualified_name(key) {
-            errors.push(FieldError::new(
-                p.clone(),
-                format!("'{key}' is not a valid label key: {why}"),
-            ));
-        }
-        if let Err(why) = check_label_value(value) {
-            errors.push(FieldError::new(
-                p,
-                format!("'{value}' is not a valid label value: {why}"),
-            ));
-        }
+        check_label(&path(&format!("nodeSelector.{key}")), key, value, errors);
     }
     if let Some(sa) = &t.service_account_name {
-        if let Err(why) = check_dns_subdomain(sa) {
+        if let Err(why) = DnsSubdomain::parse(sa) {
             errors.push(FieldError::new(
                 path("serviceAccountName"),
                 format!("'{sa}' is not a valid ServiceAccount name: {why}"),
@@ -144,62 +134,18 @@ pub(super) fn check_template(
     }
 }
 
-/// `[prefix/]name` as Kubernetes label and annotation keys are.
-pub(super) fn check_qualified_name(key: &str) -> Result<(), String> {
-    let (prefix, name) = match key.rsplit_once('/') {
-        Some((prefix, name)) => (Some(prefix), name),
-        None => (None, key),
-    };
-    if let Some(prefix) = prefix {
-        check_dns_subdomain(prefix).map_err(|why| format!("prefix {why}"))?;
-    }
-    if name.is_empty() {
-        return Err("the name part is empty".into());
-    }
-    check_label_value(name).map_err(|why| format!("name part {why}"))
-}
-
-/// At most 63 characters of `[A-Za-z0-9_.-]`, beginning and ending with a letter or digit
-/// (or empty).
-pub(super) fn check_label_value(value: &str) -> Result<(), String> {
-    if value.len() > 63 {
-        return Err(format!("is {} characters long; at most 63", value.len()));
-    }
-    if let Some(bad) = value
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
-    {
-        return Err(format!(
-            "contains {bad:?}; use letters, digits, '-', '_' and '.'"
+/// A label (or node selector term): a qualified key and a label value.
+fn check_label(path: &str, key: &str, value: &str, errors: &mut Vec<FieldError>) {
+    if let Err(why) = QualifiedName::parse(key) {
+        errors.push(FieldError::new(
+            path,
+            format!("'{key}' is not a valid label key: {why}"),
         ));
     }
-    let edge = |c: Option<char>| c.is_none_or(|c| c.is_ascii_alphanumeric());
-    if !edge(value.chars().next()) || !edge(value.chars().last()) {
-        return Err("must begin and end with a letter or digit".into());
-    }
-    Ok(())
-}
-
-/// A DNS-1123 subdomain: at most 253 characters of `[a-z0-9.-]`, beginning and ending with a
-/// letter or digit.
-fn check_dns_subdomain(name: &str) -> Result<(), String> {
-    if name.is_empty() || name.len() > 253 {
-        return Err(format!(
-            "must be 1 to 253 characters long, got {}",
-            name.len()
+    if let Err(why) = LabelValue::parse(value) {
+        errors.push(FieldError::new(
+            path,
+            format!("'{value}' is not a valid label value: {why}"),
         ));
     }
-    if let Some(bad) = name
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.')))
-    {
-        return Err(format!(
-            "contains {bad:?}; use lowercase letters, digits, '-' and '.'"
-        ));
-    }
-    let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
-    if !edge(name.chars().next()) || !edge(name.chars().last()) {
-        return Err("must begin and end with a letter or digit".into());
-    }
-    Ok(())
 }

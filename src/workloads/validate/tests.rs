@@ -3,14 +3,18 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::producer::check_port_name;
-use super::template::{check_label_value, check_qualified_name};
+use proptest::prelude::*;
+
 use super::*;
 use crate::api::{
     Autoscaling, KafkaConsumer, KafkaConsumerSpec, KafkaProducer, KafkaProducerSpec, KafkaTopic,
     KafkaTopicSpec, OffsetResetPolicy, PortProtocol, ProducerService, ServicePort, ServiceType,
     WorkloadTemplate,
 };
+use crate::model::{
+    DnsLabel, DnsSubdomain, LabelValue, PortName, QualifiedName, MAX_ANNOTATIONS_BYTES,
+};
+use crate::workloads::{LABEL_MANAGED_BY, LABEL_NAME};
 use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, SecretKeySelector};
 
 fn template() -> WorkloadTemplate {
@@ -330,16 +334,116 @@ fn the_name_must_be_a_dns_label() {
     assert!(validate_producer(&p).is_ok());
 }
 
+/// Whether validation refused the resource with a problem at `path`.
+fn refused_at<T>(result: Result<T, Vec<FieldError>>, path: &str) -> bool {
+    result.is_err_and(|errors| errors.iter().any(|e| e.path == path))
+}
+
+fn with_label(key: &str, value: &str) -> bool {
+    let mut c = consumer();
+    c.spec.template.labels.insert(key.into(), value.into());
+    refused_at(
+        validate_consumer(&c),
+        &format!("spec.template.labels.{key}"),
+    )
+}
+
+fn with_port_name(name: &str) -> bool {
+    let mut p = producer();
+    p.spec.service.as_mut().unwrap().ports[0].name = name.into();
+    refused_at(validate_producer(&p), "spec.service.ports[0].name")
+}
+
 #[test]
 fn label_syntax() {
-    assert!(check_qualified_name("app.kubernetes.io/part-of").is_ok());
-    assert!(check_qualified_name("team").is_ok());
-    assert!(check_qualified_name("Example.com/x").is_err());
-    assert!(check_qualified_name("example.com/").is_err());
-    assert!(check_qualified_name("-x").is_err());
-    assert!(check_label_value("").is_ok());
-    assert!(check_label_value(&"a".repeat(64)).is_err());
-    assert!(check_port_name("http-2").is_ok());
-    assert!(check_port_name("8080").is_err());
-    assert!(check_port_name("a--b").is_err());
+    assert!(!with_label("app.kubernetes.io/part-of", "x"));
+    assert!(!with_label("team", ""));
+    assert!(with_label("Example.com/x", "x"));
+    assert!(with_label("example.com/", "x"));
+    assert!(with_label("a..b/x", "x"), "the prefix is a DNS subdomain");
+    assert!(with_label("-x", "x"));
+    assert!(with_label("team", &"a".repeat(64)));
+    assert!(!with_port_name("http-2"));
+    assert!(with_port_name("8080"));
+    assert!(with_port_name("a--b"));
+}
+
+#[test]
+fn a_service_account_name_is_a_dns_subdomain() {
+    let mut c = consumer();
+    c.spec.template.service_account_name = Some("analytics..reader".into());
+    assert_eq!(
+        messages(validate_consumer(&c).unwrap_err()),
+        ["spec.template.serviceAccountName: 'analytics..reader' is not a valid ServiceAccount name: contains \"..\"; every '.'-separated part needs at least one letter or digit"]
+    );
+    c.spec.template.service_account_name = Some("analytics.reader".into());
+    assert!(validate_consumer(&c).is_ok());
+}
+
+#[test]
+fn the_pods_annotations_fit_in_what_kubernetes_allows() {
+    let mut c = consumer();
+    let room = MAX_ANNOTATIONS_BYTES - "tributary.io/connection-hash".len() - 16;
+    c.spec
+        .template
+        .annotations
+        .insert("notes".into(), "x".repeat(room - "notes".len()));
+    assert!(validate_consumer(&c).is_ok());
+    c.spec
+        .template
+        .annotations
+        .insert("more".into(), String::new());
+    assert_eq!(
+        messages(validate_consumer(&c).unwrap_err()),
+        ["spec.template.annotations: with tributary.io/connection-hash, the pods' annotations take 262148 bytes; the annotations of one object, keys and values together, may take at most 262144"]
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    /// Each name the validators check is refused exactly when its type refuses it.
+    #[test]
+    fn the_validators_refuse_exactly_what_the_name_types_refuse(
+        s in "[a-zA-Z0-9._/ -]{0,12}|[a-z0-9.-]{1,4}|[a-z0-9-]{60,66}|[a-z0-9.-]{250,256}"
+    ) {
+        let mut c = consumer();
+        c.metadata.name = Some(s.clone());
+        prop_assert_eq!(refused_at(validate_consumer(&c), "metadata.name"), DnsLabel::parse(&s).is_err());
+
+        let mut p = producer();
+        p.metadata.name = Some(s.clone());
+        prop_assert_eq!(
+            refused_at(validate_producer(&p), "metadata.name"),
+            DnsLabel::parse_rfc1035(&s).is_err()
+        );
+
+        prop_assert_eq!(with_label("team", &s), LabelValue::parse(&s).is_err());
+        let reserved = s == LABEL_NAME || s == LABEL_MANAGED_BY || s.starts_with("tributary.io/");
+        prop_assert_eq!(with_label(&s, "x"), reserved || QualifiedName::parse(&s).is_err());
+
+        let mut c = consumer();
+        c.spec.template.node_selector.insert("zone".into(), s.clone());
+        c.spec.template.node_selector.insert(s.clone(), "a".into());
+        let zone = refused_at(validate_consumer(&c), "spec.template.nodeSelector.zone");
+        prop_assert_eq!(zone, LabelValue::parse(&s).is_err());
+        let key = refused_at(validate_consumer(&c), &format!("spec.template.nodeSelector.{s}"));
+        prop_assert_eq!(key, QualifiedName::parse(&s).is_err() || (s == "zone" && zone));
+
+        let mut c = consumer();
+        c.spec.template.annotations.insert(s.clone(), "x".into());
+        prop_assert_eq!(
+            refused_at(validate_consumer(&c), &format!("spec.template.annotations.{s}")),
+            s.starts_with("tributary.io/") || QualifiedName::parse(&s).is_err()
+        );
+
+        let mut c = consumer();
+        c.spec.template.service_account_name = Some(s.clone());
+        prop_assert_eq!(
+            refused_at(validate_consumer(&c), "spec.template.serviceAccountName"),
+            DnsSubdomain::parse(&s).is_err()
+        );
+
+        prop_assert_eq!(with_port_name(&s), PortName::parse(&s).is_err());
+    }
 }
