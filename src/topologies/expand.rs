@@ -181,7 +181,13 @@ pub fn expand(topology: &StreamTopology) -> Result<Expansion, Vec<FieldError>> {
             child_topics(&entry.topics),
         );
         let errs = validate_producer(&producer).err().unwrap_or_default();
-        check_workload_entry(&entry.name, &at, "KafkaProducer", errs, &mut errors);
+        check_workload_entry(
+            &entry.name,
+            &at,
+            ("KafkaProducer", WORKLOAD_RENAMES),
+            errs,
+            &mut errors,
+        );
         producers.push(producer);
     }
     let mut consumers = Vec::new();
@@ -194,7 +200,13 @@ pub fn expand(topology: &StreamTopology) -> Result<Expansion, Vec<FieldError>> {
             child_topics(&entry.topics),
         );
         let errs = validate_consumer(&consumer).err().unwrap_or_default();
-        check_workload_entry(&entry.name, &at, "KafkaConsumer", errs, &mut errors);
+        check_workload_entry(
+            &entry.name,
+            &at,
+            ("KafkaConsumer", CONSUMER_RENAMES),
+            errs,
+            &mut errors,
+        );
         consumers.push(consumer);
     }
 
@@ -241,20 +253,15 @@ fn check_entry_label(entry: &str, at: &str, kind: &str, errors: &mut Vec<FieldEr
     }
 }
 
-/// The problems of a producer's or consumer's child, at its entry (`spec.groupId` is the
-/// entry's `group`); and unless the child's name is already refused, the entry's label.
+/// The problems of a producer's or consumer's child (of `kind`), at its entry, its fields
+/// renamed by `renames`; and unless the child's name is already refused, the entry's label.
 fn check_workload_entry(
     entry: &str,
     at: &str,
-    kind: &str,
+    (kind, renames): (&str, &[(&str, &str)]),
     child_errors: Vec<FieldError>,
     errors: &mut Vec<FieldError>,
 ) {
-    let renames = if kind == "KafkaConsumer" {
-        CONSUMER_RENAMES
-    } else {
-        WORKLOAD_RENAMES
-    };
     let name_path = format!("{at}.name");
     let before = errors.len();
     errors.extend(child_errors.into_iter().map(|e| relocate(e, at, renames)));
