@@ -430,6 +430,31 @@ async fn apply_uses_the_cluster_manifest_for_connection_and_defaults() {
     );
 }
 
+/// Issue 13, defect 5: what the operator derives from a topology (child names, label values,
+/// annotations) is checked offline, so `validate` and `render` refuse what the API server
+/// would refuse: here a topic name of 64 characters, the value of a label on its child.
+#[test]
+fn validate_and_render_refuse_a_derived_label_value_kubernetes_would_refuse() {
+    let dir = tempfile::tempdir().unwrap();
+    let topic = format!("alerts.{}", "x".repeat(57));
+    let topology = |topic: &str| {
+        format!("apiVersion: tributary.io/v1alpha1\nkind: StreamTopology\nmetadata: {{name: news}}\nspec:\n  clusterRef: local\n  topics: [{{name: {topic}, partitions: 3}}]\n  consumers:\n    - {{name: tv, topics: [{topic}], template: {{image: ghcr.io/acme/tv:1}}, replicas: 1}}\n")
+    };
+    let long = write(dir.path(), "long.yaml", &topology(&topic));
+    for command in ["validate", "render"] {
+        let out = tributary(&[command, "-f", long.to_str().unwrap()]);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{command}: {stdout}");
+        assert!(
+            stderr.contains(&format!("long.yaml#1 spec.topics[0].name: '{topic}' is 64 characters long; at most 63: it is the value of the label tributary.io/topology-entry on the KafkaTopic")),
+            "{command}: {stderr}"
+        );
+    }
+    let fits = write(dir.path(), "fits.yaml", &topology(&topic[1..]));
+    let out = tributary(&["render", "-f", fits.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out).1);
+}
+
 /// `render` prints every child of a topology as a YAML stream, exactly what `validate`
 /// counts; `graph` writes DOT and a self-contained SVG naming every node; an invalid topology
 /// stops both with the entry's path.

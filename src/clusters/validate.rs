@@ -2,7 +2,8 @@
 //! probe and every kind that refers to a cluster share.
 
 use crate::api::{CredentialSource, KafkaCluster};
-use crate::model::{topic_config, FieldError, MAX_REPLICATION_FACTOR};
+use crate::model::{topic_config, DataKey, DnsSubdomain, FieldError, MAX_REPLICATION_FACTOR};
+
 /// librdkafka properties that `spec.tls` / `spec.sasl` own; setting them in `clientConfig`
 /// would bypass the credential handling.
 const SECURITY_PREFIXES: &[&str] = &["security.protocol", "sasl.", "ssl."];
@@ -111,5 +112,71 @@ fn check_credential(
             format!("{path}.value"),
             "secrets must not be inline: use secretKeyRef or file",
         ));
+    }
+    // The reference is read by the operator and handed to the workloads' pods, whose
+    // Deployments the API server refuses with an invalid one.
+    if let Some(secret) = &source.secret_key_ref {
+        if let Err(why) = DnsSubdomain::parse(&secret.name) {
+            errors.push(FieldError::new(
+                format!("{path}.secretKeyRef.name"),
+                format!("'{}' is not a valid Secret name: {why}", secret.name),
+            ));
+        }
+        if let Err(why) = DataKey::parse(&secret.key) {
+            errors.push(FieldError::new(
+                format!("{path}.secretKeyRef.key"),
+                format!("'{}' is not a valid key of a Secret: {why}", secret.key),
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::api::{KafkaClusterSpec, SaslMechanism, SaslSpec, SecretKeySelector};
+
+    fn sasl_from(name: &str, key: &str) -> KafkaCluster {
+        let secret = CredentialSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: name.into(),
+                key: key.into(),
+            }),
+            ..Default::default()
+        };
+        KafkaCluster::new(
+            "prod",
+            KafkaClusterSpec {
+                bootstrap_servers: vec!["kafka-0:9093".into()],
+                tls: None,
+                sasl: Some(SaslSpec {
+                    mechanism: SaslMechanism::ScramSha512,
+                    username: secret.clone(),
+                    password: secret,
+                }),
+                client_config: BTreeMap::new(),
+                request_timeout_seconds: None,
+                topic_defaults: None,
+            },
+        )
+    }
+
+    #[test]
+    fn secret_references_are_kubernetes_names() {
+        assert!(validate_cluster(&sasl_from("kafka.credentials", "password")).is_empty());
+        let errors: Vec<String> = validate_cluster(&sasl_from("kafka..credentials", ".."))
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            errors[..2],
+            [
+                "spec.sasl.username.secretKeyRef.name: 'kafka..credentials' is not a valid Secret name: contains \"..\"; every '.'-separated part needs at least one letter or digit",
+                "spec.sasl.username.secretKeyRef.key: '..' is not a valid key of a Secret: must not be '.' or begin with '..'",
+            ]
+        );
+        assert_eq!(errors.len(), 4, "the password's reference too: {errors:?}");
     }
 }

@@ -18,7 +18,9 @@ use crate::api::{
     DeletionPolicy, KafkaConsumer, KafkaConsumerSpec, KafkaProducer, KafkaProducerSpec, KafkaTopic,
     KafkaTopicSpec, StreamTopology, TopologyConsumer, TopologyProducer, TopologyTopic,
 };
-use crate::model::{topic_config, FieldError};
+use crate::model::{
+    check_annotations_size, topic_config, DnsLabel, DnsSubdomain, FieldError, LabelValue, NameError,
+};
 use crate::topics::resolve_topic;
 use crate::workloads::{validate_consumer, validate_producer, Owner, LABEL_MANAGED_BY};
 
@@ -99,13 +101,14 @@ pub fn expand(topology: &StreamTopology) -> Result<Expansion, Vec<FieldError>> {
     let Some(name) = name else {
         return Err(errors);
     };
-    let owner = owner_reference(topology, &name);
+    let name = name.as_str();
+    let owner = owner_reference(topology, name);
     let meta = |child: String, entry: &str| ObjectMeta {
         name: Some(child),
         namespace: topology.metadata.namespace.clone(),
         labels: Some(BTreeMap::from([
             (LABEL_MANAGED_BY.to_owned(), "tributary".to_owned()),
-            (TOPOLOGY_LABEL.to_owned(), name.clone()),
+            (TOPOLOGY_LABEL.to_owned(), name.to_owned()),
             (ENTRY_LABEL.to_owned(), entry.to_owned()),
         ])),
         owner_references: owner.clone().map(|o| vec![o]),
@@ -129,22 +132,18 @@ pub fn expand(topology: &StreamTopology) -> Result<Expansion, Vec<FieldError>> {
     let mut topics = Vec::new();
     for (i, entry) in spec.topics.iter().enumerate() {
         let at = format!("spec.topics[{i}]");
-        let Some(topic) = topic_child(
-            topology,
-            entry,
-            meta(topic_child_name(&name, &entry.name), &entry.name),
-            &at,
-            &mut errors,
-        ) else {
-            continue;
-        };
-        let child = topic.metadata.name.clone().unwrap_or_default();
-        if let Err(why) = check_dns_subdomain(&child) {
-            errors.push(FieldError::new(
+        let child = topic_child_name(name, &entry.name);
+        match DnsSubdomain::parse(&child) {
+            Err(why) => errors.push(FieldError::new(
                 format!("{at}.name"),
                 format!("gives the KafkaTopic name '{child}', which {why}"),
-            ));
+            )),
+            Ok(_) => check_entry_label(&entry.name, &at, "KafkaTopic", &mut errors),
         }
+        let Some(topic) = topic_child(topology, entry, meta(child, &entry.name), &at, &mut errors)
+        else {
+            continue;
+        };
         let checked = resolve_topic(&topic, None).map_err(|errs| {
             errs.into_iter()
                 .filter(|e| e.path != "spec.clusterRef" && !inherited(entry, &e.path))
@@ -158,7 +157,7 @@ pub fn expand(topology: &StreamTopology) -> Result<Expansion, Vec<FieldError>> {
     let topic_refs: BTreeMap<&str, String> = spec
         .topics
         .iter()
-        .map(|t| (t.name.as_str(), topic_child_name(&name, &t.name)))
+        .map(|t| (t.name.as_str(), topic_child_name(name, &t.name)))
         .collect();
     let child_topics = |topics: &[String]| -> Vec<String> {
         topics
@@ -178,12 +177,17 @@ pub fn expand(topology: &StreamTopology) -> Result<Expansion, Vec<FieldError>> {
         let producer = producer_child(
             topology,
             entry,
-            meta(child_name(&name, &entry.name), &entry.name),
+            meta(child_name(name, &entry.name), &entry.name),
             child_topics(&entry.topics),
         );
-        if let Err(errs) = validate_producer(&producer) {
-            errors.extend(errs.into_iter().map(|e| relocate(e, &at, WORKLOAD_RENAMES)));
-        }
+        let errs = validate_producer(&producer).err().unwrap_or_default();
+        check_workload_entry(
+            &entry.name,
+            &at,
+            ("KafkaProducer", WORKLOAD_RENAMES),
+            errs,
+            &mut errors,
+        );
         producers.push(producer);
     }
     let mut consumers = Vec::new();
@@ -192,12 +196,17 @@ pub fn expand(topology: &StreamTopology) -> Result<Expansion, Vec<FieldError>> {
         let consumer = consumer_child(
             topology,
             entry,
-            meta(child_name(&name, &entry.name), &entry.name),
+            meta(child_name(name, &entry.name), &entry.name),
             child_topics(&entry.topics),
         );
-        if let Err(errs) = validate_consumer(&consumer) {
-            errors.extend(errs.into_iter().map(|e| relocate(e, &at, CONSUMER_RENAMES)));
-        }
+        let errs = validate_consumer(&consumer).err().unwrap_or_default();
+        check_workload_entry(
+            &entry.name,
+            &at,
+            ("KafkaConsumer", CONSUMER_RENAMES),
+            errs,
+            &mut errors,
+        );
         consumers.push(consumer);
     }
 
@@ -207,7 +216,7 @@ pub fn expand(topology: &StreamTopology) -> Result<Expansion, Vec<FieldError>> {
     }
     Ok(Expansion {
         warnings: warnings(topology),
-        name,
+        name: name.to_owned(),
         namespace: topology.metadata.namespace.clone(),
         topics,
         producers,
@@ -217,39 +226,48 @@ pub fn expand(topology: &StreamTopology) -> Result<Expansion, Vec<FieldError>> {
 
 /// The topology's own name: required, and a DNS label, because it starts every child's name
 /// and is a label value on each.
-fn topology_name(topology: &StreamTopology, errors: &mut Vec<FieldError>) -> Option<String> {
-    let Some(name) = topology.metadata.name.clone().filter(|n| !n.is_empty()) else {
+fn topology_name(topology: &StreamTopology, errors: &mut Vec<FieldError>) -> Option<DnsLabel> {
+    let Some(name) = topology.metadata.name.as_deref().filter(|n| !n.is_empty()) else {
         errors.push(FieldError::new("metadata.name", "is required"));
         return None;
     };
-    if name.len() > 63 {
+    DnsLabel::parse(name)
+        .map_err(|why| {
+            let message = match why {
+                NameError::TooLong { .. } => format!("{why} (it starts every child's name)"),
+                _ => why.to_string(),
+            };
+            errors.push(FieldError::new("metadata.name", message));
+        })
+        .ok()
+}
+
+/// Each entry's name is the value of the [`ENTRY_LABEL`] on its child, so it must be a label
+/// value (a topic's name may be longer than a label value, or begin or end with '_' or '.').
+fn check_entry_label(entry: &str, at: &str, kind: &str, errors: &mut Vec<FieldError>) {
+    if let Err(why) = LabelValue::parse(entry) {
         errors.push(FieldError::new(
-            "metadata.name",
-            format!(
-                "is {} characters long; at most 63 (it starts every child's name)",
-                name.len()
-            ),
+            format!("{at}.name"),
+            format!("'{entry}' {why}: it is the value of the label {ENTRY_LABEL} on the {kind}, and Kubernetes refuses any other"),
         ));
-        return None;
     }
-    if let Some(bad) = name
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
-    {
-        errors.push(FieldError::new(
-            "metadata.name",
-            format!("contains {bad:?}; use lowercase letters, digits and '-'"),
-        ));
-        return None;
+}
+
+/// The problems of a producer's or consumer's child (of `kind`), at its entry, its fields
+/// renamed by `renames`; and unless the child's name is already refused, the entry's label.
+fn check_workload_entry(
+    entry: &str,
+    at: &str,
+    (kind, renames): (&str, &[(&str, &str)]),
+    child_errors: Vec<FieldError>,
+    errors: &mut Vec<FieldError>,
+) {
+    let name_path = format!("{at}.name");
+    let before = errors.len();
+    errors.extend(child_errors.into_iter().map(|e| relocate(e, at, renames)));
+    if !errors[before..].iter().any(|e| e.path == name_path) {
+        check_entry_label(entry, at, kind, errors);
     }
-    if name.starts_with('-') || name.ends_with('-') {
-        errors.push(FieldError::new(
-            "metadata.name",
-            "must begin and end with a letter or digit",
-        ));
-        return None;
-    }
-    Some(name)
 }
 
 /// Broker topic names declared in `spec.topics`.
@@ -417,6 +435,12 @@ fn topic_child(
     .into_iter()
     .filter_map(|(k, v)| Some((k.to_owned(), v.clone()?)))
     .collect();
+    if let Err(why) = check_annotations_size(docs.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+        errors.push(FieldError::new(
+            at,
+            format!("key, schema and description become the KafkaTopic's annotations, which {why}"),
+        ));
+    }
     if !docs.is_empty() {
         metadata.annotations = Some(docs);
     }
@@ -489,28 +513,6 @@ fn relocate(error: FieldError, at: &str, renames: &[(&str, &str)]) -> FieldError
         format!(".{}", path.strip_prefix("spec.").unwrap_or(path))
     };
     FieldError::new(format!("{at}{rest}"), error.message)
-}
-
-/// A DNS-1123 subdomain, as the API server requires of a `KafkaTopic`'s name.
-fn check_dns_subdomain(name: &str) -> Result<(), String> {
-    if name.len() > 253 {
-        return Err(format!("is {} characters long; at most 253", name.len()));
-    }
-    for label in name.split('.') {
-        let ok = !label.is_empty()
-            && label
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-            && !label.starts_with('-')
-            && !label.ends_with('-');
-        if !ok {
-            return Err(
-                "is not a valid Kubernetes name (lowercase letters, digits, '-' and '.', each '.'-separated part beginning and ending with a letter or digit)"
-                    .to_owned(),
-            );
-        }
-    }
-    Ok(())
 }
 
 /// What deserves a look but does not stop the topology.

@@ -2,9 +2,12 @@
 
 use std::path::Path;
 
+use proptest::prelude::*;
+
 use super::*;
 use crate::api::{DeletionPolicy, StreamTopology};
 use crate::manifest::{load_str, validate};
+use crate::model::{DnsLabel, DnsSubdomain, LabelValue, TopicName, MAX_ANNOTATIONS_BYTES};
 
 pub(crate) const TOPOLOGY: &str = r#"
 apiVersion: tributary.io/v1alpha1
@@ -225,6 +228,129 @@ fn the_topology_name_must_be_a_dns_label() {
         errors(&text),
         ["metadata.name: contains 'R'; use lowercase letters, digits and '-'"]
     );
+}
+
+#[test]
+fn the_topology_name_is_refused_as_the_api_server_would() {
+    let long = "r".repeat(64);
+    for (name, why) in [
+        (
+            long.as_str(),
+            "is 64 characters long; at most 63 (it starts every child's name)",
+        ),
+        ("-rides", "must begin and end with a letter or digit"),
+        (
+            "rides.city",
+            "contains '.'; use lowercase letters, digits and '-'",
+        ),
+    ] {
+        let text = TOPOLOGY.replace("name: rides,", &format!("name: '{name}',"));
+        assert_eq!(errors(&text), [format!("metadata.name: {why}")]);
+    }
+    // A name of 63 is a DNS label, but the Deployments named after it would be too long.
+    let text = TOPOLOGY.replace("name: rides,", &format!("name: {},", "r".repeat(63)));
+    let e = errors(&text);
+    assert!(
+        e.iter()
+            .all(|e| e.starts_with("spec.producers[") || e.starts_with("spec.consumers[")),
+        "{e:?}"
+    );
+    let text = TOPOLOGY.replace("name: rides,", &format!("name: {},", "r".repeat(52)));
+    assert!(expand(&topology(&text)).is_ok());
+}
+
+/// Issue 13, defect 5: every child carries its entry's name as the value of the label
+/// `tributary.io/topology-entry`. A topic name longer than a label value (Kafka allows 249
+/// characters) passed `validate` and `render`, and the API server then refused the child.
+#[test]
+fn an_entry_name_that_is_no_label_value_is_refused() {
+    let long = format!("ride.requests.{}", "x".repeat(50));
+    let text = TOPOLOGY.replace("ride.requests", &long);
+    let why = format!("spec.topics[0].name: '{long}' is 64 characters long; at most 63: it is the value of the label tributary.io/topology-entry on the KafkaTopic, and Kubernetes refuses any other");
+    assert_eq!(errors(&text), [why.as_str()]);
+    // The CLI's validate, plan, apply and render all refuse it through the manifest check.
+    assert_eq!(
+        check_set(&text).unwrap_err(),
+        [format!("rides.yaml#1 {why}")]
+    );
+
+    let longest = format!("ride.requests.{}", "x".repeat(49));
+    assert!(expand(&topology(&TOPOLOGY.replace("ride.requests", &longest))).is_ok());
+
+    let text = TOPOLOGY.replace("driver_status", "_driver_status");
+    assert_eq!(
+        errors(&text),
+        ["spec.topics[1].name: '_driver_status' must begin and end with a letter or digit: it is the value of the label tributary.io/topology-entry on the KafkaTopic, and Kubernetes refuses any other"]
+    );
+    // 'rides--driver-app' is a fine Deployment name, but '-driver-app' is no label value.
+    let text = TOPOLOGY.replace("    - name: driver-app\n", "    - name: -driver-app\n");
+    assert_eq!(
+        errors(&text),
+        ["spec.producers[1].name: '-driver-app' must begin and end with a letter or digit: it is the value of the label tributary.io/topology-entry on the KafkaProducer, and Kubernetes refuses any other"]
+    );
+}
+
+#[test]
+fn a_topic_child_name_is_a_dns_subdomain() {
+    let text = TOPOLOGY.replace("driver_status", "driver..status");
+    assert_eq!(
+        errors(&text),
+        ["spec.topics[1].name: gives the KafkaTopic name 'rides-driver..status', which contains \"..\"; every '.'-separated part needs at least one letter or digit"]
+    );
+    let text = TOPOLOGY.replace("driver_status", "driver.-status");
+    assert_eq!(
+        errors(&text),
+        ["spec.topics[1].name: gives the KafkaTopic name 'rides-driver.-status', which has the part '-status'; every '.'-separated part must begin and end with a letter or digit"]
+    );
+}
+
+#[test]
+fn topic_documentation_fits_in_the_childs_annotations() {
+    let schema = "rides.RideRequest (schema registry subject ride.requests-value)";
+    let description = "x".repeat(MAX_ANNOTATIONS_BYTES);
+    let text = TOPOLOGY.replace(
+        "description: every ride asked for",
+        &format!("description: {description}"),
+    );
+    let bytes = KEY_ANNOTATION.len()
+        + "city zone id".len()
+        + SCHEMA_ANNOTATION.len()
+        + schema.len()
+        + DESCRIPTION_ANNOTATION.len()
+        + description.len();
+    assert_eq!(
+        errors(&text),
+        [format!("spec.topics[0]: key, schema and description become the KafkaTopic's annotations, which take {bytes} bytes; the annotations of one object, keys and values together, may take at most 262144")]
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// An entry is refused at its name exactly when a name or label derived from it is not
+    /// what Kubernetes (or Kafka, for a topic) accepts.
+    #[test]
+    fn entries_are_refused_exactly_when_a_derived_name_is_invalid(
+        topic in "[a-zA-Z0-9._-]{1,8}|[a-z0-9._-]{60,68}",
+        workload in "[a-z0-9-]{1,8}|[a-zA-Z0-9._-]{1,4}|[a-z0-9-]{54,60}",
+    ) {
+        prop_assume!(topic.replace('.', "_") != "ride_requests" && topic_child_name("", &topic) != "-ride.requests");
+        prop_assume!(!["rider-api", "dispatch"].contains(&workload.as_str()));
+        let text = TOPOLOGY
+            .replace("driver_status", &format!("'{topic}'"))
+            .replace("    - name: driver-app\n", &format!("    - name: '{workload}'\n"));
+        let refused: Vec<String> = match expand(&topology(&text)) {
+            Ok(_) => Vec::new(),
+            Err(errors) => errors.into_iter().map(|e| e.path).collect(),
+        };
+        let topic_ok = TopicName::parse(&topic).is_ok()
+            && DnsSubdomain::parse(&topic_child_name("rides", &topic)).is_ok()
+            && LabelValue::parse(&topic).is_ok();
+        prop_assert_eq!(refused.contains(&"spec.topics[1].name".to_owned()), !topic_ok, "{:?}", refused);
+        let workload_ok = DnsLabel::parse(&child_name("rides", &workload)).is_ok()
+            && LabelValue::parse(&workload).is_ok();
+        prop_assert_eq!(refused.contains(&"spec.producers[1].name".to_owned()), !workload_ok, "{:?}", refused);
+    }
 }
 
 #[test]

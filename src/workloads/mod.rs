@@ -23,6 +23,7 @@ pub mod autoscale;
 mod connection;
 mod consumer;
 mod controller;
+mod env;
 mod hash;
 mod lag_batcher;
 mod producer;
@@ -33,12 +34,15 @@ pub use apply::{finish, joined, verdict, Outcome};
 
 pub use connection::{ConnectionFacts, Credential, SaslRefs, SecurityProtocol, TlsRefs};
 pub use controller::{CONSUMERS, PRODUCERS};
+pub use env::{
+    consumer_env_names, producer_env_names, ENV_BOOTSTRAP_SERVERS, ENV_GROUP_ID,
+    ENV_SASL_MECHANISM, ENV_SASL_PASSWORD, ENV_SASL_USERNAME, ENV_SECURITY_PROTOCOL,
+    ENV_SSL_CA_PEM, ENV_SSL_CERTIFICATE_PEM, ENV_SSL_KEY_PEM, ENV_TOPICS,
+};
 pub use hash::StableHasher;
 pub use render::{
-    connection_env, consumer_deployment, consumer_env_names, producer_deployment,
-    producer_env_names, producer_service, RenderError, CONSUMER_CONTAINER, ENV_BOOTSTRAP_SERVERS,
-    ENV_GROUP_ID, ENV_SASL_MECHANISM, ENV_SASL_PASSWORD, ENV_SASL_USERNAME, ENV_SECURITY_PROTOCOL,
-    ENV_SSL_CA_PEM, ENV_SSL_CERTIFICATE_PEM, ENV_SSL_KEY_PEM, ENV_TOPICS, PRODUCER_CONTAINER,
+    connection_env, consumer_deployment, producer_deployment, producer_service, RenderError,
+    CONSUMER_CONTAINER, PRODUCER_CONTAINER,
 };
 pub use validate::{
     broker_topics, check_topic_clusters, topic_names, validate_consumer, validate_producer,
