@@ -1,7 +1,7 @@
 //! The Kubernetes permissions the operator needs, and nothing more.
 //!
 //! Derived by reading every Kubernetes API call the operator makes (`kube::Api` in
-//! `src/controller/`, `src/kafka/connection.rs`, kube-runtime's watchers, finalizer helper and
+//! the rooms' controllers, `src/kafka/connection.rs`, kube-runtime's watchers, finalizer helper and
 //! event `Recorder`). `tributary rbac` prints this table; the Helm chart's ClusterRole / Roles
 //! are checked against it (`scripts/check-chart.sh`), and `tests/rbac.rs` runs the controllers
 //! against the API-server emulator and checks that every request they make is allowed here and
