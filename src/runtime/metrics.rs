@@ -2,8 +2,8 @@
 //! format (version 0.0.4). Every name starts with `tributary_`.
 //!
 //! Counters and histograms are recorded where things happen: reconciles around every
-//! reconciler ([`Metrics::reconciled`]), broker requests in the broker layer where they are
-//! counted ([`broker_request`], [`RequestTally`]), queue depth in the per-cluster batchers
+//! reconciler ([`Metrics::reconciled`]), broker requests by the decorator every broker
+//! connection is wrapped in ([`crate::runtime::instrumented`]), queue depth in the per-cluster batchers
 //! ([`Metrics::pending`]). Gauges about Kubernetes objects (managed topics, consumer lag) are
 //! read from the controllers' caches at scrape time ([`Metrics::collect_from`]), so an object
 //! that is deleted simply stops being reported.
@@ -17,7 +17,8 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
-use crate::kafka::BrokerError;
+use super::instrumented::RequestSink;
+use crate::kafka::RequestTally;
 
 /// The `Content-Type` of [`Metrics::render`]'s output.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -97,50 +98,11 @@ pub fn global() -> &'static Metrics {
     &GLOBAL
 }
 
-/// Records `n` broker requests of `api` that ended with `result` in the [`global`] registry.
-pub fn broker_request(api: &'static str, result: Result<(), &BrokerError>, n: u64) {
-    global().broker_requests(api, result_label(result), n);
-}
-
-/// The `result` label of a broker request.
-pub fn result_label(result: Result<(), &BrokerError>) -> &'static str {
-    match result {
-        Ok(()) => "ok",
-        Err(BrokerError::Unreachable(_)) => "unreachable",
-        Err(BrokerError::Timeout { .. }) => "timeout",
-        Err(BrokerError::Unsupported { .. }) => "unsupported",
-        Err(BrokerError::Rejected { .. }) => "rejected",
-        Err(BrokerError::Client(_) | BrokerError::Credentials(_)) => "error",
-    }
-}
-
-/// Broker requests of one multi-request pass, by API: counted when sent, recorded in the
-/// [`global`] registry with their outcome when known ([`RequestTally::answered`]); whatever is
-/// still unanswered when the pass ends takes the pass's outcome ([`RequestTally::finish`]).
-#[derive(Debug, Default)]
-pub struct RequestTally {
-    pending: BTreeMap<&'static str, u64>,
-}
-
-impl RequestTally {
-    pub fn sent(&mut self, api: &'static str, n: u64) {
-        *self.pending.entry(api).or_insert(0) += n;
-    }
-
-    pub fn answered(&mut self, api: &'static str, n: u64, result: Result<(), &BrokerError>) {
-        let pending = self.pending.entry(api).or_insert(0);
-        let n = n.min(*pending);
-        *pending -= n;
-        if n > 0 {
-            broker_request(api, result, n);
-        }
-    }
-
-    pub fn finish(self, pass: Result<(), &BrokerError>) {
-        for (api, n) in self.pending {
-            if n > 0 {
-                broker_request(api, pass, n);
-            }
+/// Broker requests counted by [`crate::runtime::instrumented::Instrumented`].
+impl RequestSink for Metrics {
+    fn record(&self, requests: &RequestTally) {
+        for (api, result, n) in requests.counts() {
+            self.broker_requests(api, result, n);
         }
     }
 }
@@ -534,41 +496,5 @@ mod tests {
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             assert!(line.starts_with("tributary_"), "{line}");
         }
-    }
-
-    #[test]
-    fn broker_errors_map_to_a_few_result_labels() {
-        let labels: Vec<&str> = [
-            Ok(()),
-            Err(BrokerError::Unreachable("x".into())),
-            Err(BrokerError::Timeout {
-                api: "Metadata",
-                after: Duration::from_secs(1),
-            }),
-            Err(BrokerError::Unsupported {
-                api: "CreatePartitions",
-                message: "no".into(),
-            }),
-            Err(BrokerError::Rejected {
-                api: "CreateTopics",
-                code: "PolicyViolation".into(),
-                message: "no".into(),
-            }),
-            Err(BrokerError::Credentials("x".into())),
-        ]
-        .iter()
-        .map(|r| result_label(r.as_ref().map(|_| ())))
-        .collect();
-        assert_eq!(
-            labels,
-            [
-                "ok",
-                "unreachable",
-                "timeout",
-                "unsupported",
-                "rejected",
-                "error"
-            ]
-        );
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod batch;
 mod context;
+pub mod instrumented;
 pub mod metrics;
 pub mod status;
 pub mod telemetry;
@@ -19,8 +20,7 @@ use kube::runtime::{Controller, WatchStreamExt};
 use kube::{Api, Client, ResourceExt};
 
 pub use context::{
-    rdkafka_connect, rdkafka_lag_connect, Backoff, ClusterConnections, ConnectFn, Connection,
-    Context, LagConnectFn,
+    rdkafka_connect, Backoff, BrokerClients, ClusterConnections, ConnectFn, Connection, Context,
 };
 pub use telemetry::Synced;
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::kafka::lag::{GroupLag, GroupQuery, LagObserver};
-use crate::kafka::BrokerError;
+use crate::kafka::{BrokerError, RequestTally};
 use crate::runtime::batch::gather;
 use crate::runtime::{Connection, Options};
 
@@ -33,11 +33,11 @@ impl LagBatcher {
             while let Some(first) = rx.recv().await {
                 let batch = gather(&mut rx, first, window, max_batch.max(1)).await;
                 let (queries, replies): (Vec<GroupQuery>, Vec<Reply>) = batch.into_iter().unzip();
-                let before = observer.requests_made();
-                let result = observer.observe(&queries).await;
+                let mut requests = RequestTally::default();
+                let result = observer.observe_tallied(&queries, &mut requests).await;
                 tracing::info!(
                     groups = queries.len(),
-                    requests = observer.requests_made() - before,
+                    requests = requests.total(),
                     ok = result.is_ok(),
                     "lag observation pass"
                 );
