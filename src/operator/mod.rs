@@ -16,7 +16,7 @@ use kube::{Client, ResourceExt};
 
 use crate::api::{KafkaCluster, KafkaConsumer, KafkaProducer, KafkaTopic, StreamTopology};
 use crate::runtime::{
-    changes, error_policy, metrics, referring, spawn_controller, spec_trigger, telemetry,
+    changes, error_policy, referring, spawn_controller, spec_trigger, telemetry,
     ClusterConnections, ConnectFn, Context, Options, Scope,
 };
 use crate::{clusters, topics, topologies, workloads};
@@ -29,7 +29,7 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let shutdown = futures::future::FutureExt::shared(Box::pin(shutdown));
-    let connections = Arc::new(ClusterConnections::new(connect));
+    let connections = Arc::new(ClusterConnections::new(connect, options.metrics.clone()));
     let scopes: Vec<Option<String>> = if options.namespaces.is_empty() {
         vec![None]
     } else {
@@ -167,7 +167,9 @@ pub async fn run(
             shutdown.clone(),
         ));
     }
-    let _gauges = metrics::global().collect_from(telemetry::gauges(topic_stores, consumer_stores));
+    let _gauges = options
+        .metrics
+        .collect_from(telemetry::gauges(topic_stores, consumer_stores));
     let synced = tokio::spawn(telemetry::wait_synced(filled, options.synced.clone()));
     for task in tasks {
         let _ = task.await;

@@ -11,7 +11,7 @@ use kube::runtime::reflector::Store;
 use kube::{Client, ResourceExt};
 
 use super::instrumented::{Instrumented, RequestCounter};
-use super::metrics;
+use super::metrics::Metrics;
 use super::Options;
 use crate::api::{KafkaCluster, KafkaTopic};
 use crate::kafka::lag::LagObserver;
@@ -45,6 +45,8 @@ pub fn rdkafka_connect() -> ConnectFn {
 pub struct Context {
     pub client: Client,
     pub options: Options,
+    /// The registry the reconciles record into (the one `/metrics` serves).
+    pub metrics: Arc<Metrics>,
     pub connections: Arc<ClusterConnections>,
     pub clusters: Store<KafkaCluster>,
     pub topics: Store<KafkaTopic>,
@@ -68,6 +70,7 @@ impl Context {
         Self {
             recorder: Recorder::new(client.clone(), reporter),
             client,
+            metrics: options.metrics.clone(),
             options,
             connections,
             clusters,
@@ -139,16 +142,18 @@ impl Connection {
 }
 
 /// The pool of broker connections: one per KafkaCluster, rebuilt when its spec changes. Every
-/// broker call made through a connection is counted in the metrics.
+/// broker call made through a connection is counted in `metrics`.
 pub struct ClusterConnections {
     connect: ConnectFn,
+    metrics: Arc<Metrics>,
     connections: Mutex<HashMap<String, Arc<Connection>>>,
 }
 
 impl ClusterConnections {
-    pub fn new(connect: ConnectFn) -> Self {
+    pub fn new(connect: ConnectFn, metrics: Arc<Metrics>) -> Self {
         Self {
             connect,
+            metrics,
             connections: Mutex::new(HashMap::new()),
         }
     }
@@ -177,9 +182,9 @@ impl ClusterConnections {
             fingerprint,
             admin: Arc::new(Instrumented::new(
                 clients.admin,
-                (metrics::global(), admin_requests.clone()),
+                (self.metrics.clone(), admin_requests.clone()),
             )),
-            lag: Arc::new(Instrumented::new(clients.lag, metrics::global())),
+            lag: Arc::new(Instrumented::new(clients.lag, self.metrics.clone())),
             admin_requests,
             attached: Mutex::new(HashMap::new()),
         });

@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::runtime::batch::gather;
 use crate::runtime::instrumented::RequestCounter;
+use crate::runtime::metrics::{QueueDepth, TOPIC_QUEUE};
 use crate::runtime::{Connection, Options};
 
 use super::desired::DesiredTopic;
@@ -68,6 +69,8 @@ struct Request {
 #[derive(Clone)]
 pub struct Batcher {
     tx: mpsc::Sender<Request>,
+    /// Counts the submissions waiting for their round trip.
+    queue: QueueDepth,
 }
 
 impl Batcher {
@@ -80,6 +83,7 @@ impl Batcher {
                 options.batch_window,
                 options.max_batch,
             )
+            .with_queue_depth(options.metrics.queue(TOPIC_QUEUE))
         })
     }
 
@@ -93,13 +97,20 @@ impl Batcher {
     ) -> Self {
         let (tx, rx) = mpsc::channel(max_batch.max(1) * 4);
         tokio::spawn(run(admin, requests, rx, window, max_batch.max(1)));
-        Self { tx }
+        Self {
+            tx,
+            queue: QueueDepth::default(),
+        }
+    }
+
+    /// Counts the submissions waiting for their round trip in `queue`.
+    pub fn with_queue_depth(self, queue: QueueDepth) -> Self {
+        Self { queue, ..self }
     }
 
     /// Submits one intent and waits for its batch to be done.
     pub async fn submit(&self, intent: Intent) -> Result<Answer, BrokerError> {
-        let _queued =
-            crate::runtime::metrics::global().pending(crate::runtime::metrics::TOPIC_QUEUE);
+        let _queued = self.queue.pending();
         let (reply, answer) = oneshot::channel();
         self.tx
             .send(Request { intent, reply })

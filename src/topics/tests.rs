@@ -134,7 +134,7 @@ fn context(client: Client, broker: Arc<MemoryBroker>, topics: Vec<KafkaTopic>) -
         batch_window: Duration::from_millis(1),
         ..Default::default()
     };
-    let connections = Arc::new(ClusterConnections::new(connect));
+    let connections = Arc::new(ClusterConnections::new(connect, options.metrics.clone()));
     Arc::new(Context::new(
         client,
         options,
