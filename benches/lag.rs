@@ -9,7 +9,7 @@
 //!      committed offsets (`committed_offsets` of a consumer of that group — the safe API reads
 //!      only a client's own group, so one client per group, created before the timing).
 //!
-//! Printed side by side: broker requests (a and b: the observer's `requests_made`; c: counted
+//! Printed side by side: broker requests (a and b: the observer's, counted by a `Counted` wrapper; c: counted
 //! by construction) and what librdkafka itself counted on the wire (a and b, from its
 //! statistics: FindCoordinator lookups and metadata refreshes included, OffsetFetch excluded
 //! — librdkafka leaves it out of an admin client's statistics), and wall time. Every
@@ -35,6 +35,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use tributary::kafka::lag::{GroupLag, GroupQuery, LagObserver, OffsetReset, RdKafkaLagObserver};
 use tributary::kafka::{BrokerAdmin, ClientSettings, NewTopic, RdKafkaAdmin};
+use tributary::runtime::instrumented::{counted, Counted};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 const RECORDS: i64 = 4;
@@ -184,18 +185,18 @@ struct Row {
     took: Duration,
 }
 
-fn observer(bootstrap: &str) -> RdKafkaLagObserver {
+fn observer(bootstrap: &str) -> Counted<RdKafkaLagObserver> {
     let mut settings = ClientSettings::plaintext(bootstrap, TIMEOUT);
     settings
         .properties
         .insert("statistics.interval.ms".into(), "50".into());
-    RdKafkaLagObserver::connect(&settings).unwrap()
+    counted(RdKafkaLagObserver::connect(&settings).unwrap())
 }
 
 /// librdkafka's wire counters after the statistics caught up with the last request.
-async fn wire(observer: &RdKafkaLagObserver) -> BTreeMap<String, u64> {
+async fn wire(observer: &Counted<RdKafkaLagObserver>) -> BTreeMap<String, u64> {
     tokio::time::sleep(Duration::from_millis(200)).await;
-    observer.wire_requests().unwrap_or_default()
+    observer.inner().wire_requests().unwrap_or_default()
 }
 
 fn diff(after: &BTreeMap<String, u64>, before: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {

@@ -11,16 +11,19 @@ use tributary::api::DeletionPolicy;
 use tributary::kafka::BrokerSnapshot;
 use tributary::kafka::{BrokerAdmin, BrokerError, ClientSettings, RdKafkaAdmin};
 use tributary::model::TopicName;
+use tributary::runtime::instrumented::{counted, Counted};
 use tributary::topics::execute::{execute, Outcome};
 use tributary::topics::plan::{plan, Action, ConfigChange, Refusal, Removal};
 use tributary::topics::DesiredTopic;
 
-fn admin() -> RdKafkaAdmin {
-    RdKafkaAdmin::connect(&ClientSettings::plaintext(
-        &broker().bootstrap,
-        Duration::from_secs(10),
-    ))
-    .unwrap()
+fn admin() -> Counted<RdKafkaAdmin> {
+    counted(
+        RdKafkaAdmin::connect(&ClientSettings::plaintext(
+            &broker().bootstrap,
+            Duration::from_secs(10),
+        ))
+        .unwrap(),
+    )
 }
 
 fn desired(name: &str, partitions: i32, config: &[(&str, &str)]) -> DesiredTopic {
@@ -36,14 +39,14 @@ fn desired(name: &str, partitions: i32, config: &[(&str, &str)]) -> DesiredTopic
     }
 }
 
-async fn snapshot(admin: &RdKafkaAdmin, topics: &[&DesiredTopic]) -> BrokerSnapshot {
+async fn snapshot(admin: &dyn BrokerAdmin, topics: &[&DesiredTopic]) -> BrokerSnapshot {
     let names: Vec<String> = topics.iter().map(|t| t.name.to_string()).collect();
     admin.snapshot(&names).await.unwrap()
 }
 
 /// Plans and executes until done; returns the report of the one execution.
 async fn converge(
-    admin: &RdKafkaAdmin,
+    admin: &dyn BrokerAdmin,
     topics: &[DesiredTopic],
 ) -> tributary::topics::execute::Report {
     let refs: Vec<&DesiredTopic> = topics.iter().collect();

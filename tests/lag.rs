@@ -22,13 +22,14 @@ use tributary::kafka::lag::{
     GroupLag, GroupQuery, Lag, LagObserver, OffsetReset, RdKafkaLagObserver,
 };
 use tributary::kafka::{BrokerAdmin, BrokerError, ClientSettings, NewTopic, RdKafkaAdmin};
+use tributary::runtime::instrumented::{counted, Counted};
 
 fn settings() -> ClientSettings {
     ClientSettings::plaintext(&broker().bootstrap, Duration::from_secs(10))
 }
 
-fn observer() -> RdKafkaLagObserver {
-    RdKafkaLagObserver::connect(&settings()).unwrap()
+fn observer() -> Counted<RdKafkaLagObserver> {
+    counted(RdKafkaLagObserver::connect(&settings()).unwrap())
 }
 
 /// The Kafka APIs a lag pass needs, by key: Metadata, ListOffsets, OffsetFetch,
@@ -54,7 +55,7 @@ async fn missing_lag_apis() -> Vec<&'static str> {
 
 /// One pass; on a broker that lacks an API the pass needs, asserts the explicit
 /// `BrokerUnsupported` error naming it and returns `None` (the caller stops there).
-async fn observe(observer: &RdKafkaLagObserver, groups: &[GroupQuery]) -> Option<Vec<GroupLag>> {
+async fn observe(observer: &impl LagObserver, groups: &[GroupQuery]) -> Option<Vec<GroupLag>> {
     let missing = missing_lag_apis().await;
     let result = observer.observe(groups).await;
     if missing.is_empty() {
@@ -373,7 +374,7 @@ async fn many_groups_are_observed_in_one_batched_pass() {
     settings
         .properties
         .insert("statistics.interval.ms".into(), "100".into());
-    let observer = RdKafkaLagObserver::connect(&settings).unwrap();
+    let observer = counted(RdKafkaLagObserver::connect(&settings).unwrap());
     let groups: Vec<GroupQuery> = (0..30)
         .map(|i| {
             let topics: &[&str] = if i % 3 == 0 { &[&a, &b] } else { &[&a] };
@@ -393,7 +394,10 @@ async fn many_groups_are_observed_in_one_batched_pass() {
     }
 
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let wire = observer.wire_requests().expect("statistics were enabled");
+    let wire = observer
+        .inner()
+        .wire_requests()
+        .expect("statistics were enabled");
     eprintln!("librdkafka's count of what it sent: {wire:?}");
     assert_eq!(
         wire.get("ListOffsets").copied(),
@@ -412,10 +416,10 @@ async fn many_groups_are_observed_in_one_batched_pass() {
     );
 
     // Again: the coordinators are cached now.
-    let before = observer.wire_requests().unwrap();
+    let before = observer.inner().wire_requests().unwrap();
     observer.observe(&groups).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let after = observer.wire_requests().unwrap();
+    let after = observer.inner().wire_requests().unwrap();
     let delta =
         |api: &str| after.get(api).copied().unwrap_or(0) - before.get(api).copied().unwrap_or(0);
     eprintln!(
@@ -437,7 +441,9 @@ async fn member_counts_of_live_groups() {
     create_topic(&topic, 2).await;
     produce(&topic, &[1, 1]);
     let group = unique("ticketing");
-    let observer = observer().describe_members(true);
+    let observer = RdKafkaLagObserver::connect(&settings())
+        .unwrap()
+        .describe_members(true);
     let query = [GroupQuery::new(
         group.clone(),
         &[&topic],
@@ -507,6 +513,42 @@ async fn an_unreachable_cluster_fails_the_pass_within_the_timeout() {
         "{:?}",
         start.elapsed()
     );
+}
+
+/// The operator observes lag through its admin's librdkafka client (one client per cluster):
+/// both work over it, interleaved.
+#[tokio::test]
+async fn the_admins_client_observes_lag_too() {
+    let topic = unique("shared");
+    let admin = RdKafkaAdmin::connect(&settings()).unwrap();
+    let outcomes = admin
+        .create_topics(&[NewTopic {
+            name: topic.clone(),
+            partitions: 2,
+            replication_factor: Some(1),
+            config: Vec::new(),
+        }])
+        .await
+        .unwrap();
+    assert!(outcomes.iter().all(|o| o.result.is_ok()), "{outcomes:?}");
+    produce(&topic, &[3, 4]);
+    let observer = admin.lag_observer();
+    let query = [GroupQuery::new(
+        unique("shared-group"),
+        &[&topic],
+        OffsetReset::Earliest,
+    )];
+    let Some(seen) = observe(&observer, &query).await else {
+        return;
+    };
+    assert_eq!(lag(&seen[0]).total, 7);
+    assert_eq!(lag(&seen[0]).partition_count, 2);
+    let snapshot = admin.snapshot(std::slice::from_ref(&topic)).await.unwrap();
+    assert_eq!(snapshot.topics[&topic].partitions, 2);
+    drop(admin);
+    // The observer keeps the shared client alive.
+    let again = observer.observe(&query).await.unwrap();
+    assert_eq!(lag(&again[0]).total, 7);
 }
 
 #[tokio::test]

@@ -18,6 +18,7 @@ use crate::kafka::{
     DEFAULT_TIMEOUT,
 };
 use crate::manifest::{self, ManifestError, Resource, TopicTarget, ValidatedSet};
+use crate::runtime::instrumented::counted;
 use crate::topics::execute::{execute, Outcome, Report};
 use crate::topics::plan::{self, Action, Plan, Removal};
 
@@ -467,7 +468,8 @@ async fn run_target(args: &TargetArgs, mode: Mode) -> Result<ExitCode> {
     let mut ok = true;
     let mut changes = false;
     for target in targets {
-        let admin = RdKafkaAdmin::connect(&target.settings)?;
+        // Counted for the debug log below (the CLI records no metrics).
+        let admin = counted(RdKafkaAdmin::connect(&target.settings)?);
         let (desired, removals): (Vec<_>, Vec<_>) = if mode == Mode::Delete {
             let removals = target
                 .topics

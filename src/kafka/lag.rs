@@ -31,7 +31,7 @@
 //! APIs fails the whole pass with [`BrokerError::Unsupported`] and the broker's (or
 //! librdkafka's) text — including where librdkafka 2.12 itself is silent: a failed
 //! `ListOffsets` sub-request comes back as offsets of -1001 without an error, which is caught
-//! and diagnosed (see `native::diagnose_unanswered`). What
+//! and diagnosed (see `native::pass::diagnose_unanswered`). What
 //! fails for one group only (its committed offsets, an offset of a partition it reads) fails
 //! that group only, with the broker's text in its [`Rejection`].
 
@@ -42,7 +42,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use futures::future::BoxFuture;
 
-use super::{BrokerError, Rejection};
+use super::{BrokerError, Rejection, RequestTally};
 
 pub use memory::MemoryLagObserver;
 pub use native::RdKafkaLagObserver;
@@ -146,14 +146,34 @@ pub struct GroupLag {
 pub trait LagObserver: Send + Sync {
     /// The lag of every group of `groups`, in the same order (a group listed twice is observed
     /// once and reported twice). A failure of the whole pass (cluster unreachable, an API the
-    /// broker lacks) is the `Err`; a failure for one group is that group's `result`.
+    /// broker lacks) is the `Err`; a failure for one group is that group's `result`. The
+    /// requests of the pass, by API and outcome, are added to `requests`.
+    fn observe_tallied<'a>(
+        &'a self,
+        groups: &'a [GroupQuery],
+        requests: &'a mut RequestTally,
+    ) -> BoxFuture<'a, Result<Vec<GroupLag>, BrokerError>>;
+
+    /// [`LagObserver::observe_tallied`], uncounted.
     fn observe<'a>(
         &'a self,
         groups: &'a [GroupQuery],
-    ) -> BoxFuture<'a, Result<Vec<GroupLag>, BrokerError>>;
+    ) -> BoxFuture<'a, Result<Vec<GroupLag>, BrokerError>> {
+        Box::pin(async move {
+            self.observe_tallied(groups, &mut RequestTally::default())
+                .await
+        })
+    }
+}
 
-    /// Broker requests made so far, for batching checks and benchmarks.
-    fn requests_made(&self) -> u64;
+impl<T: LagObserver + ?Sized> LagObserver for std::sync::Arc<T> {
+    fn observe_tallied<'a>(
+        &'a self,
+        groups: &'a [GroupQuery],
+        requests: &'a mut RequestTally,
+    ) -> BoxFuture<'a, Result<Vec<GroupLag>, BrokerError>> {
+        (**self).observe_tallied(groups, requests)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -10,8 +10,7 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 
 use super::{BrokerAdmin, BrokerError, ClusterInfo, NewTopic, Rejection, TopicOutcome};
-use super::{BrokerSnapshot, ObservedConfig, ObservedTopic};
-use crate::topics::plan::ConfigChange;
+use super::{BrokerSnapshot, ConfigChange, ObservedConfig, ObservedTopic, RequestTally};
 
 /// A single-broker Kafka held in memory.
 #[derive(Default)]
@@ -61,7 +60,13 @@ impl MemoryBroker {
         self.calls.lock().unwrap().clone()
     }
 
-    fn enter(&self, api: &'static str, topics: usize) -> Result<(), BrokerError> {
+    /// Broker requests made so far, for batching checks.
+    pub fn requests_made(&self) -> u64 {
+        self.requests.load(Ordering::SeqCst)
+    }
+
+    /// One request of `api` (about `topics` topics): fails if the broker is down.
+    fn call(&self, api: &'static str, topics: usize) -> Result<(), BrokerError> {
         self.requests.fetch_add(1, Ordering::SeqCst);
         self.calls.lock().unwrap().push((api, topics));
         if self.down.load(Ordering::SeqCst) {
@@ -70,14 +75,27 @@ impl MemoryBroker {
         Ok(())
     }
 
+    /// [`MemoryBroker::call`], tallied with its outcome.
+    fn enter(
+        &self,
+        api: &'static str,
+        topics: usize,
+        requests: &mut RequestTally,
+    ) -> Result<(), BrokerError> {
+        let result = self.call(api, topics);
+        requests.request(api, result.as_ref().map(|_| ()));
+        result
+    }
+
     fn each<T>(
         &self,
         api: &'static str,
         items: &[T],
+        requests: &mut RequestTally,
         name: impl Fn(&T) -> &str,
         mut apply: impl FnMut(&mut BTreeMap<String, ObservedTopic>, &T) -> Result<(), Rejection>,
     ) -> Result<Vec<TopicOutcome>, BrokerError> {
-        self.enter(api, items.len())?;
+        self.enter(api, items.len(), requests)?;
         let mut topics = self.topics.lock().unwrap();
         Ok(items
             .iter()
@@ -106,16 +124,17 @@ fn reject(code: &str, message: String) -> Rejection {
 }
 
 impl BrokerAdmin for MemoryBroker {
-    fn snapshot<'a>(
+    fn snapshot_tallied<'a>(
         &'a self,
         describe: &'a [String],
+        requests: &'a mut RequestTally,
     ) -> BoxFuture<'a, Result<BrokerSnapshot, BrokerError>> {
         let result = (|| {
-            self.enter("Metadata", 0)?;
+            self.enter("Metadata", 0, requests)?;
             let mut topics = self.topics.lock().unwrap().clone();
             let described = describe.iter().filter(|d| topics.contains_key(*d)).count();
             if described > 0 {
-                self.enter("DescribeConfigs", described)?;
+                self.enter("DescribeConfigs", described, requests)?;
             }
             for (name, t) in topics.iter_mut() {
                 if !describe.contains(name) {
@@ -130,13 +149,15 @@ impl BrokerAdmin for MemoryBroker {
         async move { result }.boxed()
     }
 
-    fn create_topics<'a>(
+    fn create_topics_tallied<'a>(
         &'a self,
         topics: &'a [NewTopic],
+        requests: &'a mut RequestTally,
     ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
         let result = self.each(
             "CreateTopics",
             topics,
+            requests,
             |t| &t.name,
             |all, t| {
                 if all.contains_key(&t.name) {
@@ -164,19 +185,23 @@ impl BrokerAdmin for MemoryBroker {
         async move { result }.boxed()
     }
 
-    fn create_partitions<'a>(
+    fn create_partitions_tallied<'a>(
         &'a self,
         topics: &'a [(String, i32)],
+        requests: &'a mut RequestTally,
     ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
         let unsupported = self.no_create_partitions.load(Ordering::SeqCst);
         let result = if unsupported {
-            self.enter("CreatePartitions", topics.len())
-                .and(Err(BrokerError::Unsupported {
-                    api: "CreatePartitions",
-                    message: "CreatePartitions (KIP-195) not supported by broker".into(),
-                }))
+            let result =
+                self.call("CreatePartitions", topics.len())
+                    .and(Err(BrokerError::Unsupported {
+                        api: "CreatePartitions",
+                        message: "CreatePartitions (KIP-195) not supported by broker".into(),
+                    }));
+            requests.request("CreatePartitions", result.as_ref().map(|_| ()));
+            result
         } else {
-            self.each("CreatePartitions", topics, |t| &t.0, |all, (name, total)| match all.get_mut(name) {
+            self.each("CreatePartitions", topics, requests, |t| &t.0, |all, (name, total)| match all.get_mut(name) {
                 None => Err(reject("UnknownTopicOrPartition", format!("Topic '{name}' does not exist."))),
                 Some(t) if *total <= t.partitions => Err(reject(
                     "InvalidPartitions",
@@ -191,13 +216,15 @@ impl BrokerAdmin for MemoryBroker {
         async move { result }.boxed()
     }
 
-    fn alter_configs<'a>(
+    fn alter_configs_tallied<'a>(
         &'a self,
         topics: &'a [(String, Vec<ConfigChange>)],
+        requests: &'a mut RequestTally,
     ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
         let result = self.each(
             "IncrementalAlterConfigs",
             topics,
+            requests,
             |t| &t.0,
             |all, (name, changes)| {
                 let t = all.get_mut(name).ok_or_else(|| {
@@ -222,13 +249,15 @@ impl BrokerAdmin for MemoryBroker {
         async move { result }.boxed()
     }
 
-    fn delete_topics<'a>(
+    fn delete_topics_tallied<'a>(
         &'a self,
         topics: &'a [String],
+        requests: &'a mut RequestTally,
     ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
         let result = self.each(
             "DeleteTopics",
             topics,
+            requests,
             |t| t,
             |all, name| {
                 all.remove(name).map(|_| ()).ok_or_else(|| {
@@ -242,17 +271,16 @@ impl BrokerAdmin for MemoryBroker {
         async move { result }.boxed()
     }
 
-    fn cluster_info(&self) -> BoxFuture<'_, Result<ClusterInfo, BrokerError>> {
-        let result = self.enter("Metadata", 0).map(|()| ClusterInfo {
+    fn cluster_info_tallied<'a>(
+        &'a self,
+        requests: &'a mut RequestTally,
+    ) -> BoxFuture<'a, Result<ClusterInfo, BrokerError>> {
+        let result = self.enter("Metadata", 0, requests).map(|()| ClusterInfo {
             cluster_id: Some("memory-cluster".into()),
             brokers: vec![(1, "memory:9092".into())],
             controller: Some(1),
             answered_by: 1,
         });
         async move { result }.boxed()
-    }
-
-    fn requests_made(&self) -> u64 {
-        self.requests.load(Ordering::SeqCst)
     }
 }

@@ -1,13 +1,17 @@
 //! Broker access: the [`BrokerAdmin`] trait the planner's executor talks to, and its
 //! librdkafka implementation. Every operation takes a batch and makes one broker request.
+//! Every call tells the requests it made ([`RequestTally`]); the broker layer records no
+//! metrics itself.
 
 pub mod api_versions;
 mod connection;
+mod ffi;
 pub mod lag;
 pub mod memory;
 mod native;
 mod observed;
 mod rdkafka_admin;
+mod requests;
 
 use std::fmt;
 use std::time::Duration;
@@ -22,6 +26,7 @@ pub use connection::{
 };
 pub use observed::{BrokerSnapshot, ObservedConfig, ObservedTopic};
 pub use rdkafka_admin::RdKafkaAdmin;
+pub use requests::{result_label, RequestTally};
 
 /// One change to one config key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +81,17 @@ impl BrokerError {
             BrokerError::Credentials(_) => Reason::CredentialsUnavailable,
         }
     }
+
+    /// The `result` label of a broker request that failed with this error.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            BrokerError::Unreachable(_) => "unreachable",
+            BrokerError::Timeout { .. } => "timeout",
+            BrokerError::Unsupported { .. } => "unsupported",
+            BrokerError::Rejected { .. } => "rejected",
+            BrokerError::Client(_) | BrokerError::Credentials(_) => "error",
+        }
+    }
 }
 
 /// The broker's answer for one topic of a batch that it refused.
@@ -125,34 +141,146 @@ pub struct ClusterInfo {
     pub answered_by: i32,
 }
 
-/// Admin access to one Kafka cluster. Each method is one batched broker request (two for
-/// `snapshot`: Metadata for every topic, then one DescribeConfigs for the topics of interest).
+/// Admin access to one Kafka cluster. Each call is one batched broker request (two for
+/// `snapshot`: Metadata for every topic, then one DescribeConfigs for the topics of interest);
+/// a call with an empty batch makes none.
+///
+/// Implementations provide the `*_tallied` methods, which add the requests they make, by API
+/// and outcome, to `requests`; callers that need no count use the plain methods.
 pub trait BrokerAdmin: Send + Sync {
     /// Every topic's partitions and replication, and the configs of `describe` (those of its
     /// names that exist).
+    fn snapshot_tallied<'a>(
+        &'a self,
+        describe: &'a [String],
+        requests: &'a mut RequestTally,
+    ) -> BoxFuture<'a, Result<BrokerSnapshot, BrokerError>>;
+    fn create_topics_tallied<'a>(
+        &'a self,
+        topics: &'a [NewTopic],
+        requests: &'a mut RequestTally,
+    ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>>;
+    /// Grows each topic to the given total partition count.
+    fn create_partitions_tallied<'a>(
+        &'a self,
+        topics: &'a [(String, i32)],
+        requests: &'a mut RequestTally,
+    ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>>;
+    /// Incremental: only the named keys change.
+    fn alter_configs_tallied<'a>(
+        &'a self,
+        topics: &'a [(String, Vec<ConfigChange>)],
+        requests: &'a mut RequestTally,
+    ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>>;
+    fn delete_topics_tallied<'a>(
+        &'a self,
+        topics: &'a [String],
+        requests: &'a mut RequestTally,
+    ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>>;
+    fn cluster_info_tallied<'a>(
+        &'a self,
+        requests: &'a mut RequestTally,
+    ) -> BoxFuture<'a, Result<ClusterInfo, BrokerError>>;
+
+    /// [`BrokerAdmin::snapshot_tallied`], uncounted.
     fn snapshot<'a>(
         &'a self,
         describe: &'a [String],
-    ) -> BoxFuture<'a, Result<BrokerSnapshot, BrokerError>>;
+    ) -> BoxFuture<'a, Result<BrokerSnapshot, BrokerError>> {
+        Box::pin(async move {
+            self.snapshot_tallied(describe, &mut RequestTally::default())
+                .await
+        })
+    }
+    /// [`BrokerAdmin::create_topics_tallied`], uncounted.
     fn create_topics<'a>(
         &'a self,
         topics: &'a [NewTopic],
-    ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>>;
-    /// Grows each topic to the given total partition count.
+    ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
+        Box::pin(async move {
+            self.create_topics_tallied(topics, &mut RequestTally::default())
+                .await
+        })
+    }
+    /// [`BrokerAdmin::create_partitions_tallied`], uncounted.
     fn create_partitions<'a>(
         &'a self,
         topics: &'a [(String, i32)],
-    ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>>;
-    /// Incremental: only the named keys change.
+    ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
+        Box::pin(async move {
+            self.create_partitions_tallied(topics, &mut RequestTally::default())
+                .await
+        })
+    }
+    /// [`BrokerAdmin::alter_configs_tallied`], uncounted.
     fn alter_configs<'a>(
         &'a self,
         topics: &'a [(String, Vec<ConfigChange>)],
-    ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>>;
+    ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
+        Box::pin(async move {
+            self.alter_configs_tallied(topics, &mut RequestTally::default())
+                .await
+        })
+    }
+    /// [`BrokerAdmin::delete_topics_tallied`], uncounted.
     fn delete_topics<'a>(
         &'a self,
         topics: &'a [String],
-    ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>>;
-    fn cluster_info(&self) -> BoxFuture<'_, Result<ClusterInfo, BrokerError>>;
-    /// Broker requests made so far, for batching checks and benchmarks.
-    fn requests_made(&self) -> u64;
+    ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
+        Box::pin(async move {
+            self.delete_topics_tallied(topics, &mut RequestTally::default())
+                .await
+        })
+    }
+    /// [`BrokerAdmin::cluster_info_tallied`], uncounted.
+    fn cluster_info(&self) -> BoxFuture<'_, Result<ClusterInfo, BrokerError>> {
+        Box::pin(async move {
+            self.cluster_info_tallied(&mut RequestTally::default())
+                .await
+        })
+    }
+}
+
+impl<T: BrokerAdmin + ?Sized> BrokerAdmin for std::sync::Arc<T> {
+    fn snapshot_tallied<'a>(
+        &'a self,
+        describe: &'a [String],
+        requests: &'a mut RequestTally,
+    ) -> BoxFuture<'a, Result<BrokerSnapshot, BrokerError>> {
+        (**self).snapshot_tallied(describe, requests)
+    }
+    fn create_topics_tallied<'a>(
+        &'a self,
+        topics: &'a [NewTopic],
+        requests: &'a mut RequestTally,
+    ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
+        (**self).create_topics_tallied(topics, requests)
+    }
+    fn create_partitions_tallied<'a>(
+        &'a self,
+        topics: &'a [(String, i32)],
+        requests: &'a mut RequestTally,
+    ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
+        (**self).create_partitions_tallied(topics, requests)
+    }
+    fn alter_configs_tallied<'a>(
+        &'a self,
+        topics: &'a [(String, Vec<ConfigChange>)],
+        requests: &'a mut RequestTally,
+    ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
+        (**self).alter_configs_tallied(topics, requests)
+    }
+    fn delete_topics_tallied<'a>(
+        &'a self,
+        topics: &'a [String],
+        requests: &'a mut RequestTally,
+    ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
+        (**self).delete_topics_tallied(topics, requests)
+    }
+    fn cluster_info_tallied<'a>(
+        &'a self,
+        requests: &'a mut RequestTally,
+    ) -> BoxFuture<'a, Result<ClusterInfo, BrokerError>> {
+        (**self).cluster_info_tallied(requests)
+    }
 }

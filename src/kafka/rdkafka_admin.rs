@@ -1,21 +1,18 @@
 //! [`BrokerAdmin`] over librdkafka.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use rdkafka::admin::{AdminClient, AdminOptions, ConfigSource, ResourceSpecifier};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::RDKafkaLogLevel;
-use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminOptions, ConfigSource, ResourceSpecifier};
 
-use super::native::{self, Handle, NewTopicRequest};
+use super::ffi::{self, call_error, Client, Handle};
+use super::lag::RdKafkaLagObserver;
+use super::native::{self, NewTopicRequest};
 use super::{BrokerAdmin, BrokerError, ClientSettings, ClusterInfo, NewTopic, TopicOutcome};
-use super::{BrokerSnapshot, ObservedConfig, ObservedTopic};
-use crate::topics::plan::ConfigChange;
+use super::{BrokerSnapshot, ConfigChange, ObservedConfig, ObservedTopic, RequestTally};
 
 /// A native admin call over a batch of items.
 type NativeBatchCall<T> = fn(Handle, Duration, &[T]) -> Result<Vec<TopicOutcome>, BrokerError>;
@@ -32,75 +29,21 @@ const FULL_LISTING_MARKERS: &[&str] = &[
 
 /// A librdkafka admin client for one cluster.
 pub struct RdKafkaAdmin {
-    client: Arc<AdminClient<DefaultClientContext>>,
-    /// The last connection-level error librdkafka reported, for unreachable-cluster messages.
-    last_error: Mutex<Option<String>>,
-    bootstrap: String,
-    timeout: Duration,
-    requests: AtomicU64,
+    client: Arc<Client>,
 }
 
 impl RdKafkaAdmin {
     /// Builds the client. Nothing is contacted until the first request.
     pub fn connect(settings: &ClientSettings) -> Result<Self, BrokerError> {
-        let mut config = ClientConfig::new();
-        let timeout_ms = settings.timeout.as_millis().to_string();
-        config
-            .set("bootstrap.servers", &settings.bootstrap_servers)
-            .set("client.id", "tributary")
-            .set("socket.connection.setup.timeout.ms", &timeout_ms)
-            .set("log.connection.close", "false")
-            // Connection failures are logged at error level; they become the reason an
-            // unreachable cluster is reported with (see `native::drain_main_queue`).
-            .set_log_level(RDKafkaLogLevel::Error);
-        for (k, v) in &settings.properties {
-            config.set(k, v);
-        }
-        for (k, v) in &settings.secret_properties {
-            config.set(k, v.expose());
-        }
-        let client: AdminClient<DefaultClientContext> = config
-            .create()
-            .map_err(|e| BrokerError::Client(e.to_string()))?;
         Ok(Self {
-            client: Arc::new(client),
-            last_error: Mutex::new(None),
-            bootstrap: settings.bootstrap_servers.clone(),
-            timeout: settings.timeout,
-            requests: AtomicU64::new(0),
+            client: Client::connect(settings, "tributary")?,
         })
     }
 
-    fn handle(&self) -> Handle {
-        Handle(self.client.inner().native_ptr())
-    }
-
-    fn count(&self) {
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        self.drain();
-    }
-
-    /// Services librdkafka's main queue, remembering the latest error.
-    fn drain(&self) {
-        if let Some(last) = native::drain_main_queue(self.handle()).pop() {
-            *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(last);
-        }
-    }
-
-    fn unreachable(&self, detail: impl std::fmt::Display) -> BrokerError {
-        self.drain();
-        let last = self
-            .last_error
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let why = last
-            .map(|l| format!(" (last error: {l})"))
-            .unwrap_or_default();
-        BrokerError::Unreachable(format!(
-            "{} did not answer within {:?}: {detail}{why}",
-            self.bootstrap, self.timeout
-        ))
+    /// A lag observer of the same cluster over this admin's client: one librdkafka client
+    /// (one set of connections, one main queue) for both.
+    pub fn lag_observer(&self) -> RdKafkaLagObserver {
+        RdKafkaLagObserver::with_client(self.client.clone())
     }
 
     /// Runs a blocking native call (one `api` request) off the async runtime, keeping the client
@@ -108,82 +51,85 @@ impl RdKafkaAdmin {
     async fn blocking<T: Send + 'static>(
         &self,
         api: &'static str,
+        requests: &mut RequestTally,
         f: impl FnOnce(Handle, Duration) -> Result<T, BrokerError> + Send + 'static,
     ) -> Result<T, BrokerError> {
-        self.count();
-        let client = self.client.clone();
-        let handle = self.handle();
-        let timeout = self.timeout;
-        let result = tokio::task::spawn_blocking(move || {
-            let out = f(handle, timeout);
-            drop(client);
-            out
-        })
-        .await
-        .map_err(|e| BrokerError::Client(format!("admin call panicked: {e}")))?;
-        crate::runtime::metrics::broker_request(api, result.as_ref().map(|_| ()), 1);
-        result.map_err(|e| match e {
-            BrokerError::Unreachable(d) => self.unreachable(d),
-            BrokerError::Timeout { api, .. } => self.unreachable(format!("{api} timed out")),
-            other => other,
-        })
+        self.client.drain();
+        requests.sent(api, 1);
+        let result = self
+            .client
+            .blocking("admin call", move |c| f(c.handle(), c.timeout()))
+            .await?;
+        // Labelled as the native call ended (a timeout is `timeout`), reported as unreachable.
+        requests.answered(api, 1, result.as_ref().map(|_| ()));
+        result.map_err(|e| self.client.explain(e))
     }
 
     /// One batched native call (`api`) over `items`; an empty batch makes no request.
-    fn batch<T: Send + 'static>(
-        &self,
+    fn batch<'a, T: Send + 'static>(
+        &'a self,
         api: &'static str,
         items: Vec<T>,
+        requests: &'a mut RequestTally,
         call: NativeBatchCall<T>,
-    ) -> BoxFuture<'_, Result<Vec<TopicOutcome>, BrokerError>> {
+    ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
         async move {
             if items.is_empty() {
                 return Ok(Vec::new());
             }
-            self.blocking(api, move |handle, timeout| call(handle, timeout, &items))
-                .await
+            self.blocking(api, requests, move |handle, timeout| {
+                call(handle, timeout, &items)
+            })
+            .await
         }
         .boxed()
     }
 
-    async fn metadata(&self) -> Result<rdkafka::metadata::Metadata, BrokerError> {
-        self.count();
-        let client = self.client.clone();
-        let timeout = self.timeout;
-        let result =
-            tokio::task::spawn_blocking(move || client.inner().fetch_metadata(None, timeout))
-                .await
-                .map_err(|e| BrokerError::Client(format!("metadata call panicked: {e}")))?
-                .map_err(|e| self.unreachable(e));
-        crate::runtime::metrics::broker_request("Metadata", result.as_ref().map(|_| ()), 1);
+    async fn metadata(
+        &self,
+        requests: &mut RequestTally,
+    ) -> Result<rdkafka::metadata::Metadata, BrokerError> {
+        self.client.drain();
+        requests.sent("Metadata", 1);
+        let result = self
+            .client
+            .blocking("metadata call", |c| {
+                c.admin().inner().fetch_metadata(None, c.timeout())
+            })
+            .await?
+            .map_err(|e| self.client.unreachable(e));
+        requests.answered("Metadata", 1, result.as_ref().map(|_| ()));
         result
     }
 
     async fn describe_configs(
         &self,
         topics: &[String],
+        requests: &mut RequestTally,
     ) -> Result<BTreeMap<String, BTreeMap<String, ObservedConfig>>, BrokerError> {
         let mut out = BTreeMap::new();
         if topics.is_empty() {
             return Ok(out);
         }
-        self.count();
+        self.client.drain();
+        requests.sent("DescribeConfigs", 1);
         let specs: Vec<ResourceSpecifier<'_>> =
             topics.iter().map(|t| ResourceSpecifier::Topic(t)).collect();
-        let options = AdminOptions::new().request_timeout(Some(self.timeout));
+        let timeout = self.client.timeout();
+        let options = AdminOptions::new().request_timeout(Some(timeout));
         let results = tokio::time::timeout(
-            self.timeout + Duration::from_secs(2),
-            self.client.describe_configs(&specs, &options),
+            timeout + Duration::from_secs(2),
+            self.client.admin().describe_configs(&specs, &options),
         )
         .await
-        .map_err(|_| self.unreachable("DescribeConfigs timed out"))
+        .map_err(|_| self.client.unreachable("DescribeConfigs timed out"))
         .and_then(|r| {
             r.map_err(|e| match e.rdkafka_error_code() {
-                Some(code) => native::call_error("DescribeConfigs", code, e.to_string()),
+                Some(code) => call_error("DescribeConfigs", code, e.to_string()),
                 None => BrokerError::Client(e.to_string()),
             })
         });
-        crate::runtime::metrics::broker_request("DescribeConfigs", results.as_ref().map(|_| ()), 1);
+        requests.answered("DescribeConfigs", 1, results.as_ref().map(|_| ()));
         let results = results?;
         for (topic, result) in topics.iter().zip(results) {
             let resource = result.map_err(|code| BrokerError::Rejected {
@@ -212,12 +158,13 @@ impl RdKafkaAdmin {
 }
 
 impl BrokerAdmin for RdKafkaAdmin {
-    fn snapshot<'a>(
+    fn snapshot_tallied<'a>(
         &'a self,
         describe: &'a [String],
+        requests: &'a mut RequestTally,
     ) -> BoxFuture<'a, Result<BrokerSnapshot, BrokerError>> {
         async move {
-            let metadata = self.metadata().await?;
+            let metadata = self.metadata(requests).await?;
             let mut topics = BTreeMap::new();
             for t in metadata.topics() {
                 if t.error().is_some() {
@@ -246,7 +193,7 @@ impl BrokerAdmin for RdKafkaAdmin {
                 .collect::<BTreeSet<_>>()
                 .into_iter()
                 .collect();
-            let configs = self.describe_configs(&existing).await?;
+            let configs = self.describe_configs(&existing, requests).await?;
             // A broker that lists every config with its default (Apache Kafka does) tells which
             // keys it knows; one that lists only the keys set on the topic (Tansu, which also
             // marks them all as defaults) gives no basis to call a key unknown. A full listing
@@ -270,13 +217,15 @@ impl BrokerAdmin for RdKafkaAdmin {
         .boxed()
     }
 
-    fn create_topics<'a>(
+    fn create_topics_tallied<'a>(
         &'a self,
         topics: &'a [NewTopic],
+        requests: &'a mut RequestTally,
     ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
         self.batch(
             "CreateTopics",
             topics.to_vec(),
+            requests,
             |handle, timeout, topics| {
                 let requests: Vec<NewTopicRequest<'_>> = topics
                     .iter()
@@ -296,13 +245,15 @@ impl BrokerAdmin for RdKafkaAdmin {
         )
     }
 
-    fn create_partitions<'a>(
+    fn create_partitions_tallied<'a>(
         &'a self,
         topics: &'a [(String, i32)],
+        requests: &'a mut RequestTally,
     ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
         self.batch(
             "CreatePartitions",
             topics.to_vec(),
+            requests,
             |handle, timeout, topics| {
                 let requests: Vec<(&str, usize)> = topics
                     .iter()
@@ -313,13 +264,15 @@ impl BrokerAdmin for RdKafkaAdmin {
         )
     }
 
-    fn alter_configs<'a>(
+    fn alter_configs_tallied<'a>(
         &'a self,
         topics: &'a [(String, Vec<ConfigChange>)],
+        requests: &'a mut RequestTally,
     ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
         self.batch(
             "IncrementalAlterConfigs",
             topics.to_vec(),
+            requests,
             |handle, timeout, topics| {
                 let requests: Vec<(&str, &[ConfigChange])> = topics
                     .iter()
@@ -330,13 +283,15 @@ impl BrokerAdmin for RdKafkaAdmin {
         )
     }
 
-    fn delete_topics<'a>(
+    fn delete_topics_tallied<'a>(
         &'a self,
         topics: &'a [String],
+        requests: &'a mut RequestTally,
     ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
         self.batch(
             "DeleteTopics",
             topics.to_vec(),
+            requests,
             |handle, timeout, topics| {
                 let requests: Vec<&str> = topics.iter().map(String::as_str).collect();
                 native::delete_topics(handle, timeout, &requests)
@@ -344,20 +299,19 @@ impl BrokerAdmin for RdKafkaAdmin {
         )
     }
 
-    fn cluster_info(&self) -> BoxFuture<'_, Result<ClusterInfo, BrokerError>> {
+    fn cluster_info_tallied<'a>(
+        &'a self,
+        requests: &'a mut RequestTally,
+    ) -> BoxFuture<'a, Result<ClusterInfo, BrokerError>> {
         async move {
-            let metadata = self.metadata().await?;
-            let client = self.client.clone();
-            let handle = self.handle();
-            let timeout = self.timeout;
-            let (cluster_id, controller) = tokio::task::spawn_blocking(move || {
-                let id = client.inner().fetch_cluster_id(timeout);
-                let controller = native::controller_id(handle, timeout);
-                drop(client);
-                (id, controller)
-            })
-            .await
-            .map_err(|e| BrokerError::Client(format!("probe panicked: {e}")))?;
+            let metadata = self.metadata(requests).await?;
+            let (cluster_id, controller) = self
+                .client
+                .blocking("probe", |c| {
+                    let id = c.admin().inner().fetch_cluster_id(c.timeout());
+                    (id, ffi::controller_id(c.handle(), c.timeout()))
+                })
+                .await?;
             Ok(ClusterInfo {
                 cluster_id,
                 controller,
@@ -370,9 +324,5 @@ impl BrokerAdmin for RdKafkaAdmin {
             })
         }
         .boxed()
-    }
-
-    fn requests_made(&self) -> u64 {
-        self.requests.load(Ordering::Relaxed)
     }
 }

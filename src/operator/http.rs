@@ -25,7 +25,7 @@ use hyper::{header, Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
-use crate::runtime::metrics;
+use crate::runtime::metrics::{self, Metrics};
 use crate::runtime::Synced;
 
 /// What this replica is doing.
@@ -40,22 +40,37 @@ pub enum Role {
     Leader,
 }
 
-/// Readiness as shared between the operator and the HTTP server.
-#[derive(Clone, Default)]
+/// Readiness as shared between the operator and the HTTP server, with the metrics registry
+/// the endpoint serves.
+#[derive(Clone)]
 pub struct Health {
     inner: Arc<Inner>,
 }
 
-#[derive(Default)]
 struct Inner {
     role: Mutex<Role>,
     synced: Synced,
     stopping: AtomicBool,
+    metrics: Arc<Metrics>,
 }
 
 impl Health {
-    pub fn new() -> Self {
-        Self::default()
+    /// Serving `metrics` (the registry the controllers record into:
+    /// [`crate::runtime::Options::metrics`]).
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                role: Mutex::default(),
+                synced: Synced::default(),
+                stopping: AtomicBool::default(),
+                metrics,
+            }),
+        }
+    }
+
+    /// The registry `/metrics` serves.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.inner.metrics
     }
 
     /// The flag the controllers set once their caches are filled (pass it in
@@ -74,7 +89,7 @@ impl Health {
 
     /// Records the role; the `tributary_leader` gauge follows it.
     pub fn set_role(&self, role: Role) {
-        metrics::global().set_leader(role == Role::Leader);
+        self.inner.metrics.set_leader(role == Role::Leader);
         *self.inner.role.lock().unwrap_or_else(|e| e.into_inner()) = role;
     }
 
@@ -155,7 +170,7 @@ fn respond(health: &Health, method: &Method, path: &str) -> Response<Full<Bytes>
         "/metrics" => Response::builder()
             .status(StatusCode::OK)
             .header(header::CONTENT_TYPE, metrics::CONTENT_TYPE)
-            .body(Full::new(Bytes::from(metrics::global().render())))
+            .body(Full::new(Bytes::from(health.metrics().render())))
             .expect("a valid response"),
         "/healthz" | "/livez" => text(StatusCode::OK, "ok\n".into()),
         "/readyz" => {
@@ -212,7 +227,7 @@ mod tests {
 
     #[test]
     fn routes() {
-        let health = Health::new();
+        let health = Health::new(Arc::default());
         let status = |m: Method, p: &str| respond(&health, &m, p).status();
         assert_eq!(status(Method::GET, "/healthz"), StatusCode::OK);
         assert_eq!(

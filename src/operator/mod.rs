@@ -12,9 +12,7 @@ use futures::FutureExt;
 use kube::Client;
 
 use crate::api::{KafkaCluster, KafkaConsumer, KafkaTopic};
-use crate::runtime::{
-    metrics, telemetry, ClusterConnections, ConnectFn, Context, Kind, Options, Watches,
-};
+use crate::runtime::{telemetry, ClusterConnections, ConnectFn, Context, Kind, Options, Watches};
 use crate::{clusters, topics, topologies, workloads};
 
 /// Every kind the operator reconciles. A new kind is a room of its own plus one line here.
@@ -38,7 +36,7 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let shutdown = shutdown.boxed().shared();
-    let connections = Arc::new(ClusterConnections::new(connect));
+    let connections = Arc::new(ClusterConnections::new(connect, options.metrics.clone()));
     let scopes: Vec<Option<String>> = if options.namespaces.is_empty() {
         vec![None]
     } else {
@@ -70,7 +68,9 @@ pub async fn run(
         // Last, once every controller has subscribed to the changes it needs.
         tasks.extend(watches.start(shutdown.clone()));
     }
-    let _gauges = metrics::global().collect_from(telemetry::gauges(topic_stores, consumer_stores));
+    let _gauges = options
+        .metrics
+        .collect_from(telemetry::gauges(topic_stores, consumer_stores));
     let synced = tokio::spawn(telemetry::wait_synced(filled, options.synced.clone()));
     for task in tasks {
         let _ = task.await;

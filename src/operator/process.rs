@@ -49,7 +49,7 @@ pub async fn run(
     process: Process,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<ExitCode> {
-    let health = Health::new();
+    let health = Health::new(options.metrics.clone());
     let listener = http::bind(process.http_address)
         .await
         .with_context(|| format!("listening on --http-address {}", process.http_address))?;

@@ -10,38 +10,43 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::Store;
 use kube::{Client, ResourceExt};
 
+use super::instrumented::{Instrumented, RequestCounter};
+use super::metrics::Metrics;
 use super::Options;
 use crate::api::{KafkaCluster, KafkaTopic};
-use crate::kafka::lag::{LagObserver, RdKafkaLagObserver};
+use crate::kafka::lag::LagObserver;
 use crate::kafka::{BrokerAdmin, BrokerError, ClientSettings, KubeSecrets, RdKafkaAdmin};
 
-/// Opens admin access to a cluster (librdkafka in production; an in-memory broker in tests).
-pub type ConnectFn =
-    Arc<dyn Fn(&ClientSettings) -> Result<Arc<dyn BrokerAdmin>, BrokerError> + Send + Sync>;
-
-/// Opens lag observation on a cluster.
-pub type LagConnectFn =
-    Arc<dyn Fn(&ClientSettings) -> Result<Arc<dyn LagObserver>, BrokerError> + Send + Sync>;
-
-/// The production [`LagConnectFn`].
-pub fn rdkafka_lag_connect() -> LagConnectFn {
-    Arc::new(|settings| {
-        Ok(
-            Arc::new(RdKafkaLagObserver::connect(settings)?.describe_members(true))
-                as Arc<dyn LagObserver>,
-        )
-    })
+/// The broker clients of one cluster: admin access and lag observation.
+pub struct BrokerClients {
+    pub admin: Arc<dyn BrokerAdmin>,
+    pub lag: Arc<dyn LagObserver>,
 }
 
-/// The production [`ConnectFn`].
+/// Opens the broker clients of a cluster (librdkafka in production, one client for both; in
+/// tests, in-memory brokers).
+pub type ConnectFn =
+    Arc<dyn Fn(&ClientSettings) -> Result<BrokerClients, BrokerError> + Send + Sync>;
+
+/// The production [`ConnectFn`]: one librdkafka client per cluster, behind both the admin and
+/// the lag observer (which reports group members).
 pub fn rdkafka_connect() -> ConnectFn {
-    Arc::new(|settings| Ok(Arc::new(RdKafkaAdmin::connect(settings)?) as Arc<dyn BrokerAdmin>))
+    Arc::new(|settings| {
+        let admin = RdKafkaAdmin::connect(settings)?;
+        let lag = admin.lag_observer().describe_members(true);
+        Ok(BrokerClients {
+            admin: Arc::new(admin),
+            lag: Arc::new(lag),
+        })
+    })
 }
 
 /// Shared state of the reconcilers.
 pub struct Context {
     pub client: Client,
     pub options: Options,
+    /// The registry the reconciles record into (the one `/metrics` serves).
+    pub metrics: Arc<Metrics>,
     pub connections: Arc<ClusterConnections>,
     pub clusters: Store<KafkaCluster>,
     pub topics: Store<KafkaTopic>,
@@ -65,6 +70,7 @@ impl Context {
         Self {
             recorder: Recorder::new(client.clone(), reporter),
             client,
+            metrics: options.metrics.clone(),
             options,
             connections,
             clusters,
@@ -102,16 +108,23 @@ impl Context {
     }
 }
 
-/// A live connection to one cluster: its admin client, its lag observer, and what the rooms
-/// attach to it (e.g. the topic batcher), which goes with the connection when it is rebuilt.
+/// A live connection to one cluster: its admin client, its lag observer (both counted in the
+/// metrics), and what the rooms attach to it (e.g. the topic batcher), which goes with the
+/// connection when it is rebuilt.
 pub struct Connection {
     fingerprint: String,
     pub admin: Arc<dyn BrokerAdmin>,
     pub lag: Arc<dyn LagObserver>,
+    admin_requests: RequestCounter,
     attached: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
 }
 
 impl Connection {
+    /// The count of every request made through [`Connection::admin`] (for logs).
+    pub fn admin_requests(&self) -> RequestCounter {
+        self.admin_requests.clone()
+    }
+
     /// The `T` attached to this connection, made by `make` on first use. A room keeps its
     /// per-cluster state here (one batcher per cluster connection), so the shared layer needs
     /// to know nothing of it.
@@ -128,26 +141,21 @@ impl Connection {
     }
 }
 
-/// The pool of broker connections: one per KafkaCluster, rebuilt when its spec changes.
+/// The pool of broker connections: one per KafkaCluster, rebuilt when its spec changes. Every
+/// broker call made through a connection is counted in `metrics`.
 pub struct ClusterConnections {
     connect: ConnectFn,
-    lag_connect: LagConnectFn,
+    metrics: Arc<Metrics>,
     connections: Mutex<HashMap<String, Arc<Connection>>>,
 }
 
 impl ClusterConnections {
-    pub fn new(connect: ConnectFn) -> Self {
+    pub fn new(connect: ConnectFn, metrics: Arc<Metrics>) -> Self {
         Self {
             connect,
-            lag_connect: rdkafka_lag_connect(),
+            metrics,
             connections: Mutex::new(HashMap::new()),
         }
-    }
-
-    /// Uses `lag_connect` to observe consumer lag (tests pass an in-memory observer).
-    pub fn with_lag_connect(mut self, lag_connect: LagConnectFn) -> Self {
-        self.lag_connect = lag_connect;
-        self
     }
 
     /// The connection for `cluster`, opened (credentials resolved) when missing or stale.
@@ -168,12 +176,16 @@ impl ClusterConnections {
             }
         }
         let settings = ClientSettings::for_cluster(cluster, &KubeSecrets(client.clone())).await?;
-        let admin = (self.connect)(&settings)?;
-        let lag = (self.lag_connect)(&settings)?;
+        let clients = (self.connect)(&settings)?;
+        let admin_requests = RequestCounter::default();
         let connection = Arc::new(Connection {
             fingerprint,
-            admin,
-            lag,
+            admin: Arc::new(Instrumented::new(
+                clients.admin,
+                (self.metrics.clone(), admin_requests.clone()),
+            )),
+            lag: Arc::new(Instrumented::new(clients.lag, self.metrics.clone())),
+            admin_requests,
             attached: Mutex::new(HashMap::new()),
         });
         self.connections

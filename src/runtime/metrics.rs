@@ -1,26 +1,38 @@
-//! The operator's Prometheus metrics, served on `/metrics` in the Prometheus text exposition
-//! format (version 0.0.4). Every name starts with `tributary_`.
+//! The operator's Prometheus metrics, on the `prometheus-client` crate, served on `/metrics` in
+//! the Prometheus text exposition format (version 0.0.4). Every name starts with `tributary_`.
 //!
-//! Counters and histograms are recorded where things happen: reconciles around every
-//! reconciler ([`Metrics::reconciled`]), broker requests in the broker layer where they are
-//! counted ([`broker_request`], [`RequestTally`]), queue depth in the per-cluster batchers
-//! ([`Metrics::pending`]). Gauges about Kubernetes objects (managed topics, consumer lag) are
-//! read from the controllers' caches at scrape time ([`Metrics::collect_from`]), so an object
-//! that is deleted simply stops being reported.
-//!
-//! One process-wide registry ([`global`]); a small, dependency-free implementation, since the
-//! operator needs nothing beyond counters, gauges and one histogram.
+//! One [`Metrics`] per operator: the process creates it (it travels in
+//! [`crate::runtime::Options::metrics`]), the controllers' [`crate::runtime::Context`] holds it
+//! and the HTTP endpoint serves it; there is no global registry. Counters and histograms are
+//! recorded where things happen: reconciles around every reconciler ([`Metrics::reconciled`]),
+//! broker requests by the decorator every broker connection is wrapped in
+//! ([`crate::runtime::instrumented`]), queue depth in the per-cluster batchers
+//! ([`Metrics::queue`]). Gauges about Kubernetes objects (managed topics, consumer lag) are read
+//! from the controllers' caches at scrape time ([`Metrics::collect_from`]), so an object that is
+//! deleted simply stops being reported.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{LazyLock, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::kafka::BrokerError;
+use prometheus_client::collector::Collector as ScrapeCollector;
+use prometheus_client::encoding::{
+    prometheus_text, DescriptorEncoder, EncodeLabelSet, EncodeMetric, MetricEncoder,
+};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::info::Info;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
+
+use super::instrumented::RequestSink;
+use crate::kafka::RequestTally;
 
 /// The `Content-Type` of [`Metrics::render`]'s output.
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 
 /// Upper bounds (seconds) of the reconcile duration histogram's buckets. A topic reconcile
 /// includes the batch window (100 ms by default) and a broker round trip.
@@ -28,7 +40,7 @@ pub const DURATION_BUCKETS: [f64; 13] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
 
-/// The queue of the per-cluster topic batchers ([`Metrics::pending`]).
+/// The queue of the per-cluster topic batchers ([`Metrics::queue`]).
 pub const TOPIC_QUEUE: &str = "topics";
 /// The queue of the per-cluster lag observers.
 pub const LAG_QUEUE: &str = "lag";
@@ -45,121 +57,190 @@ pub struct ObjectGauges {
 /// Adds what one set of caches holds to the gauges.
 pub type Collector = Box<dyn Fn(&mut ObjectGauges) + Send + Sync>;
 
-#[derive(Debug, Clone, PartialEq)]
-struct Histogram {
-    /// Observations per bucket of [`DURATION_BUCKETS`] (not cumulative); the last one is +Inf.
-    buckets: Vec<u64>,
-    sum: f64,
-    count: u64,
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReconcileLabels {
+    kind: &'static str,
+    result: &'static str,
 }
 
-impl Default for Histogram {
-    fn default() -> Self {
-        Self {
-            buckets: vec![0; DURATION_BUCKETS.len() + 1],
-            sum: 0.0,
-            count: 0,
-        }
-    }
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: &'static str,
 }
 
-impl Histogram {
-    fn observe(&mut self, seconds: f64) {
-        let i = DURATION_BUCKETS
-            .iter()
-            .position(|b| seconds <= *b)
-            .unwrap_or(DURATION_BUCKETS.len());
-        self.buckets[i] += 1;
-        self.sum += seconds;
-        self.count += 1;
-    }
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    api: &'static str,
+    result: &'static str,
 }
 
-/// A registry of the operator's metrics.
-#[derive(Default)]
-pub struct Metrics {
-    /// `(kind, result)` → reconciles.
-    reconciles: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
-    durations: Mutex<BTreeMap<&'static str, Histogram>>,
-    /// `(api, result)` → broker requests.
-    broker_requests: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
-    /// queue → items submitted and not yet answered.
-    queues: Mutex<BTreeMap<&'static str, i64>>,
-    leader: AtomicI64,
-    collectors: Mutex<Vec<(u64, Collector)>>,
-    next_collector: AtomicU64,
-}
-
-static GLOBAL: LazyLock<Metrics> = LazyLock::new(Metrics::default);
-
-/// The process-wide registry `/metrics` serves.
-pub fn global() -> &'static Metrics {
-    &GLOBAL
-}
-
-/// Records `n` broker requests of `api` that ended with `result` in the [`global`] registry.
-pub fn broker_request(api: &'static str, result: Result<(), &BrokerError>, n: u64) {
-    global().broker_requests(api, result_label(result), n);
-}
-
-/// The `result` label of a broker request.
-pub fn result_label(result: Result<(), &BrokerError>) -> &'static str {
-    match result {
-        Ok(()) => "ok",
-        Err(BrokerError::Unreachable(_)) => "unreachable",
-        Err(BrokerError::Timeout { .. }) => "timeout",
-        Err(BrokerError::Unsupported { .. }) => "unsupported",
-        Err(BrokerError::Rejected { .. }) => "rejected",
-        Err(BrokerError::Client(_) | BrokerError::Credentials(_)) => "error",
-    }
-}
-
-/// Broker requests of one multi-request pass, by API: counted when sent, recorded in the
-/// [`global`] registry with their outcome when known ([`RequestTally::answered`]); whatever is
-/// still unanswered when the pass ends takes the pass's outcome ([`RequestTally::finish`]).
-#[derive(Debug, Default)]
-pub struct RequestTally {
-    pending: BTreeMap<&'static str, u64>,
-}
-
-impl RequestTally {
-    pub fn sent(&mut self, api: &'static str, n: u64) {
-        *self.pending.entry(api).or_insert(0) += n;
-    }
-
-    pub fn answered(&mut self, api: &'static str, n: u64, result: Result<(), &BrokerError>) {
-        let pending = self.pending.entry(api).or_insert(0);
-        let n = n.min(*pending);
-        *pending -= n;
-        if n > 0 {
-            broker_request(api, result, n);
-        }
-    }
-
-    pub fn finish(self, pass: Result<(), &BrokerError>) {
-        for (api, n) in self.pending {
-            if n > 0 {
-                broker_request(api, pass, n);
-            }
-        }
-    }
-}
-
-/// One item in a queue until dropped (see [`Metrics::pending`]).
-pub struct Pending<'a> {
-    metrics: &'a Metrics,
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QueueLabels {
     queue: &'static str,
 }
 
-impl Drop for Pending<'_> {
+fn duration_histogram() -> Histogram {
+    Histogram::new(DURATION_BUCKETS)
+}
+
+/// The operator's metrics and the registry that serves them.
+pub struct Metrics {
+    registry: Registry,
+    reconciles: Family<ReconcileLabels, Counter>,
+    durations: Family<KindLabels, Histogram, fn() -> Histogram>,
+    broker_requests: Family<RequestLabels, Counter>,
+    queue_depth: Family<QueueLabels, Gauge>,
+    leader: Gauge,
+    objects: Arc<ObjectCollectors>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A registry with every metric of the operator. (Help texts are given without their final
+    /// period: the registry adds it.)
+    pub fn new() -> Self {
+        let reconciles = Family::<ReconcileLabels, Counter>::default();
+        let durations: Family<KindLabels, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(duration_histogram);
+        let broker_requests = Family::<RequestLabels, Counter>::default();
+        let queue_depth = Family::<QueueLabels, Gauge>::default();
+        for queue in [TOPIC_QUEUE, LAG_QUEUE] {
+            let _ = queue_depth.get_or_create(&QueueLabels { queue });
+        }
+        let leader = Gauge::default();
+        let objects = Arc::new(ObjectCollectors::default());
+
+        let mut registry = Registry::default();
+        registry.register(
+            "tributary_build",
+            "Always 1; the version label says which Tributary runs",
+            Info::new([("version", env!("CARGO_PKG_VERSION"))]),
+        );
+        registry.register(
+            "tributary_leader",
+            "1 when this process runs the controllers (it holds the leader-election lease, or runs without leader election), else 0",
+            leader.clone(),
+        );
+        registry.register(
+            "tributary_reconciles",
+            "Reconciles by kind and result (success: an action was returned; error: retried with backoff)",
+            Listed(reconciles.clone()),
+        );
+        registry.register(
+            "tributary_reconcile_duration_seconds",
+            "Time each reconcile took, by kind",
+            Listed(durations.clone()),
+        );
+        registry.register(
+            "tributary_broker_requests",
+            "Kafka requests by API and result (ok, rejected, unsupported, unreachable, timeout, error); a batched request counts once, whatever the topics or groups in it",
+            Listed(broker_requests.clone()),
+        );
+        registry.register(
+            "tributary_queue_depth",
+            "Reconciles waiting in the per-cluster batchers for their broker round trip (queue topics: KafkaTopics; lag: KafkaConsumer lag observations)",
+            Listed(queue_depth.clone()),
+        );
+        registry.register_collector(Box::new(objects.clone()));
+        Self {
+            registry,
+            reconciles,
+            durations,
+            broker_requests,
+            queue_depth,
+            leader,
+            objects,
+        }
+    }
+
+    /// One reconcile of `kind` finished with `result` (`success`, or the error's
+    /// [`crate::runtime::Error::metric_label`]).
+    pub fn reconciled(&self, kind: &'static str, result: &'static str, took: Duration) {
+        self.reconciles
+            .get_or_create(&ReconcileLabels { kind, result })
+            .inc();
+        self.durations
+            .get_or_create(&KindLabels { kind })
+            .observe(took.as_secs_f64());
+    }
+
+    /// `n` broker requests of `api` that ended with `result`.
+    pub fn broker_requests(&self, api: &'static str, result: &'static str, n: u64) {
+        self.broker_requests
+            .get_or_create(&RequestLabels { api, result })
+            .inc_by(n);
+    }
+
+    /// The depth of `queue` ([`TOPIC_QUEUE`], [`LAG_QUEUE`]).
+    pub fn queue(&self, queue: &'static str) -> QueueDepth {
+        QueueDepth(
+            self.queue_depth
+                .get_or_create(&QueueLabels { queue })
+                .clone(),
+        )
+    }
+
+    /// Whether this process runs the controllers (it holds the lease, or runs without leader
+    /// election).
+    pub fn set_leader(&self, leader: bool) {
+        self.leader.set(i64::from(leader));
+    }
+
+    /// Reads gauges from `collector` at every scrape, until the guard is dropped.
+    pub fn collect_from(&self, collector: Collector) -> CollectorGuard<'_> {
+        let id = self.objects.next.fetch_add(1, Ordering::Relaxed);
+        self.objects.collectors().push((id, collector));
+        CollectorGuard { metrics: self, id }
+    }
+
+    /// Every metric in the text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if prometheus_text::encode(&mut out, &self.registry).is_err() {
+            tracing::warn!("encoding the metrics failed; serving what was encoded");
+        }
+        out
+    }
+}
+
+/// Broker requests counted by [`crate::runtime::instrumented::Instrumented`].
+impl RequestSink for Metrics {
+    fn record(&self, requests: &RequestTally) {
+        for (api, result, n) in requests.counts() {
+            self.broker_requests(api, result, n);
+        }
+    }
+}
+
+/// The depth gauge of one queue: items submitted and not yet answered.
+#[derive(Debug, Clone, Default)]
+pub struct QueueDepth(Gauge);
+
+impl QueueDepth {
+    /// One item enters the queue; it leaves when the returned guard is dropped.
+    pub fn pending(&self) -> Pending {
+        self.0.inc();
+        Pending(self.0.clone())
+    }
+}
+
+/// One item in a queue until dropped (see [`QueueDepth::pending`]).
+pub struct Pending(Gauge);
+
+impl Drop for Pending {
     fn drop(&mut self) {
-        *self
-            .metrics
-            .queues
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(self.queue)
-            .or_insert(1) -= 1;
+        self.0.dec();
     }
 }
 
@@ -172,244 +253,102 @@ pub struct CollectorGuard<'a> {
 impl Drop for CollectorGuard<'_> {
     fn drop(&mut self) {
         self.metrics
-            .collectors
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .objects
+            .collectors()
             .retain(|(id, _)| *id != self.id);
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+/// A registered metric family whose HELP and TYPE lines are served even before its first
+/// sample (`prometheus-client` leaves out a family with no samples; the operator always listed
+/// every metric).
+#[derive(Debug)]
+struct Listed<M>(M);
+
+impl<M: EncodeMetric> EncodeMetric for Listed<M> {
+    fn encode(&self, encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        self.0.encode(encoder)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        self.0.metric_type()
+    }
 }
 
-impl Metrics {
-    /// One reconcile of `kind` finished (`ok`: it returned an action rather than an error).
-    pub fn reconciled(&self, kind: &'static str, ok: bool, took: Duration) {
-        let result = if ok { "success" } else { "error" };
-        *lock(&self.reconciles).entry((kind, result)).or_insert(0) += 1;
-        lock(&self.durations)
-            .entry(kind)
-            .or_default()
-            .observe(took.as_secs_f64());
+/// The object gauges, from the registered [`Collector`]s at every scrape.
+#[derive(Default)]
+struct ObjectCollectors {
+    collectors: Mutex<Vec<(u64, Collector)>>,
+    next: AtomicU64,
+}
+
+impl ObjectCollectors {
+    fn collectors(&self) -> MutexGuard<'_, Vec<(u64, Collector)>> {
+        self.collectors.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
 
-    pub fn broker_requests(&self, api: &'static str, result: &'static str, n: u64) {
-        *lock(&self.broker_requests)
-            .entry((api, result))
-            .or_insert(0) += n;
+impl std::fmt::Debug for ObjectCollectors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectCollectors").finish_non_exhaustive()
     }
+}
 
-    /// One item enters `queue`; it leaves when the returned guard is dropped.
-    pub fn pending(&self, queue: &'static str) -> Pending<'_> {
-        *lock(&self.queues).entry(queue).or_insert(0) += 1;
-        Pending {
-            metrics: self,
-            queue,
-        }
-    }
-
-    /// Whether this process runs the controllers (it holds the lease, or runs without leader
-    /// election).
-    pub fn set_leader(&self, leader: bool) {
-        self.leader.store(i64::from(leader), Ordering::Relaxed);
-    }
-
-    /// Reads gauges from `collector` at every scrape, until the guard is dropped.
-    pub fn collect_from(&self, collector: Collector) -> CollectorGuard<'_> {
-        let id = self.next_collector.fetch_add(1, Ordering::Relaxed);
-        lock(&self.collectors).push((id, collector));
-        CollectorGuard { metrics: self, id }
-    }
-
-    /// Every metric in the text exposition format.
-    pub fn render(&self) -> String {
-        let mut out = String::new();
-        header(
-            &mut out,
-            "tributary_build_info",
-            "gauge",
-            "Always 1; the version label says which Tributary runs.",
-        );
-        sample(
-            &mut out,
-            "tributary_build_info",
-            &[("version", env!("CARGO_PKG_VERSION"))],
-            1,
-        );
-        header(
-            &mut out,
-            "tributary_leader",
-            "gauge",
-            "1 when this process runs the controllers (it holds the leader-election lease, or runs without leader election), else 0.",
-        );
-        sample(
-            &mut out,
-            "tributary_leader",
-            &[],
-            self.leader.load(Ordering::Relaxed),
-        );
-
-        header(
-            &mut out,
-            "tributary_reconciles_total",
-            "counter",
-            "Reconciles by kind and result (success: an action was returned; error: retried with backoff).",
-        );
-        for ((kind, result), n) in lock(&self.reconciles).iter() {
-            sample(
-                &mut out,
-                "tributary_reconciles_total",
-                &[("kind", kind), ("result", result)],
-                n,
-            );
-        }
-
-        let name = "tributary_reconcile_duration_seconds";
-        header(
-            &mut out,
-            name,
-            "histogram",
-            "Time each reconcile took, by kind.",
-        );
-        for (kind, h) in lock(&self.durations).iter() {
-            let mut cumulative = 0;
-            for (i, n) in h.buckets.iter().enumerate() {
-                cumulative += n;
-                let le = DURATION_BUCKETS
-                    .get(i)
-                    .map_or_else(|| "+Inf".to_owned(), |b| b.to_string());
-                sample(
-                    &mut out,
-                    &format!("{name}_bucket"),
-                    &[("kind", kind), ("le", &le)],
-                    cumulative,
-                );
-            }
-            sample(&mut out, &format!("{name}_sum"), &[("kind", kind)], h.sum);
-            sample(
-                &mut out,
-                &format!("{name}_count"),
-                &[("kind", kind)],
-                h.count,
-            );
-        }
-
-        header(
-            &mut out,
-            "tributary_broker_requests_total",
-            "counter",
-            "Kafka requests by API and result (ok, rejected, unsupported, unreachable, timeout, error); a batched request counts once, whatever the topics or groups in it.",
-        );
-        for ((api, result), n) in lock(&self.broker_requests).iter() {
-            sample(
-                &mut out,
-                "tributary_broker_requests_total",
-                &[("api", api), ("result", result)],
-                n,
-            );
-        }
-
-        header(
-            &mut out,
-            "tributary_queue_depth",
-            "gauge",
-            "Reconciles waiting in the per-cluster batchers for their broker round trip (queue topics: KafkaTopics; lag: KafkaConsumer lag observations).",
-        );
-        let mut queues = lock(&self.queues).clone();
-        for q in [TOPIC_QUEUE, LAG_QUEUE] {
-            queues.entry(q).or_insert(0);
-        }
-        for (queue, n) in &queues {
-            sample(&mut out, "tributary_queue_depth", &[("queue", queue)], n);
-        }
-
+impl ScrapeCollector for ObjectCollectors {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let mut gauges = ObjectGauges::default();
-        for (_, collect) in lock(&self.collectors).iter() {
+        for (_, collect) in self.collectors().iter() {
             collect(&mut gauges);
         }
-        header(
-            &mut out,
-            "tributary_managed_topics",
-            "gauge",
-            "KafkaTopics the operator manages (in its caches, not being deleted), by namespace and whether they are Ready.",
-        );
-        for ((namespace, ready), n) in &gauges.managed_topics {
-            let ready = if *ready { "true" } else { "false" };
-            sample(
-                &mut out,
+        {
+            let mut family = encoder.encode_descriptor(
                 "tributary_managed_topics",
-                &[("namespace", namespace), ("ready", ready)],
-                n,
-            );
-        }
-        header(
-            &mut out,
-            "tributary_consumer_lag",
-            "gauge",
-            "Records a KafkaConsumer's group has yet to read, summed over its topics' partitions, as last observed.",
-        );
-        for ((namespace, name, group), n) in &gauges.consumer_lag {
-            sample(
-                &mut out,
-                "tributary_consumer_lag",
-                &[("namespace", namespace), ("name", name), ("group", group)],
-                n,
-            );
-        }
-        out
-    }
-}
-
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {}", help.replace('\\', "\\\\"));
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-}
-
-fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
-    out.push_str(name);
-    if !labels.is_empty() {
-        out.push('{');
-        for (i, (k, v)) in labels.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
+                "KafkaTopics the operator manages (in its caches, not being deleted), by namespace and whether they are Ready.",
+                None,
+                MetricType::Gauge,
+            )?;
+            for ((namespace, ready), n) in &gauges.managed_topics {
+                let ready = if *ready { "true" } else { "false" };
+                let labels = [("namespace", namespace.as_str()), ("ready", ready)];
+                ConstGauge::new(*n).encode(family.encode_family(&labels)?)?;
             }
-            let _ = write!(out, "{k}=\"{}\"", escape(v));
         }
-        out.push('}');
-    }
-    let _ = writeln!(out, " {value}");
-}
-
-/// A label value as the text format wants it: backslash, double quote and newline escaped.
-fn escape(value: &str) -> String {
-    let mut s = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '\\' => s.push_str("\\\\"),
-            '"' => s.push_str("\\\""),
-            '\n' => s.push_str("\\n"),
-            c => s.push(c),
+        let mut family = encoder.encode_descriptor(
+            "tributary_consumer_lag",
+            "Records a KafkaConsumer's group has yet to read, summed over its topics' partitions, as last observed.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for ((namespace, name, group), n) in &gauges.consumer_lag {
+            let labels = [
+                ("namespace", namespace.as_str()),
+                ("name", name.as_str()),
+                ("group", group.as_str()),
+            ];
+            ConstGauge::new(*n).encode(family.encode_family(&labels)?)?;
         }
+        Ok(())
     }
-    s
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The lines starting with `prefix`, sorted (a family's samples come in no fixed order).
     fn lines_of<'a>(text: &'a str, prefix: &str) -> Vec<&'a str> {
-        text.lines().filter(|l| l.starts_with(prefix)).collect()
+        let mut lines: Vec<&str> = text.lines().filter(|l| l.starts_with(prefix)).collect();
+        lines.sort_unstable();
+        lines
     }
 
     #[test]
     fn reconciles_are_counted_by_kind_and_result_with_a_duration_histogram() {
         let m = Metrics::default();
-        m.reconciled("KafkaTopic", true, Duration::from_millis(30));
-        m.reconciled("KafkaTopic", true, Duration::from_millis(200));
-        m.reconciled("KafkaTopic", false, Duration::from_secs(100));
-        m.reconciled("KafkaCluster", true, Duration::from_millis(1));
+        m.reconciled("KafkaTopic", "success", Duration::from_millis(30));
+        m.reconciled("KafkaTopic", "success", Duration::from_millis(200));
+        m.reconciled("KafkaTopic", "error", Duration::from_secs(100));
+        m.reconciled("KafkaCluster", "success", Duration::from_millis(1));
         let text = m.render();
         assert_eq!(
             lines_of(&text, "tributary_reconciles_total"),
@@ -446,6 +385,7 @@ mod tests {
             text.contains("tributary_reconcile_duration_seconds_sum{kind=\"KafkaTopic\"} 100.2")
         );
         assert!(text.contains("# TYPE tributary_reconcile_duration_seconds histogram\n"));
+        assert!(text.contains("# TYPE tributary_reconciles_total counter\n"));
     }
 
     #[test]
@@ -454,19 +394,24 @@ mod tests {
         m.broker_requests("CreateTopics", "ok", 1);
         m.broker_requests("Metadata", "ok", 2);
         m.broker_requests("Metadata", "unreachable", 1);
+        let mut tally = RequestTally::default();
+        tally.request("Metadata", Ok(()));
+        m.record(&tally);
         let text = m.render();
         assert_eq!(
             lines_of(&text, "tributary_broker_requests_total"),
             [
                 r#"tributary_broker_requests_total{api="CreateTopics",result="ok"} 1"#,
-                r#"tributary_broker_requests_total{api="Metadata",result="ok"} 2"#,
+                r#"tributary_broker_requests_total{api="Metadata",result="ok"} 3"#,
                 r#"tributary_broker_requests_total{api="Metadata",result="unreachable"} 1"#,
             ]
         );
+        assert!(text.contains("# TYPE tributary_broker_requests_total counter\n"));
         assert!(text.contains("tributary_leader 0\n"));
         m.set_leader(true);
-        let a = m.pending(TOPIC_QUEUE);
-        let b = m.pending(TOPIC_QUEUE);
+        let topics = m.queue(TOPIC_QUEUE);
+        let a = topics.pending();
+        let b = m.queue(TOPIC_QUEUE).pending();
         let text = m.render();
         assert!(text.contains("tributary_leader 1\n"));
         assert_eq!(
@@ -490,7 +435,7 @@ mod tests {
                 .entry(("booking".into(), true))
                 .or_insert(0) += 2;
             g.consumer_lag.insert(
-                ("booking".into(), "fraud".into(), "fraud-\"v2\"".into()),
+                ("booking".into(), "fraud".into(), "fraud-\"v2\"\\\n".into()),
                 1200,
             );
         }));
@@ -502,7 +447,7 @@ mod tests {
         let text = m.render();
         assert!(text.contains("tributary_managed_topics{namespace=\"booking\",ready=\"true\"} 3\n"));
         assert!(text.contains(
-            "tributary_consumer_lag{namespace=\"booking\",name=\"fraud\",group=\"fraud-\\\"v2\\\"\"} 1200\n"
+            "tributary_consumer_lag{namespace=\"booking\",name=\"fraud\",group=\"fraud-\\\"v2\\\"\\\\\\n\"} 1200\n"
         ));
         drop(guard);
         let text = m.render();
@@ -513,8 +458,9 @@ mod tests {
     #[test]
     fn every_metric_has_help_and_type_and_the_tributary_prefix() {
         let text = Metrics::default().render();
-        let types: Vec<&str> = lines_of(&text, "# TYPE ")
-            .iter()
+        let types: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("# TYPE "))
             .map(|l| l.split(' ').nth(2).unwrap())
             .collect();
         assert_eq!(
@@ -536,39 +482,67 @@ mod tests {
         }
     }
 
+    /// What dashboards depend on, exactly as the hand-written registry wrote it: names, types,
+    /// help texts, labels and values (sample order aside).
     #[test]
-    fn broker_errors_map_to_a_few_result_labels() {
-        let labels: Vec<&str> = [
-            Ok(()),
-            Err(BrokerError::Unreachable("x".into())),
-            Err(BrokerError::Timeout {
-                api: "Metadata",
-                after: Duration::from_secs(1),
-            }),
-            Err(BrokerError::Unsupported {
-                api: "CreatePartitions",
-                message: "no".into(),
-            }),
-            Err(BrokerError::Rejected {
-                api: "CreateTopics",
-                code: "PolicyViolation".into(),
-                message: "no".into(),
-            }),
-            Err(BrokerError::Credentials("x".into())),
-        ]
-        .iter()
-        .map(|r| result_label(r.as_ref().map(|_| ())))
-        .collect();
-        assert_eq!(
-            labels,
-            [
-                "ok",
-                "unreachable",
-                "timeout",
-                "unsupported",
-                "rejected",
-                "error"
-            ]
+    fn the_exposition_is_that_of_the_hand_written_registry() {
+        let m = Metrics::default();
+        m.reconciled("KafkaCluster", "success", Duration::from_millis(1));
+        m.broker_requests("Metadata", "timeout", 2);
+        m.set_leader(true);
+        let _queued = m.queue(TOPIC_QUEUE).pending();
+        let _gauges = m.collect_from(Box::new(|g: &mut ObjectGauges| {
+            g.managed_topics.insert(("booking".into(), false), 2);
+        }));
+        let text = m.render();
+        let expected = format!(
+            r#"# HELP tributary_build_info Always 1; the version label says which Tributary runs.
+# TYPE tributary_build_info gauge
+tributary_build_info{{version="{}"}} 1
+# HELP tributary_leader 1 when this process runs the controllers (it holds the leader-election lease, or runs without leader election), else 0.
+# TYPE tributary_leader gauge
+tributary_leader 1
+# HELP tributary_reconciles_total Reconciles by kind and result (success: an action was returned; error: retried with backoff).
+# TYPE tributary_reconciles_total counter
+tributary_reconciles_total{{kind="KafkaCluster",result="success"}} 1
+# HELP tributary_reconcile_duration_seconds Time each reconcile took, by kind.
+# TYPE tributary_reconcile_duration_seconds histogram
+tributary_reconcile_duration_seconds_bucket{{kind="KafkaCluster",le="0.005"}} 1
+tributary_reconcile_duration_seconds_bucket{{kind="KafkaCluster",le="0.01"}} 1
+tributary_reconcile_duration_seconds_bucket{{kind="KafkaCluster",le="0.025"}} 1
+tributary_reconcile_duration_seconds_bucket{{kind="KafkaCluster",le="0.05"}} 1
+tributary_reconcile_duration_seconds_bucket{{kind="KafkaCluster",le="0.1"}} 1
+tributary_reconcile_duration_seconds_bucket{{kind="KafkaCluster",le="0.25"}} 1
+tributary_reconcile_duration_seconds_bucket{{kind="KafkaCluster",le="0.5"}} 1
+tributary_reconcile_duration_seconds_bucket{{kind="KafkaCluster",le="1"}} 1
+tributary_reconcile_duration_seconds_bucket{{kind="KafkaCluster",le="2.5"}} 1
+tributary_reconcile_duration_seconds_bucket{{kind="KafkaCluster",le="5"}} 1
+tributary_reconcile_duration_seconds_bucket{{kind="KafkaCluster",le="10"}} 1
+tributary_reconcile_duration_seconds_bucket{{kind="KafkaCluster",le="30"}} 1
+tributary_reconcile_duration_seconds_bucket{{kind="KafkaCluster",le="60"}} 1
+tributary_reconcile_duration_seconds_bucket{{kind="KafkaCluster",le="+Inf"}} 1
+tributary_reconcile_duration_seconds_sum{{kind="KafkaCluster"}} 0.001
+tributary_reconcile_duration_seconds_count{{kind="KafkaCluster"}} 1
+# HELP tributary_broker_requests_total Kafka requests by API and result (ok, rejected, unsupported, unreachable, timeout, error); a batched request counts once, whatever the topics or groups in it.
+# TYPE tributary_broker_requests_total counter
+tributary_broker_requests_total{{api="Metadata",result="timeout"}} 2
+# HELP tributary_queue_depth Reconciles waiting in the per-cluster batchers for their broker round trip (queue topics: KafkaTopics; lag: KafkaConsumer lag observations).
+# TYPE tributary_queue_depth gauge
+tributary_queue_depth{{queue="lag"}} 0
+tributary_queue_depth{{queue="topics"}} 1
+# HELP tributary_managed_topics KafkaTopics the operator manages (in its caches, not being deleted), by namespace and whether they are Ready.
+# TYPE tributary_managed_topics gauge
+tributary_managed_topics{{namespace="booking",ready="false"}} 2
+# HELP tributary_consumer_lag Records a KafkaConsumer's group has yet to read, summed over its topics' partitions, as last observed.
+# TYPE tributary_consumer_lag gauge
+"#,
+            env!("CARGO_PKG_VERSION")
         );
+        let sorted = |t: &str| {
+            let mut lines: Vec<String> = t.lines().map(str::to_owned).collect();
+            lines.sort();
+            lines
+        };
+        assert_eq!(sorted(&text), sorted(&expected), "{text}");
     }
 }

@@ -1,10 +1,11 @@
 //! What every controller shares, whatever its kind: the [`Context`] (Kubernetes client, caches,
 //! one broker connection per cluster, per-object backoff, events), the error type and error
 //! policy, the controller runner that measures and names every reconcile, kstatus conditions
-//! and the metrics registry.
+//! and the metrics registry ([`metrics::Metrics`], held by the Context).
 
 pub mod batch;
 mod context;
+pub mod instrumented;
 pub mod metrics;
 pub mod status;
 pub mod telemetry;
@@ -20,8 +21,7 @@ use kube::runtime::Controller;
 use kube::ResourceExt;
 
 pub use context::{
-    rdkafka_connect, rdkafka_lag_connect, Backoff, ClusterConnections, ConnectFn, Connection,
-    Context, LagConnectFn,
+    rdkafka_connect, Backoff, BrokerClients, ClusterConnections, ConnectFn, Connection, Context,
 };
 pub use telemetry::Synced;
 pub use watches::{Shared, WatchBackoff, Watchable, Watches};
@@ -56,6 +56,9 @@ pub struct Options {
     pub backoff_max: Duration,
     /// Set by [`run`] once every controller's cache has been filled (readiness).
     pub synced: Synced,
+    /// The registry the controllers record into and `/metrics` serves (the process shares it
+    /// with its HTTP endpoint; each [`Context`] holds it).
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl Default for Options {
@@ -70,6 +73,7 @@ impl Default for Options {
             backoff_base: Duration::from_secs(1),
             backoff_max: Duration::from_secs(300),
             synced: Synced::default(),
+            metrics: Arc::default(),
         }
     }
 }
@@ -85,6 +89,17 @@ pub enum Error {
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
     #[error("rendering: {0}")]
     Render(String),
+}
+
+impl Error {
+    /// The `result` label of a reconcile that failed with this error
+    /// (`tributary_reconciles_total`). Every failure is `error`, as dashboards and alerts
+    /// select it; a finer split would be decided here, per variant.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Kube(_) | Error::Broker(_) | Error::Finalizer(_) | Error::Render(_) => "error",
+        }
+    }
 }
 
 /// `Kind namespace/name`: how an object is named in logs and in the backoff table.
@@ -225,7 +240,8 @@ where
     let reconcile = move |object: Arc<K>, ctx: Arc<Context>| {
         use tracing::Instrument;
         let span = telemetry::span(kind, &*object);
-        telemetry::measured(kind, reconcile(object, ctx)).instrument(span)
+        let metrics = ctx.metrics.clone();
+        telemetry::measured(kind, metrics, reconcile(object, ctx)).instrument(span)
     };
     let error_policy = move |object: Arc<K>, error: &Error, ctx: Arc<Context>| {
         let _entered = telemetry::span(kind, &*object).entered();

@@ -14,7 +14,7 @@ use kube::ResourceExt;
 use super::status::READY;
 use super::Error;
 use crate::api::{ConditionStatus, KafkaConsumer, KafkaTopic};
-use crate::runtime::metrics::{self, Collector, ObjectGauges};
+use crate::runtime::metrics::{Collector, Metrics, ObjectGauges};
 
 /// Set once every controller's cache has been filled by its first list.
 #[derive(Clone, Default)]
@@ -47,15 +47,20 @@ pub fn span<K: kube::Resource>(kind: &'static str, object: &K) -> tracing::Span 
     )
 }
 
-/// Runs one reconcile, counting it and timing it by kind.
+/// Runs one reconcile, counting it and timing it by kind in `metrics`.
 pub async fn measured(
     kind: &'static str,
+    metrics: Arc<Metrics>,
     reconcile: impl Future<Output = Result<Action, Error>>,
 ) -> Result<Action, Error> {
     let start = Instant::now();
     let result = reconcile.await;
     let took = start.elapsed();
-    metrics::global().reconciled(kind, result.is_ok(), took);
+    let label = match &result {
+        Ok(_) => "success",
+        Err(e) => e.metric_label(),
+    };
+    metrics.reconciled(kind, label, took);
     tracing::debug!(
         ok = result.is_ok(),
         took_ms = took.as_millis() as u64,

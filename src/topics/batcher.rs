@@ -10,6 +10,8 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::runtime::batch::gather;
+use crate::runtime::instrumented::RequestCounter;
+use crate::runtime::metrics::{QueueDepth, TOPIC_QUEUE};
 use crate::runtime::{Connection, Options};
 
 use super::desired::DesiredTopic;
@@ -67,26 +69,48 @@ struct Request {
 #[derive(Clone)]
 pub struct Batcher {
     tx: mpsc::Sender<Request>,
+    /// Counts the submissions waiting for their round trip.
+    queue: QueueDepth,
 }
 
 impl Batcher {
     /// The batcher of `connection`'s cluster, started on first use (one per connection).
     pub fn of(connection: &Connection, options: &Options) -> Arc<Batcher> {
-        connection
-            .attached(|c| Batcher::spawn(c.admin.clone(), options.batch_window, options.max_batch))
+        connection.attached(|c| {
+            Batcher::spawn(
+                c.admin.clone(),
+                c.admin_requests(),
+                options.batch_window,
+                options.max_batch,
+            )
+            .with_queue_depth(options.metrics.queue(TOPIC_QUEUE))
+        })
     }
 
-    /// Starts the batching task for one cluster.
-    pub fn spawn(admin: Arc<dyn BrokerAdmin>, window: Duration, max_batch: usize) -> Self {
+    /// Starts the batching task for one cluster; `requests` counts what `admin` sends (each
+    /// round trip logs its share and the total).
+    pub fn spawn(
+        admin: Arc<dyn BrokerAdmin>,
+        requests: RequestCounter,
+        window: Duration,
+        max_batch: usize,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(max_batch.max(1) * 4);
-        tokio::spawn(run(admin, rx, window, max_batch.max(1)));
-        Self { tx }
+        tokio::spawn(run(admin, requests, rx, window, max_batch.max(1)));
+        Self {
+            tx,
+            queue: QueueDepth::default(),
+        }
+    }
+
+    /// Counts the submissions waiting for their round trip in `queue`.
+    pub fn with_queue_depth(self, queue: QueueDepth) -> Self {
+        Self { queue, ..self }
     }
 
     /// Submits one intent and waits for its batch to be done.
     pub async fn submit(&self, intent: Intent) -> Result<Answer, BrokerError> {
-        let _queued =
-            crate::runtime::metrics::global().pending(crate::runtime::metrics::TOPIC_QUEUE);
+        let _queued = self.queue.pending();
         let (reply, answer) = oneshot::channel();
         self.tx
             .send(Request { intent, reply })
@@ -100,6 +124,7 @@ impl Batcher {
 
 async fn run(
     admin: Arc<dyn BrokerAdmin>,
+    requests: RequestCounter,
     mut rx: mpsc::Receiver<Request>,
     window: Duration,
     max_batch: usize,
@@ -108,12 +133,12 @@ async fn run(
         let batch = gather(&mut rx, first, window, max_batch).await;
         let (intents, replies): (Vec<Intent>, Vec<_>) =
             batch.into_iter().map(|r| (r.intent, r.reply)).unzip();
-        let (requests_before, started) = (admin.requests_made(), std::time::Instant::now());
+        let (requests_before, started) = (requests.get(), std::time::Instant::now());
         let result = process(admin.as_ref(), &intents).await;
         tracing::info!(
             intents = intents.len(),
-            requests = admin.requests_made() - requests_before,
-            total_requests = admin.requests_made(),
+            requests = requests.get() - requests_before,
+            total_requests = requests.get(),
             elapsed_ms = started.elapsed().as_millis() as u64,
             ok = result.is_ok(),
             "broker round trip"
@@ -242,7 +267,12 @@ mod tests {
     #[tokio::test]
     async fn many_submissions_in_one_window_are_one_round_trip() {
         let broker = Arc::new(MemoryBroker::new());
-        let batcher = Batcher::spawn(broker.clone(), Duration::from_millis(50), 1000);
+        let batcher = Batcher::spawn(
+            broker.clone(),
+            RequestCounter::default(),
+            Duration::from_millis(50),
+            1000,
+        );
         let answers = futures::future::join_all(
             (0..200).map(|i| batcher.submit(ensure(&format!("orders-{i}"), 3))),
         )
@@ -259,7 +289,12 @@ mod tests {
     #[tokio::test]
     async fn batches_are_cut_at_the_maximum_size() {
         let broker = Arc::new(MemoryBroker::new());
-        let batcher = Batcher::spawn(broker.clone(), Duration::from_millis(200), 50);
+        let batcher = Batcher::spawn(
+            broker.clone(),
+            RequestCounter::default(),
+            Duration::from_millis(200),
+            50,
+        );
         futures::future::join_all(
             (0..120).map(|i| batcher.submit(ensure(&format!("clicks-{i}"), 1))),
         )
@@ -327,7 +362,12 @@ mod tests {
     async fn an_unreachable_broker_fails_every_intent_of_the_batch() {
         let broker = Arc::new(MemoryBroker::new());
         broker.set_down(true);
-        let batcher = Batcher::spawn(broker.clone(), Duration::from_millis(20), 100);
+        let batcher = Batcher::spawn(
+            broker.clone(),
+            RequestCounter::default(),
+            Duration::from_millis(20),
+            100,
+        );
         let answers =
             futures::future::join_all((0..3).map(|i| batcher.submit(ensure(&format!("t{i}"), 1))))
                 .await;

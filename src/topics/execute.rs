@@ -195,7 +195,7 @@ mod tests {
 
     use super::*;
     use crate::kafka::BrokerSnapshot;
-    use crate::kafka::{ClusterInfo, Rejection};
+    use crate::kafka::{ClusterInfo, Rejection, RequestTally};
     use crate::model::TopicName;
     use crate::topics::plan::{ConfigChange, Refusal};
 
@@ -213,6 +213,7 @@ mod tests {
             &self,
             api: &'static str,
             topics: Vec<String>,
+            requests: &mut RequestTally,
         ) -> BoxFuture<'_, Result<Vec<TopicOutcome>, BrokerError>> {
             self.calls.lock().unwrap().push((api, topics.clone()));
             let result = if api == "CreatePartitions" && self.partitions_unsupported {
@@ -238,45 +239,63 @@ mod tests {
                     })
                     .collect())
             };
+            requests.request(api, result.as_ref().map(|_| ()));
             async move { result }.boxed()
         }
     }
 
     impl BrokerAdmin for FakeAdmin {
-        fn snapshot<'a>(
+        fn snapshot_tallied<'a>(
             &'a self,
             _: &'a [String],
+            _: &'a mut RequestTally,
         ) -> BoxFuture<'a, Result<BrokerSnapshot, BrokerError>> {
             async { Ok(BrokerSnapshot::default()) }.boxed()
         }
-        fn create_topics<'a>(
+        fn create_topics_tallied<'a>(
             &'a self,
             t: &'a [NewTopic],
+            r: &'a mut RequestTally,
         ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
-            self.answer("CreateTopics", t.iter().map(|t| t.name.clone()).collect())
+            self.answer(
+                "CreateTopics",
+                t.iter().map(|t| t.name.clone()).collect(),
+                r,
+            )
         }
-        fn create_partitions<'a>(
+        fn create_partitions_tallied<'a>(
             &'a self,
             t: &'a [(String, i32)],
+            r: &'a mut RequestTally,
         ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
-            self.answer("CreatePartitions", t.iter().map(|t| t.0.clone()).collect())
+            self.answer(
+                "CreatePartitions",
+                t.iter().map(|t| t.0.clone()).collect(),
+                r,
+            )
         }
-        fn alter_configs<'a>(
+        fn alter_configs_tallied<'a>(
             &'a self,
             t: &'a [(String, Vec<ConfigChange>)],
+            r: &'a mut RequestTally,
         ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
             self.answer(
                 "IncrementalAlterConfigs",
                 t.iter().map(|t| t.0.clone()).collect(),
+                r,
             )
         }
-        fn delete_topics<'a>(
+        fn delete_topics_tallied<'a>(
             &'a self,
             t: &'a [String],
+            r: &'a mut RequestTally,
         ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
-            self.answer("DeleteTopics", t.to_vec())
+            self.answer("DeleteTopics", t.to_vec(), r)
         }
-        fn cluster_info(&self) -> BoxFuture<'_, Result<ClusterInfo, BrokerError>> {
+        fn cluster_info_tallied<'a>(
+            &'a self,
+            _: &'a mut RequestTally,
+        ) -> BoxFuture<'a, Result<ClusterInfo, BrokerError>> {
             async {
                 Ok(ClusterInfo {
                     cluster_id: None,
@@ -286,9 +305,6 @@ mod tests {
                 })
             }
             .boxed()
-        }
-        fn requests_made(&self) -> u64 {
-            self.calls.lock().unwrap().len() as u64
         }
     }
 

@@ -124,13 +124,17 @@ fn store<K: kube::Resource<DynamicType = ()> + Clone + 'static>(
 }
 
 fn context(client: Client, broker: Arc<MemoryBroker>, topics: Vec<KafkaTopic>) -> Arc<Context> {
-    let connect: crate::runtime::ConnectFn =
-        Arc::new(move |_| Ok(broker.clone() as Arc<dyn BrokerAdmin>));
+    let connect: crate::runtime::ConnectFn = Arc::new(move |_| {
+        Ok(crate::runtime::BrokerClients {
+            admin: broker.clone() as Arc<dyn BrokerAdmin>,
+            lag: Arc::new(crate::kafka::lag::MemoryLagObserver::new()),
+        })
+    });
     let options = Options {
         batch_window: Duration::from_millis(1),
         ..Default::default()
     };
-    let connections = Arc::new(ClusterConnections::new(connect));
+    let connections = Arc::new(ClusterConnections::new(connect, options.metrics.clone()));
     Arc::new(Context::new(
         client,
         options,

@@ -8,8 +8,9 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::kafka::lag::{GroupLag, GroupQuery, LagObserver};
-use crate::kafka::BrokerError;
+use crate::kafka::{BrokerError, RequestTally};
 use crate::runtime::batch::gather;
+use crate::runtime::metrics::{QueueDepth, LAG_QUEUE};
 use crate::runtime::{Connection, Options};
 
 type Reply = oneshot::Sender<Result<GroupLag, BrokerError>>;
@@ -18,13 +19,22 @@ type Reply = oneshot::Sender<Result<GroupLag, BrokerError>>;
 #[derive(Clone)]
 pub struct LagBatcher {
     tx: mpsc::Sender<(GroupQuery, Reply)>,
+    /// Counts the queries waiting for their pass.
+    queue: QueueDepth,
 }
 
 impl LagBatcher {
     /// The lag batcher of `connection`'s cluster, started on first use (one per connection).
     pub fn of(connection: &Connection, options: &Options) -> Arc<LagBatcher> {
-        connection
-            .attached(|c| LagBatcher::spawn(c.lag.clone(), options.batch_window, options.max_batch))
+        connection.attached(|c| {
+            LagBatcher::spawn(c.lag.clone(), options.batch_window, options.max_batch)
+                .with_queue_depth(options.metrics.queue(LAG_QUEUE))
+        })
+    }
+
+    /// Counts the queries waiting for their pass in `queue`.
+    pub fn with_queue_depth(self, queue: QueueDepth) -> Self {
+        Self { queue, ..self }
     }
 
     pub fn spawn(observer: Arc<dyn LagObserver>, window: Duration, max_batch: usize) -> Self {
@@ -33,11 +43,11 @@ impl LagBatcher {
             while let Some(first) = rx.recv().await {
                 let batch = gather(&mut rx, first, window, max_batch.max(1)).await;
                 let (queries, replies): (Vec<GroupQuery>, Vec<Reply>) = batch.into_iter().unzip();
-                let before = observer.requests_made();
-                let result = observer.observe(&queries).await;
+                let mut requests = RequestTally::default();
+                let result = observer.observe_tallied(&queries, &mut requests).await;
                 tracing::info!(
                     groups = queries.len(),
-                    requests = observer.requests_made() - before,
+                    requests = requests.total(),
                     ok = result.is_ok(),
                     "lag observation pass"
                 );
@@ -55,12 +65,15 @@ impl LagBatcher {
                 }
             }
         });
-        Self { tx }
+        Self {
+            tx,
+            queue: QueueDepth::default(),
+        }
     }
 
     /// Observes one group, in the next pass.
     pub async fn observe(&self, query: GroupQuery) -> Result<GroupLag, BrokerError> {
-        let _queued = crate::runtime::metrics::global().pending(crate::runtime::metrics::LAG_QUEUE);
+        let _queued = self.queue.pending();
         let (reply, answer) = oneshot::channel();
         self.tx
             .send((query, reply))

@@ -3,7 +3,6 @@
 //! Lag is computed by the same code as the librdkafka observer's.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use futures::future::BoxFuture;
@@ -13,7 +12,7 @@ use super::{
     assemble, group_ids, group_partitions, topics_of, Facts, GroupLag, GroupQuery, LagObserver,
     TopicState,
 };
-use crate::kafka::BrokerError;
+use crate::kafka::{BrokerError, RequestTally};
 
 #[derive(Default)]
 struct State {
@@ -30,7 +29,6 @@ struct State {
 pub struct MemoryLagObserver {
     state: Mutex<State>,
     members: bool,
-    requests: AtomicU64,
 }
 
 impl MemoryLagObserver {
@@ -100,9 +98,10 @@ impl MemoryLagObserver {
 }
 
 impl LagObserver for MemoryLagObserver {
-    fn observe<'a>(
+    fn observe_tallied<'a>(
         &'a self,
         groups: &'a [GroupQuery],
+        requests: &'a mut RequestTally,
     ) -> BoxFuture<'a, Result<Vec<GroupLag>, BrokerError>> {
         async move {
             if groups.is_empty() {
@@ -113,11 +112,13 @@ impl LagObserver for MemoryLagObserver {
             let topics = topics_of(groups);
             let mut partitions = 0;
             if !topics.is_empty() {
-                self.requests.fetch_add(1, Ordering::Relaxed);
+                requests.sent("Metadata", 1);
             }
             if let Some(e) = &s.fail {
+                requests.finish(Err(e));
                 return Err(e.clone());
             }
+            requests.finish(Ok(()));
             for t in topics {
                 let state = match s.topics.get(&t) {
                     None => TopicState::Missing,
@@ -133,13 +134,14 @@ impl LagObserver for MemoryLagObserver {
                 facts.topics.insert(t, state);
             }
             if partitions > 0 {
-                self.requests.fetch_add(2, Ordering::Relaxed);
+                requests.request("ListOffsets", Ok(()));
+                requests.request("ListOffsets", Ok(()));
             }
             for (group, parts) in group_partitions(groups, &facts.topics) {
                 if parts.is_empty() {
                     continue;
                 }
-                self.requests.fetch_add(1, Ordering::Relaxed);
+                requests.request("OffsetFetch", Ok(()));
                 let commits = parts
                     .into_iter()
                     .map(|(t, p)| {
@@ -151,7 +153,7 @@ impl LagObserver for MemoryLagObserver {
             }
             if self.members {
                 for id in group_ids(groups) {
-                    self.requests.fetch_add(1, Ordering::Relaxed);
+                    requests.request("DescribeGroups", Ok(()));
                     let n = s.members.get(&id).copied().unwrap_or(0);
                     let state = if n > 0 { "Stable" } else { "Empty" };
                     facts.members.insert(id, Ok((n, state.to_owned())));
@@ -163,10 +165,6 @@ impl LagObserver for MemoryLagObserver {
                 .collect())
         }
         .boxed()
-    }
-
-    fn requests_made(&self) -> u64 {
-        self.requests.load(Ordering::Relaxed)
     }
 }
 
