@@ -708,17 +708,27 @@ async fn operator_with_a_hanging_write(c: &Cluster, name: &str, grace: &str) -> 
         .replace(&topic, &Default::default(), &edited)
         .await
         .unwrap();
-    // The reconcile of the edit reaches its status write, which never returns.
+    // The reconcile of the edit changes the broker, then reaches its status write, which
+    // never returns.
     let start = Instant::now();
-    while !c
-        .api
-        .requests()
-        .iter()
-        .any(|r| r.method == "PATCH" && r.path.contains(&format!("/kafkatopics/{topic}/status")))
-    {
-        assert!(start.elapsed() < Duration::from_secs(20), "no status write");
+    loop {
+        let snapshot = c.env.broker(&[&topic]).await;
+        let applied = snapshot.topics.get(&topic).is_some_and(|t| {
+            t.configs
+                .get("retention.ms")
+                .and_then(|v| v.value.as_deref())
+                == Some("3600000")
+        });
+        if applied {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the edit never reached the broker"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    tokio::time::sleep(Duration::from_millis(300)).await;
     op
 }
 
