@@ -89,6 +89,7 @@ pub struct Metrics {
     reconciles: Family<ReconcileLabels, Counter>,
     durations: Family<KindLabels, Histogram, fn() -> Histogram>,
     broker_requests: Family<RequestLabels, Counter>,
+    conflicts: Family<KindLabels, Counter>,
     queue_depth: Family<QueueLabels, Gauge>,
     leader: Gauge,
     objects: Arc<ObjectCollectors>,
@@ -114,6 +115,7 @@ impl Metrics {
         let durations: Family<KindLabels, Histogram, fn() -> Histogram> =
             Family::new_with_constructor(duration_histogram);
         let broker_requests = Family::<RequestLabels, Counter>::default();
+        let conflicts = Family::<KindLabels, Counter>::default();
         let queue_depth = Family::<QueueLabels, Gauge>::default();
         for queue in [TOPIC_QUEUE, LAG_QUEUE] {
             let _ = queue_depth.get_or_create(&QueueLabels { queue });
@@ -148,6 +150,11 @@ impl Metrics {
             Listed(broker_requests.clone()),
         );
         registry.register(
+            "tributary_conflicts",
+            "Writes refused because the cached copy they were based on was stale (409, or a finalizer patch whose test failed), by kind; each is retried after a short backoff of its own",
+            Listed(conflicts.clone()),
+        );
+        registry.register(
             "tributary_queue_depth",
             "Reconciles waiting in the per-cluster batchers for their broker round trip (queue topics: KafkaTopics; lag: KafkaConsumer lag observations)",
             Listed(queue_depth.clone()),
@@ -158,6 +165,7 @@ impl Metrics {
             reconciles,
             durations,
             broker_requests,
+            conflicts,
             queue_depth,
             leader,
             objects,
@@ -173,6 +181,11 @@ impl Metrics {
         self.durations
             .get_or_create(&KindLabels { kind })
             .observe(took.as_secs_f64());
+    }
+
+    /// A write of a `kind` object refused as a conflict (see [`crate::runtime::conflict`]).
+    pub fn conflict(&self, kind: &'static str) {
+        self.conflicts.get_or_create(&KindLabels { kind }).inc();
     }
 
     /// `n` broker requests of `api` that ended with `result`.
@@ -428,6 +441,26 @@ mod tests {
     }
 
     #[test]
+    fn conflicts_are_counted_by_kind() {
+        let m = Metrics::default();
+        let text = m.render();
+        assert!(
+            text.contains("# TYPE tributary_conflicts_total counter\n"),
+            "listed before any"
+        );
+        m.conflict("KafkaTopic");
+        m.conflict("KafkaTopic");
+        m.conflict("KafkaConsumer");
+        assert_eq!(
+            lines_of(&m.render(), "tributary_conflicts_total"),
+            [
+                r#"tributary_conflicts_total{kind="KafkaConsumer"} 1"#,
+                r#"tributary_conflicts_total{kind="KafkaTopic"} 2"#,
+            ]
+        );
+    }
+
+    #[test]
     fn object_gauges_come_from_registered_collectors_until_their_guard_is_dropped() {
         let m = Metrics::default();
         let guard = m.collect_from(Box::new(|g: &mut ObjectGauges| {
@@ -471,6 +504,7 @@ mod tests {
                 "tributary_reconciles_total",
                 "tributary_reconcile_duration_seconds",
                 "tributary_broker_requests_total",
+                "tributary_conflicts_total",
                 "tributary_queue_depth",
                 "tributary_managed_topics",
                 "tributary_consumer_lag",
@@ -526,6 +560,8 @@ tributary_reconcile_duration_seconds_count{{kind="KafkaCluster"}} 1
 # HELP tributary_broker_requests_total Kafka requests by API and result (ok, rejected, unsupported, unreachable, timeout, error); a batched request counts once, whatever the topics or groups in it.
 # TYPE tributary_broker_requests_total counter
 tributary_broker_requests_total{{api="Metadata",result="timeout"}} 2
+# HELP tributary_conflicts_total Writes refused because the cached copy they were based on was stale (409, or a finalizer patch whose test failed), by kind; each is retried after a short backoff of its own.
+# TYPE tributary_conflicts_total counter
 # HELP tributary_queue_depth Reconciles waiting in the per-cluster batchers for their broker round trip (queue topics: KafkaTopics; lag: KafkaConsumer lag observations).
 # TYPE tributary_queue_depth gauge
 tributary_queue_depth{{queue="lag"}} 0

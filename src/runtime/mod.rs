@@ -112,13 +112,18 @@ pub fn object_key<K: kube::Resource<DynamicType = ()>>(object: &K) -> String {
     )
 }
 
-/// The error policy of every controller: retry with this object's exponential backoff.
+/// The error policy of every controller: retry with this object's exponential backoff (a
+/// conflict on a shorter one of its own, counted in `tributary_conflicts_total`).
 pub fn error_policy<K: kube::Resource<DynamicType = ()>>(
+    kind: &'static str,
     object: Arc<K>,
     error: &Error,
     ctx: Arc<Context>,
 ) -> kube::runtime::controller::Action {
     let key = object_key(&*object);
+    if conflict(error) {
+        ctx.metrics.conflict(kind);
+    }
     kube::runtime::controller::Action::requeue(retry_delay(&key, error, &ctx.backoff))
 }
 
@@ -245,7 +250,7 @@ where
     };
     let error_policy = move |object: Arc<K>, error: &Error, ctx: Arc<Context>| {
         let _entered = telemetry::span(kind, &*object).entered();
-        error_policy(object, error, ctx)
+        error_policy(kind, object, error, ctx)
     };
     Box::pin(async move {
         controller
