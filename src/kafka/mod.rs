@@ -4,6 +4,7 @@
 pub mod api_versions;
 mod connection;
 pub mod lag;
+#[cfg(any(test, feature = "test-util"))]
 pub mod memory;
 mod native;
 mod observed;
