@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
-use super::registry::{crd_status, types_from_crd, ResourceType};
-use super::schema::{self, FieldError};
-use super::selectors::{FieldSelector, LabelSelector};
-use super::ssa::{self, ManagedEntry};
-use super::store::{new_uid, now, random_suffix, ChangeType, ObjKey, State, Stored};
+use crate::registry::{crd_status, types_from_crd, ResourceType};
+use crate::schema::{self, FieldError};
+use crate::selectors::{FieldSelector, LabelSelector};
+use crate::ssa::{self, ManagedEntry};
+use crate::store::{new_uid, now, random_suffix, ChangeType, ObjKey, State, Stored};
 
 // ---------------------------------------------------------------------------------------------
 // Errors

@@ -153,8 +153,6 @@
 //!   streams cleanly rather than resetting connections.
 //! * Creating an object that carries `metadata.resourceVersion` fails with 500, as the real
 //!   storage layer does; clear it before re-creating a fetched object.
-#![allow(dead_code)]
-
 mod http;
 mod ops;
 mod registry;

@@ -2,16 +2,15 @@
 //! (JSON merge patch, JSON patch, an approximation of strategic merge patch).
 //!
 //! A field set is a set of paths; a path element is a field name (`f:`), the key of an
-//! element of a `x-kubernetes-list-type: map` list (`k:`), the value of an element of a
-//! `set` list (`v:`), or an index (`i:`, unused: other lists are atomic). Lists without a
-//! list type, and maps with `x-kubernetes-map-type: atomic`, are owned as a whole.
+//! element of a `x-kubernetes-list-type: map` list (`k:`), or the value of an element of a
+//! `set` list (`v:`); no index (`i:`): lists without a list type, and maps with
+//! `x-kubernetes-map-type: atomic`, are owned as a whole.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::OnceLock;
 
 use serde_json::{json, Map, Value};
 
-use super::registry::metadata_hints;
+use crate::registry::metadata_hints;
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum PathElement {
@@ -20,7 +19,6 @@ pub enum PathElement {
     Key(String),
     /// Canonical JSON of a set element.
     Value(String),
-    Index(usize),
 }
 
 pub type Path = Vec<PathElement>;
@@ -248,7 +246,6 @@ fn step<'a>(v: &'a Value, pe: &PathElement) -> Option<&'a Value> {
                 .find(|item| key.iter().all(|(kk, kv)| item.get(kk) == Some(kv)))
         }
         PathElement::Value(s) => v.as_array()?.iter().find(|item| canonical(item) == *s),
-        PathElement::Index(i) => v.as_array()?.get(*i),
     }
 }
 
@@ -273,7 +270,6 @@ fn step_mut<'a>(v: &'a mut Value, pe: &PathElement) -> Option<&'a mut Value> {
             .as_array_mut()?
             .iter_mut()
             .find(|item| canonical(item) == *s),
-        PathElement::Index(i) => v.as_array_mut()?.get_mut(*i),
     }
 }
 
@@ -310,13 +306,6 @@ pub fn remove_at(v: &mut Value, path: &[PathElement]) -> bool {
             list.retain(|item| canonical(item) != *s);
             list.len() != before
         }
-        PathElement::Index(i) => match cur.as_array_mut() {
-            Some(list) if *i < list.len() => {
-                list.remove(*i);
-                true
-            }
-            _ => false,
-        },
     }
 }
 
@@ -325,7 +314,6 @@ fn element_string(pe: &PathElement) -> String {
         PathElement::Field(f) => format!("f:{f}"),
         PathElement::Key(k) => format!("k:{k}"),
         PathElement::Value(v) => format!("v:{v}"),
-        PathElement::Index(i) => format!("i:{i}"),
     }
 }
 
@@ -348,7 +336,6 @@ pub fn path_string(path: &[PathElement]) -> String {
                 s.push_str(&format!("[{}]", parts.join(",")));
             }
             PathElement::Value(v) => s.push_str(&format!("[={v}]")),
-            PathElement::Index(i) => s.push_str(&format!("[{i}]")),
         }
     }
     s
@@ -919,10 +906,4 @@ pub fn strategic_merge(target: &mut Value, patch: &Value, schema: Option<&Value>
             }
         }
     }
-}
-
-/// The hard-wired `metadata` hints, shared.
-pub fn meta_hints() -> &'static Value {
-    static HINTS: OnceLock<Value> = OnceLock::new();
-    HINTS.get_or_init(metadata_hints)
 }
