@@ -155,6 +155,7 @@
 //!   storage layer does; clear it before re-creating a fetched object.
 mod http;
 mod ops;
+mod patch;
 mod registry;
 mod schema;
 mod selectors;
