@@ -16,8 +16,9 @@
 //! contender's lag is checked against what was seeded. Nothing is asserted on speed.
 //!
 //! Seeding: the topics are created in one CreateTopics, 4 records per partition produced one
-//! per batch (Tansu 0.6.0 reports end offsets of multi-record batches wrong; see tests/lag.rs),
-//! and each group commits an offset on every partition with a consumer of its own.
+//! per batch (Tansu 0.6.0 reports end offsets of multi-record batches wrong; see
+//! tests/integration/lag.rs), and each group commits an offset on every partition with a
+//! consumer of its own.
 //!
 //! Broker: `TRIBUTARY_TEST_BOOTSTRAP` if set, else a Tansu started here (see
 //! tests/support/broker.rs). `TRIBUTARY_BENCH_GROUPS`, `TRIBUTARY_BENCH_PARTITIONS` and

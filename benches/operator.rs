@@ -1,5 +1,5 @@
 //! The operator at scale: 2,000 KafkaTopics created at once in the in-process Kubernetes
-//! API-server emulator (tests/support/apiserver), reconciled by `tributary operator` (the
+//! API-server emulator (crates/kube-emulator), reconciled by `tributary operator` (the
 //! release binary, as a separate process) against a real Kafka-protocol broker.
 //!
 //! Printed (figures and targets; nothing is asserted on speed):
@@ -42,8 +42,6 @@
 //! and full (20 ConfigMap creates), and the API requests served until all were Ready, by kind.
 //! Run with `scripts/bench.sh`, or `cargo bench --bench operator`.
 
-#[path = "../tests/support/apiserver/mod.rs"]
-mod apiserver;
 #[path = "../tests/support/broker.rs"]
 mod broker;
 
@@ -651,7 +649,7 @@ struct Results {
 
 #[allow(clippy::too_many_arguments)]
 async fn run(
-    api: &apiserver::ApiServer,
+    api: &kube_emulator::ApiServer,
     client: Client,
     bootstrap: String,
     names: Vec<String>,
@@ -985,7 +983,7 @@ fn main() {
         "TRIBUTARY_TEST_BOOTSTRAP".to_owned()
     };
 
-    let api = apiserver::ApiServer::start_blocking(apiserver::Options {
+    let api = kube_emulator::ApiServer::start_blocking(kube_emulator::Options {
         // Room for every write of the run (create, finalizer, status, Events) in the watch
         // history, so no watch of the operator is sent back to relist.
         history_limit: (count * 10).max(10_000),
@@ -1008,7 +1006,7 @@ fn main() {
     println!("operator: {count} KafkaTopics created at once ({in_flight} creates in flight; 1-3 partitions, retention.ms each)");
     println!("broker: {bootstrap} ({broker_label})");
     println!(
-        "API server: {} (tests/support/apiserver, in this process)",
+        "API server: {} (crates/kube-emulator, in this process)",
         api.url()
     );
     println!(

@@ -19,9 +19,10 @@ What is checked:
    the oldest Kubernetes the chart supports (kubeVersion in Chart.yaml) and of the newest the
    validator knows.
 3. RBAC: the rendered ClusterRole / Roles grant exactly what `tributary rbac --output json`
-   prints (the table tests/rbac.rs checks against the operator's real requests); a ClusterRole
-   only when watching all namespaces, a Role per watched namespace otherwise, the Lease Role
-   only with leader election, and every binding names the Deployment's ServiceAccount.
+   prints (the table tests/integration/rbac.rs checks against the operator's real requests); a
+   ClusterRole only when watching all namespaces, a Role per watched namespace otherwise, the
+   Lease Role only with leader election, and every binding names the Deployment's
+   ServiceAccount.
 4. The Deployment: pod and container security context (non-root, read-only root filesystem,
    no privilege escalation, every capability dropped, seccomp RuntimeDefault), probes on
    /healthz and /readyz, POD_NAME / POD_NAMESPACE from the downward API, and its arguments

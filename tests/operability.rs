@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
+use kube_emulator::ApiServer;
 use serde_json::json;
-use support::apiserver::ApiServer;
 use support::broker::{broker, free_port, unique};
 use support::scenarios::{spec, Env};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -35,6 +35,7 @@
 //! fails for one group only (its committed offsets, an offset of a partition it reads) fails
 //! that group only, with the broker's text in its [`Rejection`].
 
+#[cfg(any(test, feature = "test-util"))]
 mod memory;
 mod native;
 
@@ -44,6 +45,7 @@ use futures::future::BoxFuture;
 
 use super::{BrokerError, Rejection, RequestTally};
 
+#[cfg(any(test, feature = "test-util"))]
 pub use memory::MemoryLagObserver;
 pub use native::RdKafkaLagObserver;
 

@@ -7,6 +7,7 @@ pub mod api_versions;
 mod connection;
 mod ffi;
 pub mod lag;
+#[cfg(any(test, feature = "test-util"))]
 pub mod memory;
 mod native;
 mod observed;

@@ -86,16 +86,18 @@ pub const WATCHED: &[Rule] = &[
         api_group: "apps",
         resources: &["deployments"],
         verbs: &["create", "get", "list", "patch", "watch"],
-        used_by: "consumer/producer Deployments: server-side apply (patch; create when new), \
-                  the consumer's current replicas (get), owned-object watch (list, watch); \
+        used_by: "consumer/producer Deployments: server-side apply (patch; create when new) \
+                  only when the one held (get: also the consumer's current replicas) lacks what \
+                  Tributary manages, owned-object watch (list, watch); \
                   deleted by owner references, never by the operator",
     },
     Rule {
         api_group: "",
         resources: &["services"],
-        verbs: &["create", "list", "patch", "watch"],
-        used_by: "producer Services: server-side apply (patch; create when new), owned-object \
-                  watch (list, watch)",
+        verbs: &["create", "get", "list", "patch", "watch"],
+        used_by: "producer Services: server-side apply (patch; create when new) only when the \
+                  one held (get) lacks what Tributary manages, owned-object watch (list, \
+                  watch)",
     },
     Rule {
         api_group: "events.k8s.io",

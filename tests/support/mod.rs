@@ -1,3 +1,4 @@
-pub mod apiserver;
+//! What the integration tests share: the test broker and the end-to-end scenarios. (The
+//! Kubernetes API-server emulator is the workspace crate `kube-emulator`.)
 pub mod broker;
 pub mod scenarios;

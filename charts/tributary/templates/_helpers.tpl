@@ -44,8 +44,8 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 
 {{/*
 The permissions the operator needs in every namespace it watches: exactly what
-`tributary rbac` prints (src/rbac.rs, checked by tests/rbac.rs against the requests the
-controllers make). scripts/check-chart.sh fails when these differ from it.
+`tributary rbac` prints (src/rbac.rs, checked by tests/integration/rbac.rs against the
+requests the controllers make). scripts/check-chart.sh fails when these differ from it.
 */}}
 {{- define "tributary.rules" -}}
 - apiGroups: ["tributary.io"]
@@ -71,7 +71,7 @@ controllers make). scripts/check-chart.sh fails when these differ from it.
   verbs: ["create", "get", "list", "patch", "watch"]
 - apiGroups: [""]
   resources: ["services"]
-  verbs: ["create", "list", "patch", "watch"]
+  verbs: ["create", "get", "list", "patch", "watch"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]

@@ -19,22 +19,20 @@
 //! per-namespace Roles and Lease Role allow), once watching all namespaces (cluster-wide list
 //! and watch, what the ClusterRole allows).
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::support::broker::{broker, unique};
+use crate::support::scenarios::{spec, Env};
 use http::{Request, Response};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::client::Body;
 use kube::{Api, Client};
+use kube_emulator::ApiServer;
 use serde_json::json;
-use support::apiserver::ApiServer;
-use support::broker::{broker, unique};
-use support::scenarios::{spec, Env};
 use tokio::sync::oneshot;
 use tributary::api::{
     crds, ConditionStatus, DeletionPolicy, KafkaConsumer, KafkaProducer, KafkaProducerStatus,
@@ -712,7 +710,9 @@ async fn the_rbac_table_is_exactly_what_the_operator_uses() {
         let g: Grant = (group.into(), resource.into(), verb);
         match (used.contains(&g), exempt(&g)) {
             (true, Some(_)) => {
-                panic!("{g:?} is used now: remove it from NOT_EXERCISED in tests/rbac.rs")
+                panic!(
+                    "{g:?} is used now: remove it from NOT_EXERCISED in tests/integration/rbac.rs"
+                )
             }
             (false, None) => unused.push(format!("{g:?}")),
             (false, Some(why)) => println!("not exercised: {g:?}: {why}"),

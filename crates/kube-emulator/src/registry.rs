@@ -108,10 +108,6 @@ impl Registry {
             .cloned()
     }
 
-    pub fn all(&self) -> &[Arc<ResourceType>] {
-        &self.types
-    }
-
     /// Replace every type registered by the CRD `crd_name` with `types`.
     pub fn set_crd_types(&mut self, crd_name: &str, types: Vec<ResourceType>) {
         self.types.retain(|t| t.crd.as_deref() != Some(crd_name));

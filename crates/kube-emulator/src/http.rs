@@ -16,10 +16,10 @@ use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
-use super::ops::{ApiError, DeleteOptions, FieldValidation, PatchType, Reply, Target, WriteParams};
-use super::selectors::{FieldSelector, LabelSelector};
-use super::watch::{self, Body, WatchRequest};
-use super::{RequestRecord, Shared};
+use crate::ops::{ApiError, DeleteOptions, FieldValidation, PatchType, Reply, Target, WriteParams};
+use crate::selectors::{FieldSelector, LabelSelector};
+use crate::watch::{self, Body, WatchRequest};
+use crate::{RequestRecord, Shared};
 
 /// Accept connections until the task is dropped.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
@@ -531,7 +531,7 @@ async fn resource(
 
 fn start_watch(
     shared: &Arc<Shared>,
-    rt: &Arc<super::registry::ResourceType>,
+    rt: &Arc<crate::registry::ResourceType>,
     ns: Option<&str>,
     name: Option<&str>,
     query: &HashMap<String, String>,
@@ -559,7 +559,7 @@ fn start_watch(
         return error_response(&ApiError::invalid(
             rt,
             "",
-            &[super::schema::FieldError::forbidden(
+            &[crate::schema::FieldError::forbidden(
                 "allowWatchBookmarks",
                 "allowWatchBookmarks must be set to true when sendInitialEvents is set",
             )],

@@ -1,12 +1,10 @@
 //! The topic capability through the real Kafka protocol: against Tansu started by the harness,
 //! or any broker named by `TRIBUTARY_TEST_BOOTSTRAP`.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use support::broker::{broker, free_port, unique};
+use crate::support::broker::{broker, free_port, unique};
 use tributary::api::DeletionPolicy;
 use tributary::kafka::BrokerSnapshot;
 use tributary::kafka::{BrokerAdmin, BrokerError, ClientSettings, RdKafkaAdmin};
@@ -360,7 +358,7 @@ async fn partition_increase_lands_or_is_reported_unsupported() {
             );
             assert_eq!(observed, 2, "nothing changed");
             assert!(
-                support::broker::broker().is_tansu,
+                crate::support::broker::broker().is_tansu,
                 "only Tansu is expected to lack CreatePartitions"
             );
         }

@@ -9,8 +9,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{json, Value};
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::registry::Registry;
-use super::ssa::ManagedEntry;
+use crate::registry::Registry;
+use crate::ssa::ManagedEntry;
 
 /// Where an object lives. `namespace` is empty for cluster-scoped kinds. Objects of every
 /// version of a kind share one key space (`group` + plural `resource`).
@@ -34,16 +34,6 @@ pub enum ChangeType {
     Added,
     Modified,
     Deleted,
-}
-
-impl ChangeType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChangeType::Added => "ADDED",
-            ChangeType::Modified => "MODIFIED",
-            ChangeType::Deleted => "DELETED",
-        }
-    }
 }
 
 /// One committed change, as kept in the history and sent to watches.

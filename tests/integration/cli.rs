@@ -1,13 +1,11 @@
 //! The `tributary` binary as users meet it: offline validation, and plan / apply / delete
 //! against a real broker (Tansu from the harness, or `TRIBUTARY_TEST_BOOTSTRAP`).
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use support::broker::{broker, free_port, unique};
+use crate::support::broker::{broker, free_port, unique};
 use tributary::kafka::{BrokerAdmin, ClientSettings, RdKafkaAdmin};
 
 fn tributary(args: &[&str]) -> Output {

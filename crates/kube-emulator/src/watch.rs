@@ -1,7 +1,7 @@
 //! Watch streams: newline-delimited JSON watch events over a chunked response, from a
 //! resourceVersion (replayed from the history), from "now" with synthetic `ADDED` events for
 //! what exists, or as a streaming list (`sendInitialEvents`); bookmarks; `timeoutSeconds`;
-//! `410 Gone` as an `ERROR` event; and dropping by the test ([`super::ApiServer::drop_watches`]).
+//! `410 Gone` as an `ERROR` event; and dropping by the test ([`crate::ApiServer::drop_watches`]).
 
 use std::io;
 use std::sync::atomic::Ordering;
@@ -15,11 +15,11 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::ops::{present, ApiError};
-use super::registry::ResourceType;
-use super::selectors::{FieldSelector, LabelSelector};
-use super::store::{Change, ChangeType};
-use super::Shared;
+use crate::ops::{present, ApiError};
+use crate::registry::ResourceType;
+use crate::selectors::{FieldSelector, LabelSelector};
+use crate::store::{Change, ChangeType};
+use crate::Shared;
 
 pub struct WatchRequest {
     pub rt: Arc<ResourceType>,
@@ -110,7 +110,7 @@ pub fn start(shared: &Arc<Shared>, req: WatchRequest) -> Result<Body, ApiError> 
             .resource_version
             .as_deref()
             .filter(|r| !r.is_empty() && *r != "0");
-        let synthetic = |state: &super::store::State| -> Vec<Arc<Change>> {
+        let synthetic = |state: &crate::store::State| -> Vec<Arc<Change>> {
             state
                 .objects
                 .iter()
@@ -158,7 +158,7 @@ pub fn start(shared: &Arc<Shared>, req: WatchRequest) -> Result<Body, ApiError> 
             }
         }
         if gone.is_none() {
-            state.watchers.push(super::store::WatchSink {
+            state.watchers.push(crate::store::WatchSink {
                 group: rt.group.clone(),
                 resource: rt.plural.clone(),
                 tx,

@@ -2,15 +2,15 @@
 //! Kubernetes API-server emulator and a real Kafka-protocol broker (Tansu from the harness, or
 //! `TRIBUTARY_TEST_BOOTSTRAP`).
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::support::broker::{
+    broker, free_port, spawn_guarded_tansu, stop_guarded, unique, wait_for,
+};
+use crate::support::scenarios::{self, spec, Env};
+use kube_emulator::ApiServer;
 use serde_json::json;
-use support::apiserver::ApiServer;
-use support::broker::{broker, free_port, spawn_guarded_tansu, stop_guarded, unique, wait_for};
-use support::scenarios::{self, spec, Env};
 use tokio::sync::oneshot;
 use tributary::api::{crds, ConditionStatus};
 use tributary::operator;
@@ -265,12 +265,12 @@ async fn api_server_errors_are_retried() {
     let flaky = unique("clicks");
     let healthy = unique("inventory");
     r.api.fail_next(
-        support::apiserver::Matcher::new("PATCH", &format!("/kafkatopics/{flaky}/status")),
+        kube_emulator::Matcher::new("PATCH", &format!("/kafkatopics/{flaky}/status")),
         500,
         2,
     );
     r.api.fail_next(
-        support::apiserver::Matcher::new("PATCH", &format!("/kafkatopics/{flaky}?")),
+        kube_emulator::Matcher::new("PATCH", &format!("/kafkatopics/{flaky}?")),
         409,
         1,
     );

@@ -7,17 +7,15 @@
 //! consumable; its legacy watermark answer is the same). So the records here are produced one
 //! per batch (`batch.num.messages=1`), where its end offsets are exact.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
+use crate::support::broker::{broker, free_port, unique};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
-use support::broker::{broker, free_port, unique};
 use tributary::kafka::lag::{
     GroupLag, GroupQuery, Lag, LagObserver, OffsetReset, RdKafkaLagObserver,
 };

@@ -1,7 +1,5 @@
-//! The in-process API server (`tests/support/apiserver`), driven only through the real kube
+//! The in-process API server (this crate), driven only through the real kube
 //! client and kube-runtime: every feature the controller tests rely on, one test each.
-
-mod support;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,8 +20,8 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::{finalizer, watcher, Controller};
 use kube::{Client, CustomResourceExt, Resource, ResourceExt};
+use kube_emulator::{ApiServer, Options};
 use serde_json::{json, Value};
-use support::apiserver::{ApiServer, Options};
 use tributary::api::{
     crds, ConditionStatus, KafkaCluster, KafkaClusterSpec, KafkaTopic, KafkaTopicSpec,
     KafkaTopicStatus,

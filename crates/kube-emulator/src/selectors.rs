@@ -177,10 +177,6 @@ impl LabelSelector {
         Ok(LabelSelector { reqs })
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.reqs.is_empty()
-    }
-
     /// Whether an object (its `metadata.labels`) is selected.
     pub fn matches(&self, obj: &Value) -> bool {
         let labels = obj.pointer("/metadata/labels").and_then(Value::as_object);
@@ -235,18 +231,6 @@ impl FieldSelector {
             reqs.push((field, eq, value.trim().to_owned()));
         }
         Ok(FieldSelector { reqs })
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.reqs.is_empty()
-    }
-
-    /// The name a `metadata.name=X` term pins, if any.
-    pub fn pinned_name(&self) -> Option<&str> {
-        self.reqs
-            .iter()
-            .find(|(f, eq, _)| f == "metadata.name" && *eq)
-            .map(|(_, _, v)| v.as_str())
     }
 
     pub fn matches(&self, obj: &Value) -> bool {

@@ -1,9 +1,6 @@
 //! Rendered Deployments and Services, byte for byte: `tests/golden/*.yaml` hold the expected
 //! output of the renderers serialized with serde-saphyr. After an intended change, rewrite
-//! them with `UPDATE_GOLDEN=1 cargo test --test workload` and review the diff.
-
-#[path = "support/broker.rs"]
-mod broker;
+//! them with `UPDATE_GOLDEN=1 cargo test --test integration workload::` and review the diff.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,6 +13,8 @@ use tributary::workloads::{
     consumer_deployment, producer_deployment, producer_service, topic_names, validate_consumer,
     validate_producer, ConnectionFacts, Scaling,
 };
+
+use crate::support::broker;
 
 const CLUSTER: &str = r#"
 apiVersion: tributary.io/v1alpha1
@@ -121,7 +120,7 @@ fn assert_golden(name: &str, value: &impl Serialize) {
             .position(|(a, b)| a != b)
             .unwrap_or_else(|| rendered.lines().count().min(expected.lines().count()));
         panic!(
-            "{} differs from the rendered output at line {}; if the change is intended, run `UPDATE_GOLDEN=1 cargo test --test workload` and review the diff\n--- rendered ---\n{rendered}",
+            "{} differs from the rendered output at line {}; if the change is intended, run `UPDATE_GOLDEN=1 cargo test --test integration workload::` and review the diff\n--- rendered ---\n{rendered}",
             path.display(),
             first_difference + 1
         );

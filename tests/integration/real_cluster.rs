@@ -6,15 +6,13 @@
 //! It installs the CRDs (server-side apply), works in a fresh namespace
 //! `tributary-e2e-<pid>`, and deletes that namespace at the end.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::scenarios::{self, Env};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
-use support::scenarios::{self, Env};
 use tributary::api::crds;
 use tributary::operator;
 use tributary::runtime::{self, Options};
