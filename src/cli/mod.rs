@@ -193,7 +193,7 @@ pub struct TargetArgs {
 /// Runs the CLI; the exit code says whether everything succeeded.
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Operator(args) => run_operator(args).await,
+        Command::Operator(args) => operator_command(args).await,
         Command::Crds { out_dir } => write_crds(out_dir),
         Command::Rbac { output } => Ok(print_rbac(output)),
         Command::Validate { files } => {
@@ -255,7 +255,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-async fn run_operator(args: OperatorArgs) -> Result<ExitCode> {
+async fn operator_command(args: OperatorArgs) -> Result<ExitCode> {
     let client = match &args.kubeconfig {
         None => kube::Client::try_default()
             .await
@@ -292,7 +292,7 @@ async fn run_operator(args: OperatorArgs) -> Result<ExitCode> {
     let grace = Duration::from_secs(args.shutdown_grace_seconds);
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let signals = tokio::spawn(bounded_shutdown(stop, grace));
-    let code = crate::operator::process::run(
+    let code = crate::operator::process::serve(
         client,
         options,
         crate::runtime::rdkafka_connect(),

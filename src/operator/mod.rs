@@ -29,7 +29,7 @@ pub const KINDS: &[Kind] = &[
 /// Per watched scope (each namespace of [`Options::namespaces`], or the whole cluster), every
 /// kind's controller is built on one set of [`Watches`]: each kind is watched once, however
 /// many controllers read it.
-pub async fn run(
+pub async fn run_controllers(
     client: Client,
     options: Options,
     connect: ConnectFn,

@@ -41,8 +41,9 @@ pub struct Process {
     pub election: Option<Election>,
 }
 
-/// Runs until `shutdown` resolves (SIGTERM).
-pub async fn run(
+/// Serves the operator process until `shutdown` resolves (SIGTERM): the HTTP endpoint, then
+/// leader election (when configured), then [`super::run_controllers`] while leading.
+pub async fn serve(
     client: Client,
     options: Options,
     connect: ConnectFn,
@@ -74,7 +75,7 @@ pub async fn run(
     };
     let Some(election) = process.election else {
         health.set_role(Role::Leader);
-        super::run(client, options, connect, stopping).await;
+        super::run_controllers(client, options, connect, stopping).await;
         return Ok(ExitCode::SUCCESS);
     };
 
@@ -109,7 +110,7 @@ pub async fn run(
     health.set_role(Role::Leader);
     tracing::info!(identity = %election.identity, "leading: starting the controllers");
     tokio::select! {
-        _ = super::run(client, options, connect, stopping) => {}
+        _ = super::run_controllers(client, options, connect, stopping) => {}
         lost = elector.hold() => {
             tracing::error!(reason = %lost, "lost the leader-election lease: exiting, so that only the new leader reconciles");
             std::process::exit(1);

@@ -66,7 +66,7 @@ async fn start() -> Running {
         patience: Duration::from_secs(30),
     };
     let (stop, stopped) = oneshot::channel::<()>();
-    let operator = tokio::spawn(operator::run(
+    let operator = tokio::spawn(operator::run_controllers(
         api.client(),
         options(),
         runtime::rdkafka_connect(),

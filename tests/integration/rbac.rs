@@ -1,7 +1,7 @@
 //! The RBAC table (`src/rbac.rs`, what `tributary rbac` prints and the Helm chart grants) is
 //! exactly what the operator needs.
 //!
-//! The real operator (`tributary::operator::process::run`: leader election, then the controllers) runs
+//! The real operator (`tributary::operator::process::serve`: leader election, then the controllers) runs
 //! in process against the API-server emulator and the test broker, through a scenario that
 //! touches every kind: KafkaClusters, KafkaTopics (created, edited twice, deleted with `Delete`
 //! and `Retain`), a KafkaConsumer, a KafkaProducer with a Service and one whose Secret is
@@ -335,7 +335,7 @@ fn start_operator(api: &ApiServer, namespaces: &[&str], leader_election: bool) -
             lease_duration: Duration::from_secs(5),
         }),
     };
-    let task = tokio::spawn(operate::run(
+    let task = tokio::spawn(operate::serve(
         client,
         options(namespaces),
         runtime::rdkafka_connect(),

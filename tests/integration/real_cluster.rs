@@ -57,7 +57,7 @@ async fn scenarios_against_a_real_cluster() {
         ..Default::default()
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let operator = tokio::spawn(operator::run(
+    let operator = tokio::spawn(operator::run_controllers(
         client.clone(),
         options,
         runtime::rdkafka_connect(),
