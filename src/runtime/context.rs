@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::runtime::reflector::Store;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 
 use super::instrumented::{Instrumented, RequestCounter};
@@ -99,12 +99,13 @@ impl Context {
         }
     }
 
-    /// The KafkaCluster `name` in `namespace`, from the cache.
+    /// The KafkaCluster `name` in `namespace`, from the cache (one lookup, no scan).
     pub fn cluster(&self, namespace: Option<&str>, name: &str) -> Option<Arc<KafkaCluster>> {
-        self.clusters
-            .state()
-            .into_iter()
-            .find(|c| c.namespace().as_deref() == namespace && c.name_any() == name)
+        let key = ObjectRef::new(name);
+        self.clusters.get(&match namespace {
+            Some(ns) => key.within(ns),
+            None => key,
+        })
     }
 }
 
@@ -260,6 +261,59 @@ fn doubled(base: Duration, n: u32, max: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn cluster(namespace: &str, name: &str) -> KafkaCluster {
+        let mut c = KafkaCluster::new(
+            name,
+            crate::api::KafkaClusterSpec {
+                bootstrap_servers: vec![format!("{namespace}.{name}:9092")],
+                tls: None,
+                sasl: None,
+                client_config: Default::default(),
+                request_timeout_seconds: None,
+                topic_defaults: None,
+            },
+        );
+        c.metadata.namespace = Some(namespace.into());
+        c
+    }
+
+    #[tokio::test]
+    async fn a_cluster_is_looked_up_by_namespace_and_name() {
+        use kube::runtime::{reflector::store::Writer, watcher::Event};
+        let mut writer: Writer<KafkaCluster> = Writer::default();
+        for c in [
+            cluster("a", "local"),
+            cluster("b", "local"),
+            cluster("a", "dev"),
+        ] {
+            writer.apply_watcher_event(&Event::Apply(c));
+        }
+        let (service, _handle) = tower_test::mock::pair::<
+            http::Request<kube::client::Body>,
+            http::Response<kube::client::Body>,
+        >();
+        let client = Client::new(service, "default");
+        let options = Options::default();
+        let connections = ClusterConnections::new(rdkafka_connect(), options.metrics.clone());
+        let ctx = Context::new(
+            client,
+            options,
+            Arc::new(connections),
+            writer.as_reader(),
+            Writer::default().as_reader(),
+        );
+        let found = |ns, name| {
+            ctx.cluster(ns, name)
+                .map(|c| c.spec.bootstrap_servers[0].clone())
+        };
+        assert_eq!(found(Some("a"), "local").as_deref(), Some("a.local:9092"));
+        assert_eq!(found(Some("b"), "local").as_deref(), Some("b.local:9092"));
+        assert_eq!(found(Some("a"), "dev").as_deref(), Some("a.dev:9092"));
+        assert_eq!(found(Some("b"), "dev"), None);
+        assert_eq!(found(Some("c"), "local"), None);
+        assert_eq!(found(None, "local"), None, "every cluster has a namespace");
+    }
 
     /// `delay` is `nominal` less at most a quarter.
     fn about(delay: Duration, nominal: Duration) -> bool {

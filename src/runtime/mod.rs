@@ -24,7 +24,7 @@ pub use context::{
     rdkafka_connect, Backoff, BrokerClients, ClusterConnections, ConnectFn, Connection, Context,
 };
 pub use telemetry::Synced;
-pub use watches::{Shared, WatchBackoff, Watchable, Watches};
+pub use watches::{Index, Shared, WatchBackoff, Watchable, Watches};
 
 use crate::kafka::BrokerError;
 

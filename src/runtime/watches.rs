@@ -7,6 +7,10 @@
 //! time. Owned children (Deployments, Services) are watched as metadata only: their owners need
 //! only their owner references.
 //!
+//! An index over a cache ([`Index`], registered with [`Shared::index`] before the watches
+//! start) sees every event of the watch, in order, before any subscriber hears of it: a
+//! controller triggered by a change finds the index already up to date.
+//!
 //! Every watch has its own backoff ([`WatchBackoff`]: 0.5 s doubling to at most 5 s, reset on
 //! the first success), so an API server that comes back is seen by every watch within seconds,
 //! and one failing watch never delays another.
@@ -14,6 +18,7 @@
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::fmt::Debug;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -168,11 +173,26 @@ impl Watches {
     }
 }
 
-/// One kind's watch: its cache and the subscribers to its changes.
+/// Something kept in step with one kind's watch, event by event: an index over its cache that
+/// answers in O(1) what a scan of [`Store::state`] would.
+///
+/// It sees the events in the order the watch delivers them, each after the cache has taken it
+/// and before any subscriber hears of the change. After a relist (`Init`, `InitApply`…,
+/// `InitDone`, as after a 410 Gone) the cache is replaced at `InitDone` and objects deleted
+/// while the watch was down vanish without a `Delete` event: an index must then be rebuilt
+/// from the `InitApply` objects, not merely added to.
+pub trait Index<K>: Send + Sync {
+    fn observe(&self, event: &Event<K>);
+}
+
+/// One kind's watch: its cache, the indexes over it and the subscribers to its changes.
 pub struct Shared<K: Resource<DynamicType = ()> + 'static> {
     kind: &'static str,
     store: Store<K>,
+    indexes: Arc<Mutex<Vec<Arc<dyn Index<K>>>>>,
     subscribers: Arc<Mutex<Vec<mpsc::UnboundedSender<Arc<K>>>>>,
+    /// Set once the watch runs: an index registered later would have missed events.
+    started: Arc<AtomicBool>,
 }
 
 impl<K> Shared<K>
@@ -185,12 +205,20 @@ where
     ) -> (Arc<Self>, BoxFuture<'static, ()>) {
         let kind: &'static str = Box::leak(kind.into_boxed_str());
         let (store, writer) = reflector::store();
+        let indexes: Arc<Mutex<Vec<Arc<dyn Index<K>>>>> = Arc::default();
         let subscribers: Arc<Mutex<Vec<mpsc::UnboundedSender<Arc<K>>>>> = Arc::default();
-        let fan_out = subscribers.clone();
-        let run = events
+        let started = Arc::new(AtomicBool::new(false));
+        let (to_index, fan_out) = (indexes.clone(), subscribers.clone());
+        let (starting, registered) = (started.clone(), indexes.clone());
+        let watch = events
             .backoff(WatchBackoff::default())
             .reflect(writer)
             .for_each(move |event| {
+                if let Ok(event) = &event {
+                    for index in to_index.lock().unwrap().iter() {
+                        index.observe(event);
+                    }
+                }
                 let changed = match event {
                     Ok(Event::Apply(o) | Event::InitApply(o) | Event::Delete(o)) => Some(o),
                     Ok(Event::Init | Event::InitDone) => None,
@@ -207,14 +235,41 @@ where
                         .retain(|s| s.unbounded_send(object.clone()).is_ok());
                 }
                 futures::future::ready(())
-            })
-            .boxed();
+            });
+        let run = async move {
+            {
+                // Under the indexes' lock: an index is either registered before the first
+                // event or refused, never half in.
+                let _registering = registered.lock().unwrap();
+                starting.store(true, Ordering::SeqCst);
+            }
+            watch.await;
+        }
+        .boxed();
         let shared = Arc::new(Self {
             kind,
             store,
+            indexes,
             subscribers,
+            started,
         });
         (shared, run)
+    }
+
+    /// Keeps `index` in step with this watch from its first event on.
+    ///
+    /// # Panics
+    ///
+    /// When the watch has already started ([`Watches::start`]): the index would have missed
+    /// the events before it. Controllers register their indexes while they are built.
+    pub fn index(&self, index: Arc<dyn Index<K>>) {
+        let mut indexes = self.indexes.lock().unwrap();
+        assert!(
+            !self.started.load(Ordering::SeqCst),
+            "an index over the {} watch registered after the watch started",
+            self.kind
+        );
+        indexes.push(index);
     }
 
     /// The cache, filled by the one watch.
@@ -294,5 +349,104 @@ impl Iterator for WatchBackoff {
 impl Backoff for WatchBackoff {
     fn reset(&mut self) {
         self.next = Self::FIRST;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::core::v1::ConfigMap;
+
+    use super::*;
+
+    fn config_map(name: &str) -> ConfigMap {
+        let mut c = ConfigMap::default();
+        c.metadata.name = Some(name.into());
+        c.metadata.namespace = Some("ns".into());
+        c
+    }
+
+    /// Records each event it observes, with what the cache held and what the subscriber had
+    /// been told by then.
+    struct Recorder {
+        store: Mutex<Option<Store<ConfigMap>>>,
+        told: Mutex<Option<futures::stream::BoxStream<'static, Arc<ConfigMap>>>>,
+        seen: Mutex<Vec<String>>,
+    }
+
+    impl Index<ConfigMap> for Recorder {
+        fn observe(&self, event: &Event<ConfigMap>) {
+            let what = match event {
+                Event::Apply(c) => format!("Apply {}", c.metadata.name.as_deref().unwrap()),
+                Event::Delete(c) => format!("Delete {}", c.metadata.name.as_deref().unwrap()),
+                Event::Init => "Init".to_owned(),
+                Event::InitApply(c) => {
+                    format!("InitApply {}", c.metadata.name.as_deref().unwrap())
+                }
+                Event::InitDone => "InitDone".to_owned(),
+            };
+            let store = self.store.lock().unwrap().clone().unwrap();
+            let mut cached: Vec<String> = store
+                .state()
+                .iter()
+                .map(|c| c.metadata.name.clone().unwrap())
+                .collect();
+            cached.sort();
+            let mut told = Vec::new();
+            if let Some(subscribed) = self.told.lock().unwrap().as_mut() {
+                while let Some(Some(c)) = subscribed.next().now_or_never() {
+                    told.push(c.metadata.name.clone().unwrap_or_default());
+                }
+            }
+            self.seen.lock().unwrap().push(format!(
+                "{what}: cached [{}], subscribers told of [{}]",
+                cached.join(","),
+                told.join(",")
+            ));
+        }
+    }
+
+    #[tokio::test]
+    async fn an_index_sees_every_event_after_the_cache_and_before_the_subscribers() {
+        let events = vec![
+            Event::Init,
+            Event::InitApply(config_map("a")),
+            Event::InitDone,
+            Event::Apply(config_map("b")),
+            Event::Delete(config_map("a")),
+        ];
+        let stream = futures::stream::iter(events.into_iter().map(Ok)).boxed();
+        let (shared, run) = Shared::new("ConfigMap".into(), stream);
+        let recorder = Arc::new(Recorder {
+            store: Mutex::new(Some(shared.store())),
+            told: Mutex::new(Some(shared.subscribe().boxed())),
+            seen: Mutex::default(),
+        });
+        shared.index(recorder.clone());
+        run.await;
+        assert_eq!(
+            *recorder.seen.lock().unwrap(),
+            [
+                "Init: cached [], subscribers told of []",
+                // A relisted object is cached at InitDone: the cache is swapped then.
+                "InitApply a: cached [], subscribers told of []",
+                "InitDone: cached [a], subscribers told of [a]",
+                "Apply b: cached [a,b], subscribers told of []",
+                "Delete a: cached [b], subscribers told of [b]",
+            ]
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "registered after the watch started")]
+    fn an_index_registered_after_the_watch_started_is_refused() {
+        let (shared, mut run) =
+            Shared::<ConfigMap>::new("ConfigMap".into(), futures::stream::pending().boxed());
+        assert!((&mut run).now_or_never().is_none(), "the watch runs");
+        let recorder = Arc::new(Recorder {
+            store: Mutex::new(Some(shared.store())),
+            told: Mutex::new(None),
+            seen: Mutex::default(),
+        });
+        shared.index(recorder);
     }
 }

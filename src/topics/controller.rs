@@ -2,6 +2,9 @@
 //! or finalizers change ([`super::trigger_hash`]) or its KafkaCluster's spec changes (never on
 //! a status write, the cluster's included), and every topic at once at each resync, so the
 //! periodic drift check is a few large broker round trips instead of one per topic.
+//!
+//! The controller keeps the claims index ([`super::Claims`]) of its scope's KafkaTopic watch,
+//! registered before the watch starts, and hands it to every reconcile.
 
 use std::sync::Arc;
 
@@ -22,6 +25,8 @@ pub const KIND: Kind = Kind {
 
 fn controller(watches: &Watches, ctx: Arc<Context>, shutdown: Shutdown) -> BoxFuture<'static, ()> {
     let topics = watches.objects::<KafkaTopic>();
+    let claims = Arc::new(super::Claims::default());
+    topics.index(claims.clone());
     let clusters = watches.objects::<KafkaCluster>();
     let store = topics.store();
     let of_cluster = move |cluster: Arc<KafkaCluster>| {
@@ -33,5 +38,6 @@ fn controller(watches: &Watches, ctx: Arc<Context>, shutdown: Shutdown) -> BoxFu
         Controller::for_shared_stream(topics.changes(super::trigger_hash), topics.store())
             .watches_shared_stream(clusters.changes(spec_trigger), of_cluster)
             .reconcile_all_on(every(ctx.options.resync));
-    run_controller(KIND.name, controller, super::reconcile, ctx, shutdown)
+    let reconcile = move |topic, ctx| super::reconcile(topic, ctx, claims.clone());
+    run_controller(KIND.name, controller, reconcile, ctx, shutdown)
 }

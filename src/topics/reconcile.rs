@@ -14,6 +14,7 @@ use kube::runtime::finalizer::{finalizer, Event as Finalizer};
 use kube::{Api, ResourceExt};
 
 use super::batcher::{Answer, Batcher, Intent};
+use super::claims::Claims;
 use super::desired::resolve_topic;
 use super::status::{topic_status, Hold, TopicState};
 use crate::api::{ConditionStatus, DeletionPolicy, KafkaTopic, KafkaTopicStatus, API_VERSION};
@@ -48,44 +49,30 @@ fn annotated(topic: &KafkaTopic, annotation: &str) -> bool {
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
 }
 
-/// The KafkaTopic that owns `topic_name` on this topic's cluster, when it is another one:
-/// the oldest claimant (by creation time, then name) keeps the topic.
-pub fn conflict_owner(
-    me: &KafkaTopic,
-    topic_name: &str,
-    all: &[Arc<KafkaTopic>],
-) -> Option<String> {
-    let rank = |t: &KafkaTopic| {
-        (
-            t.metadata.creation_timestamp.clone().map(|c| c.0),
-            t.name_any(),
-        )
-    };
-    let mine = rank(me);
-    all.iter()
-        .filter(|t| t.metadata.uid != me.metadata.uid)
-        .filter(|t| t.namespace() == me.namespace() && t.spec.cluster_ref == me.spec.cluster_ref)
-        .filter(|t| t.metadata.deletion_timestamp.is_none())
-        .filter(|t| t.broker_topic_name() == Some(topic_name))
-        .filter(|t| rank(t) < mine)
-        .min_by_key(|t| rank(t))
-        .map(|t| t.name_any())
-}
-
-pub async fn reconcile(topic: Arc<KafkaTopic>, ctx: Arc<Context>) -> Result<Action, Error> {
+/// Reconciles one KafkaTopic; `claims` is the claims index of the watch it came from.
+pub async fn reconcile(
+    topic: Arc<KafkaTopic>,
+    ctx: Arc<Context>,
+    claims: Arc<Claims>,
+) -> Result<Action, Error> {
     let api: Api<KafkaTopic> =
         Api::namespaced(ctx.client.clone(), &topic.namespace().unwrap_or_default());
     finalizer(&api, TOPIC_FINALIZER, topic, |event| async {
         match event {
-            Finalizer::Apply(t) => apply(&t, &api, &ctx).await,
-            Finalizer::Cleanup(t) => cleanup(&t, &ctx).await,
+            Finalizer::Apply(t) => apply(&t, &api, &ctx, &claims).await,
+            Finalizer::Cleanup(t) => cleanup(&t, &ctx, &claims).await,
         }
     })
     .await
     .map_err(|e| Error::Finalizer(Box::new(e)))
 }
 
-async fn apply(topic: &KafkaTopic, api: &Api<KafkaTopic>, ctx: &Context) -> Result<Action, Error> {
+async fn apply(
+    topic: &KafkaTopic,
+    api: &Api<KafkaTopic>,
+    ctx: &Context,
+    claims: &Claims,
+) -> Result<Action, Error> {
     let id = crate::runtime::object_key(topic);
     let generation = topic.metadata.generation;
     let name = topic.broker_topic_name().unwrap_or_default().to_owned();
@@ -122,7 +109,7 @@ async fn apply(topic: &KafkaTopic, api: &Api<KafkaTopic>, ctx: &Context) -> Resu
         report(api, topic, &name, &TopicState::Broker(&e)).await?;
         return Ok(Action::await_change());
     }
-    if let Some(owner) = conflict_owner(topic, desired.name.as_str(), &ctx.topics.state()) {
+    if let Some(owner) = claims.owner(topic, desired.name.as_str()) {
         report(api, topic, &name, &TopicState::Conflict { owner: &owner }).await?;
         return Ok(Action::await_change());
     }
@@ -280,7 +267,7 @@ async fn write_status(
 /// Deletion: `Retain` (or paused, or a resource that lost a conflict) releases at once; `Delete`
 /// deletes the broker topic first, or orphans it after the grace period when the cluster cannot
 /// be reached, so a finalizer never hangs a namespace.
-async fn cleanup(topic: &KafkaTopic, ctx: &Context) -> Result<Action, Error> {
+async fn cleanup(topic: &KafkaTopic, ctx: &Context, claims: &Claims) -> Result<Action, Error> {
     let name = topic
         .status
         .as_ref()
@@ -309,7 +296,7 @@ async fn cleanup(topic: &KafkaTopic, ctx: &Context) -> Result<Action, Error> {
         .await;
         return Ok(Action::await_change());
     }
-    if let Some(owner) = conflict_owner(topic, &name, &ctx.topics.state()) {
+    if let Some(owner) = claims.owner(topic, &name) {
         publish(
             ctx,
             topic,
@@ -409,30 +396,6 @@ mod tests {
         t.metadata.uid = Some(format!("uid-{name}"));
         t.metadata.creation_timestamp = Some(Time(Timestamp::from_second(created).unwrap()));
         Arc::new(t)
-    }
-
-    #[test]
-    fn the_oldest_claimant_keeps_the_topic() {
-        let old = topic("bookings", None, 100);
-        let new = topic("bookings-copy", Some("bookings"), 200);
-        let unrelated = topic("refunds", None, 50);
-        let all = vec![old.clone(), new.clone(), unrelated];
-        assert_eq!(
-            conflict_owner(&new, "bookings", &all),
-            Some("bookings".into())
-        );
-        assert_eq!(conflict_owner(&old, "bookings", &all), None);
-    }
-
-    #[test]
-    fn claimants_on_other_clusters_or_being_deleted_do_not_conflict() {
-        let old = topic("bookings", None, 100);
-        let mut other_cluster = (*topic("b2", Some("bookings"), 50)).clone();
-        other_cluster.spec.cluster_ref = "dev".into();
-        let mut deleting = (*topic("b3", Some("bookings"), 10)).clone();
-        deleting.metadata.deletion_timestamp = Some(Time(Timestamp::from_second(300).unwrap()));
-        let all = vec![old.clone(), Arc::new(other_cluster), Arc::new(deleting)];
-        assert_eq!(conflict_owner(&old, "bookings", &all), None);
     }
 
     #[test]

@@ -12,13 +12,13 @@ use kube::runtime::watcher;
 use kube::Client;
 use serde_json::{json, Value};
 
-use super::reconcile;
+use super::{reconcile, Claims};
 use crate::api::{
     DeletionPolicy, KafkaCluster, KafkaClusterSpec, KafkaTopic, KafkaTopicSpec, TopicDefaults,
 };
 use crate::kafka::memory::MemoryBroker;
 use crate::kafka::BrokerAdmin;
-use crate::runtime::{ClusterConnections, Context, Options};
+use crate::runtime::{ClusterConnections, Context, Index, Options};
 
 /// One request as the API server saw it.
 #[derive(Debug)]
@@ -123,7 +123,23 @@ fn store<K: kube::Resource<DynamicType = ()> + Clone + 'static>(
     reader
 }
 
-fn context(client: Client, broker: Arc<MemoryBroker>, topics: Vec<KafkaTopic>) -> Arc<Context> {
+/// The claims index of a watch that listed `topics`.
+fn claims(topics: &[KafkaTopic]) -> Arc<Claims> {
+    let claims = Arc::new(Claims::default());
+    claims.observe(&watcher::Event::Init);
+    for t in topics {
+        claims.observe(&watcher::Event::InitApply(t.clone()));
+    }
+    claims.observe(&watcher::Event::InitDone);
+    claims
+}
+
+/// A context whose caches hold the cluster and `topics`, with the claims index of `topics`.
+fn context(
+    client: Client,
+    broker: Arc<MemoryBroker>,
+    topics: Vec<KafkaTopic>,
+) -> (Arc<Context>, Arc<Claims>) {
     let connect: crate::runtime::ConnectFn = Arc::new(move |_| {
         Ok(crate::runtime::BrokerClients {
             admin: broker.clone() as Arc<dyn BrokerAdmin>,
@@ -135,26 +151,30 @@ fn context(client: Client, broker: Arc<MemoryBroker>, topics: Vec<KafkaTopic>) -
         ..Default::default()
     };
     let connections = Arc::new(ClusterConnections::new(connect, options.metrics.clone()));
-    Arc::new(Context::new(
+    let claims = claims(&topics);
+    let ctx = Arc::new(Context::new(
         client,
         options,
         connections,
         store(vec![cluster()]),
         store(topics),
-    ))
+    ));
+    (ctx, claims)
 }
 
 #[tokio::test]
 async fn a_new_topic_gets_the_finalizer_first_and_nothing_else() {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let broker = Arc::new(MemoryBroker::new());
-    let ctx = context(
+    let (ctx, claims) = context(
         Client::new(service, "default"),
         broker.clone(),
         vec![topic(false)],
     );
     let server = tokio::spawn(serve(handle, 1));
-    reconcile(Arc::new(topic(false)), ctx).await.unwrap();
+    reconcile(Arc::new(topic(false)), ctx, claims)
+        .await
+        .unwrap();
     let seen = server.await.unwrap();
     assert_eq!(seen[0].method, "PATCH");
     assert_eq!(
@@ -177,13 +197,13 @@ async fn a_new_topic_gets_the_finalizer_first_and_nothing_else() {
 async fn creation_publishes_an_event_and_applies_status_server_side() {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let broker = Arc::new(MemoryBroker::new());
-    let ctx = context(
+    let (ctx, claims) = context(
         Client::new(service, "default"),
         broker.clone(),
         vec![topic(true)],
     );
     let server = tokio::spawn(serve(handle, 2));
-    reconcile(Arc::new(topic(true)), ctx).await.unwrap();
+    reconcile(Arc::new(topic(true)), ctx, claims).await.unwrap();
     let seen = server.await.unwrap();
 
     assert_eq!(broker.topics()["bookings"].partitions, 6);
@@ -233,13 +253,13 @@ async fn deleting_with_retain_releases_the_finalizer_without_touching_the_broker
     t.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
         k8s_openapi::jiff::Timestamp::now(),
     ));
-    let ctx = context(
+    let (ctx, claims) = context(
         Client::new(service, "default"),
         broker.clone(),
         vec![t.clone()],
     );
     let server = tokio::spawn(serve(handle, 2));
-    reconcile(Arc::new(t), ctx).await.unwrap();
+    reconcile(Arc::new(t), ctx, claims).await.unwrap();
     let seen = server.await.unwrap();
     assert_eq!(seen[0].body["reason"], "Retained");
     assert_eq!(
@@ -272,13 +292,13 @@ async fn deleting_with_delete_removes_the_topic_then_the_finalizer() {
     t.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
         k8s_openapi::jiff::Timestamp::now(),
     ));
-    let ctx = context(
+    let (ctx, claims) = context(
         Client::new(service, "default"),
         broker.clone(),
         vec![t.clone()],
     );
     let server = tokio::spawn(serve(handle, 2));
-    reconcile(Arc::new(t), ctx).await.unwrap();
+    reconcile(Arc::new(t), ctx, claims).await.unwrap();
     let seen = server.await.unwrap();
     assert!(broker.topics().is_empty(), "the topic is deleted");
     assert_eq!(seen[0].body["reason"], "Deleted");
@@ -295,12 +315,14 @@ async fn delete_with_the_broker_down_keeps_the_finalizer_until_the_grace_period(
     t.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
         k8s_openapi::jiff::Timestamp::now(),
     ));
-    let ctx = context(
+    let (ctx, claims) = context(
         Client::new(service, "default"),
         broker.clone(),
         vec![t.clone()],
     );
-    let err = reconcile(Arc::new(t.clone()), ctx).await.unwrap_err();
+    let err = reconcile(Arc::new(t.clone()), ctx, claims)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("down"), "{err}");
     drop(handle);
 
@@ -309,13 +331,13 @@ async fn delete_with_the_broker_down_keeps_the_finalizer_until_the_grace_period(
     t.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
         k8s_openapi::jiff::Timestamp::now() - k8s_openapi::jiff::SignedDuration::from_secs(600),
     ));
-    let ctx = context(
+    let (ctx, claims) = context(
         Client::new(service, "default"),
         broker.clone(),
         vec![t.clone()],
     );
     let server = tokio::spawn(serve(handle, 2));
-    reconcile(Arc::new(t), ctx).await.unwrap();
+    reconcile(Arc::new(t), ctx, claims).await.unwrap();
     let seen = server.await.unwrap();
     assert_eq!(seen[0].body["reason"], "Orphaned");
     assert_eq!(seen[0].body["type"], "Warning");

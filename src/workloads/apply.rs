@@ -10,6 +10,7 @@ use kube::{Api, ResourceExt};
 use std::sync::Arc;
 
 use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
 use serde::Serialize;
 
 use super::applied::contains;
@@ -73,12 +74,19 @@ pub async fn missing_secret(
     Ok(None)
 }
 
-/// The KafkaTopics of a namespace, by name, as workloads refer to them.
-pub fn namespace_topics(ctx: &Context, namespace: &str) -> Vec<std::sync::Arc<KafkaTopic>> {
-    ctx.topics
-        .state()
-        .into_iter()
-        .filter(|t| t.namespace().as_deref() == Some(namespace))
+/// The KafkaTopics of `namespace` that `refs` name, as workloads refer to them: one cache
+/// lookup each, never a scan of every KafkaTopic (a reference that names no KafkaTopic is a
+/// broker topic name).
+pub fn referenced_topics(
+    ctx: &Context,
+    namespace: &str,
+    refs: &[TopicRef],
+) -> Vec<std::sync::Arc<KafkaTopic>> {
+    refs.iter()
+        .filter_map(|r| {
+            ctx.topics
+                .get(&ObjectRef::new(r.as_str()).within(namespace))
+        })
         .collect()
 }
 

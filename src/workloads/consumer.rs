@@ -10,7 +10,7 @@ use kube::runtime::controller::Action;
 use kube::ResourceExt;
 
 use super::apply::{
-    apply_if_changed, cluster_connection, current, finish, joined, namespace_topics, rollout,
+    apply_if_changed, cluster_connection, current, finish, joined, referenced_topics, rollout,
     topics_not_ready, verdict, Outcome,
 };
 use super::lag_batcher::LagBatcher;
@@ -62,7 +62,7 @@ async fn decide_status(
         Ok(found) => found,
         Err(outcome) => return Ok(outcome),
     };
-    let topics = namespace_topics(ctx, ns);
+    let topics = referenced_topics(ctx, ns, &valid.topics);
     let names = topic_names(topics.iter().map(|t| &**t));
     let broker_names: Vec<String> = broker_topics(&valid.topics, &names)
         .iter()

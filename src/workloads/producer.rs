@@ -10,7 +10,7 @@ use kube::runtime::controller::Action;
 use kube::ResourceExt;
 
 use super::apply::{
-    apply_if_changed, cluster_connection, current, finish, joined, namespace_topics, rollout,
+    apply_if_changed, cluster_connection, current, finish, joined, referenced_topics, rollout,
     topics_not_ready, verdict, Outcome,
 };
 use crate::api::Reason;
@@ -55,7 +55,7 @@ async fn decide(
         Ok(found) => found,
         Err(outcome) => return Ok(outcome),
     };
-    let topics = namespace_topics(ctx, ns);
+    let topics = referenced_topics(ctx, ns, &valid.topics);
     let names = topic_names(topics.iter().map(|t| &**t));
     let on_broker = broker_topic_set(ctx, &cluster, &valid.topics, &topics).await;
     let waiting = topics_not_ready(&valid.topics, &topics, &names, &on_broker);
