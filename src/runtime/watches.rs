@@ -22,7 +22,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::channel::mpsc;
 use futures::future::BoxFuture;
 use futures::{FutureExt, Stream, StreamExt};
 use kube::core::PartialObjectMeta;
@@ -32,6 +31,7 @@ use kube::runtime::watcher::{self, watcher, Event};
 use kube::runtime::WatchStreamExt;
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
+use tokio::sync::mpsc;
 
 /// What a watched kind must be.
 pub trait Watchable:
@@ -185,12 +185,15 @@ pub trait Index<K>: Send + Sync {
     fn observe(&self, event: &Event<K>);
 }
 
+/// Changes a subscriber may have queued before the watch waits for it.
+const SUBSCRIBER_QUEUE: usize = 256;
+
 /// One kind's watch: its cache, the indexes over it and the subscribers to its changes.
 pub struct Shared<K: Resource<DynamicType = ()> + 'static> {
     kind: &'static str,
     store: Store<K>,
     indexes: Arc<Mutex<Vec<Arc<dyn Index<K>>>>>,
-    subscribers: Arc<Mutex<Vec<mpsc::UnboundedSender<Arc<K>>>>>,
+    subscribers: Arc<Mutex<Vec<mpsc::Sender<Arc<K>>>>>,
     /// Set once the watch runs: an index registered later would have missed events.
     started: Arc<AtomicBool>,
 }
@@ -206,7 +209,7 @@ where
         let kind: &'static str = Box::leak(kind.into_boxed_str());
         let (store, writer) = reflector::store();
         let indexes: Arc<Mutex<Vec<Arc<dyn Index<K>>>>> = Arc::default();
-        let subscribers: Arc<Mutex<Vec<mpsc::UnboundedSender<Arc<K>>>>> = Arc::default();
+        let subscribers: Arc<Mutex<Vec<mpsc::Sender<Arc<K>>>>> = Arc::default();
         let started = Arc::new(AtomicBool::new(false));
         let (to_index, fan_out) = (indexes.clone(), subscribers.clone());
         let (starting, registered) = (started.clone(), indexes.clone());
@@ -227,14 +230,22 @@ where
                         None
                     }
                 };
-                if let Some(object) = changed {
-                    let object = Arc::new(object);
-                    fan_out
-                        .lock()
-                        .unwrap()
-                        .retain(|s| s.unbounded_send(object.clone()).is_ok());
+                // Each subscriber's queue is bounded: a controller that falls behind holds the
+                // watch back (as a watch of its own would be held) rather than letting old
+                // versions of objects pile up in memory.
+                let senders: Vec<mpsc::Sender<Arc<K>>> = {
+                    let mut subscribers = fan_out.lock().unwrap();
+                    subscribers.retain(|s| !s.is_closed());
+                    subscribers.clone()
+                };
+                async move {
+                    if let Some(object) = changed {
+                        let object = Arc::new(object);
+                        for sender in senders {
+                            let _ = sender.send(object.clone()).await;
+                        }
+                    }
                 }
-                futures::future::ready(())
             });
         let run = async move {
             {
@@ -280,9 +291,11 @@ where
     /// Every change of an object of this kind from now on (applied or deleted; a deleted
     /// object is no longer in [`Shared::store`] when its change arrives).
     pub fn subscribe(&self) -> impl Stream<Item = Arc<K>> + Send + 'static {
-        let (tx, rx) = mpsc::unbounded();
+        let (tx, rx) = mpsc::channel(SUBSCRIBER_QUEUE);
         self.subscribers.lock().unwrap().push(tx);
-        rx
+        futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|object| (object, rx))
+        })
     }
 
     /// The changes that call for a reconcile of the object itself: those that change what
