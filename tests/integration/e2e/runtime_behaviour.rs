@@ -1,0 +1,175 @@
+//! What every controller shares, end to end: watches (dropped streams, one watch per kind),
+//! retries of API-server errors, and no writes while idle.
+
+use super::*;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::support::broker::unique;
+use crate::support::scenarios::spec;
+use serde_json::json;
+use tributary::api::ConditionStatus;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_watch_streams_miss_no_change() {
+    let r = start().await;
+    let env = &r.env;
+    let name = unique("ride-requests");
+    env.create_topic(&name, spec("local", 1, &[("retention.ms", "1000")]))
+        .await;
+    env.eventually("Ready", || async {
+        matches!(env.ready(&name).await, Some((ConditionStatus::True, _, _)))
+    })
+    .await;
+    for value in ["2000", "3000"] {
+        r.api.drop_watches();
+        env.topics()
+            .patch(
+                &name,
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(json!({"spec": {"config": {"retention.ms": value}}})),
+            )
+            .await
+            .unwrap();
+        env.eventually("the change made while the watch was down lands", || async {
+            env.broker(&[&name]).await.topics[&name].configs["retention.ms"]
+                .value
+                .as_deref()
+                == Some(value)
+        })
+        .await;
+    }
+    r.stop().await;
+}
+
+/// API-server errors (500 on status writes, 409 on the finalizer patch) are retried with
+/// backoff; the topic still converges and other topics are not held up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_server_errors_are_retried() {
+    let r = start().await;
+    let env = &r.env;
+    let flaky = unique("clicks");
+    let healthy = unique("inventory");
+    r.api.fail_next(
+        kube_emulator::Matcher::new("PATCH", &format!("/kafkatopics/{flaky}/status")),
+        500,
+        2,
+    );
+    r.api.fail_next(
+        kube_emulator::Matcher::new("PATCH", &format!("/kafkatopics/{flaky}?")),
+        409,
+        1,
+    );
+    env.create_topic(&flaky, spec("local", 1, &[])).await;
+    env.create_topic(&healthy, spec("local", 1, &[])).await;
+    for name in [&healthy, &flaky] {
+        env.eventually("Ready despite injected errors", || async {
+            matches!(env.ready(name).await, Some((ConditionStatus::True, _, _)))
+        })
+        .await;
+    }
+    let injected = r.api.requests().iter().filter(|q| q.injected).count();
+    assert_eq!(injected, 3, "every injected failure was hit");
+    r.stop().await;
+}
+
+/// Every kind the controllers read — their own, what they own, what they look at — is watched
+/// once: one watch stream per kind, shared by every controller that needs it (before the shared
+/// watches: KafkaTopic four times, KafkaCluster, KafkaProducer, KafkaConsumer and Deployment
+/// twice each). Owned Deployments and Services are watched as metadata only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_kind_is_watched_once() {
+    let r = start().await;
+    r.api.wait_for_watches(7).await;
+    // Let any second watch of a kind show up, if there were one.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut watches: BTreeMap<String, usize> = BTreeMap::new();
+    for request in r.api.requests() {
+        let (path, query) = request.path.split_once('?').unwrap_or((&request.path, ""));
+        if request.method == "GET" && query.split('&').any(|p| p == "watch=true") {
+            let resource = path.rsplit('/').next().unwrap_or_default().to_owned();
+            *watches.entry(resource).or_default() += 1;
+        }
+    }
+    let expected: BTreeMap<String, usize> = [
+        "deployments",
+        "kafkaclusters",
+        "kafkaconsumers",
+        "kafkaproducers",
+        "kafkatopics",
+        "services",
+        "streamtopologies",
+    ]
+    .into_iter()
+    .map(|k| (k.to_owned(), 1))
+    .collect();
+    assert_eq!(watches, expected, "watch requests per resource");
+    assert_eq!(r.api.open_watches(), 7, "open watch streams");
+    r.stop().await;
+}
+
+/// Idle means zero writes: once a producer (Deployment and Service) and a consumer (Deployment)
+/// are Ready, the reconciles that keep coming (lag polls, resyncs) compare what they would apply
+/// with what is there and write nothing — no apply, no status, no Event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_workloads_write_nothing() {
+    let r = start().await;
+    let env = &r.env;
+    let topic = unique("idle");
+    env.create_topic(&topic, spec("local", 2, &[])).await;
+    let producer_name = unique("idle-producer");
+    let consumer_name = unique("idle-consumer");
+    let producers: kube::Api<tributary::api::KafkaProducer> =
+        kube::Api::namespaced(env.client.clone(), NAMESPACE);
+    producers
+        .create(
+            &Default::default(),
+            &producer(&producer_name, "local", &[&topic]),
+        )
+        .await
+        .unwrap();
+    let consumers: kube::Api<tributary::api::KafkaConsumer> =
+        kube::Api::namespaced(env.client.clone(), NAMESPACE);
+    let scaling = json!({"replicas": 1});
+    consumers
+        .create(
+            &Default::default(),
+            &consumer(&consumer_name, &[&topic], scaling),
+        )
+        .await
+        .unwrap();
+    env.eventually("both Deployments exist", || async {
+        deployment_replicas(env, &producer_name).await.is_some()
+            && deployment_replicas(env, &consumer_name).await.is_some()
+    })
+    .await;
+    roll_out_all(env).await;
+    env.eventually("both Ready", || async {
+        let p = producer_status(env, &producer_name).await;
+        let c = consumer_status(env, &consumer_name).await;
+        p.is_some_and(|s| {
+            ready_reason(&s.conditions).is_some_and(|(s, _)| s == ConditionStatus::True)
+        }) && c.is_some_and(|s| {
+            ready_reason(&s.conditions).is_some_and(|(s, _)| s == ConditionStatus::True)
+        })
+    })
+    .await;
+    // Let the last writes of the roll-out settle, then watch: several lag polls and resyncs.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    r.api.clear_requests();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let requests = r.api.requests();
+    let writes: Vec<String> = requests
+        .iter()
+        .filter(|q| q.method != "GET")
+        .map(|q| format!("{} {}", q.method, q.path))
+        .collect();
+    let reads = requests.len() - writes.len();
+    assert!(
+        reads > 0,
+        "the workloads kept reconciling (no request at all in 6 s)"
+    );
+    assert!(writes.is_empty(), "writes while idle: {writes:#?}");
+    r.stop().await;
+}

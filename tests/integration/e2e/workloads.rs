@@ -1,0 +1,347 @@
+//! KafkaProducer and KafkaConsumer end to end: roll-out, secrets, consumer groups, scaling on lag.
+
+use super::*;
+
+use std::time::Duration;
+
+use crate::support::broker::unique;
+use crate::support::scenarios::spec;
+use serde_json::json;
+use tributary::api::ConditionStatus;
+
+/// A producer waits for a missing topic, then rolls out (Deployment with the connection
+/// injected, and its Service) once the topic is Ready; Ready once the Deployment is available.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_producer_waits_for_its_topic_then_rolls_out() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::Service;
+    let r = start().await;
+    let env = &r.env;
+    let topic = unique("orders");
+    let name = unique("order-service");
+    let api: kube::Api<tributary::api::KafkaProducer> =
+        kube::Api::namespaced(env.client.clone(), NAMESPACE);
+    api.create(&Default::default(), &producer(&name, "local", &[&topic]))
+        .await
+        .unwrap();
+    env.eventually("the producer waits for its topic", || async {
+        producer_status(env, &name).await.is_some_and(|s| {
+            ready_reason(&s.conditions) == Some((ConditionStatus::False, "WaitingForTopics".into()))
+                && s.waiting_for_topics.iter().any(|w| w.starts_with(&topic))
+        })
+    })
+    .await;
+    let deployments: kube::Api<Deployment> = kube::Api::namespaced(env.client.clone(), NAMESPACE);
+    assert!(
+        deployments.get_opt(&name).await.unwrap().is_none(),
+        "not rolled out while waiting"
+    );
+
+    env.create_topic(&topic, spec("local", 3, &[])).await;
+    env.eventually("the Deployment appears once the topic is Ready", || async {
+        deployments.get_opt(&name).await.unwrap().is_some()
+    })
+    .await;
+    let deployment = deployments.get(&name).await.unwrap();
+    let pod = deployment.spec.template.spec.as_ref().unwrap();
+    let envs: std::collections::BTreeMap<String, Option<String>> = pod.containers[0]
+        .env
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| (e.name, e.value))
+        .collect();
+    assert_eq!(
+        envs["KAFKA_BOOTSTRAP_SERVERS"].as_deref(),
+        Some(env.bootstrap.as_str())
+    );
+    assert_eq!(envs["KAFKA_TOPICS"].as_deref(), Some(topic.as_str()));
+    assert_eq!(
+        envs["KAFKA_SECURITY_PROTOCOL"].as_deref(),
+        Some("PLAINTEXT")
+    );
+    assert_eq!(
+        deployment.metadata.owner_references.as_ref().unwrap()[0].kind,
+        "KafkaProducer"
+    );
+    let services: kube::Api<Service> = kube::Api::namespaced(env.client.clone(), NAMESPACE);
+    assert!(
+        services.get_opt(&name).await.unwrap().is_some(),
+        "the Service is applied too"
+    );
+    env.eventually("Progressing until the Deployment is available", || async {
+        producer_status(env, &name).await.is_some_and(|s| {
+            ready_reason(&s.conditions) == Some((ConditionStatus::False, "Progressing".into()))
+        })
+    })
+    .await;
+
+    // The emulator runs no Deployment controller: report the rollout as one would.
+    let generation = deployment.metadata.generation;
+    deployments
+        .patch_status(&name, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(json!({
+            "status": {"observedGeneration": generation, "replicas": 2, "readyReplicas": 2, "availableReplicas": 2}
+        })))
+        .await
+        .unwrap();
+    env.eventually("Ready once available", || async {
+        producer_status(env, &name).await.is_some_and(|s| {
+            ready_reason(&s.conditions) == Some((ConditionStatus::True, "Available".into()))
+                && s.ready_replicas == Some(2)
+        })
+    })
+    .await;
+    assert!(env
+        .event_reasons(&name)
+        .await
+        .contains(&"RolledOut".to_string()));
+
+    // A hand edit to a field Tributary does not manage survives the next rollout.
+    deployments
+        .patch(
+            &name,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(
+                json!({"metadata": {"annotations": {"team.example/owner": "checkout"}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    api.patch(
+        &name,
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(json!({"spec": {"replicas": 3}})),
+    )
+    .await
+    .unwrap();
+    env.eventually("the new replica count is applied", || async {
+        deployments.get(&name).await.unwrap().spec.replicas == Some(3)
+    })
+    .await;
+    let annotations = deployments
+        .get(&name)
+        .await
+        .unwrap()
+        .metadata
+        .annotations
+        .unwrap_or_default();
+    assert_eq!(
+        annotations.get("team.example/owner").map(String::as_str),
+        Some("checkout"),
+        "hand edit kept"
+    );
+
+    // Deleting the producer removes its Deployment and Service (owner references).
+    api.delete(&name, &Default::default()).await.unwrap();
+    env.eventually("the Deployment and Service go with it", || async {
+        deployments.get_opt(&name).await.unwrap().is_none()
+            && services.get_opt(&name).await.unwrap().is_none()
+    })
+    .await;
+    r.stop().await;
+}
+
+/// A Secret the pods would read is missing: Ready=False with the exact reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_secret_is_reported_by_the_producer() {
+    let r = start().await;
+    let env = &r.env;
+    let clusters = env.clusters();
+    let cluster: tributary::api::KafkaCluster = serde_json::from_value(json!({
+        "apiVersion": "tributary.io/v1alpha1", "kind": "KafkaCluster",
+        "metadata": {"name": "secured", "namespace": NAMESPACE},
+        "spec": {
+            "bootstrapServers": [env.bootstrap],
+            "sasl": {"mechanism": "SCRAM-SHA-512", "username": {"value": "svc"},
+                     "password": {"secretKeyRef": {"name": "kafka-credentials", "key": "password"}}}
+        }
+    }))
+    .unwrap();
+    clusters
+        .create(&Default::default(), &cluster)
+        .await
+        .unwrap();
+    let name = unique("inventory-service");
+    let api: kube::Api<tributary::api::KafkaProducer> =
+        kube::Api::namespaced(env.client.clone(), NAMESPACE);
+    api.create(
+        &Default::default(),
+        &producer(&name, "secured", &["inventory"]),
+    )
+    .await
+    .unwrap();
+    env.eventually("SecretNotFound with the Secret's name", || async {
+        producer_status(env, &name).await.is_some_and(|s| {
+            s.conditions.iter().any(|c| {
+                c.type_ == "Ready"
+                    && c.reason == "SecretNotFound"
+                    && c.message.contains("kafka-credentials")
+            })
+        })
+    })
+    .await;
+    r.stop().await;
+}
+
+/// Produces `count` messages spread over the topic's partitions.
+async fn produce(bootstrap: &str, topic: &str, count: usize) {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let producer: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .unwrap();
+    for i in 0..count {
+        let key = format!("order-{i}");
+        producer
+            .send(
+                FutureRecord::to(topic).key(&key).payload("{}"),
+                Duration::from_secs(5),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .unwrap();
+    }
+}
+
+/// Consumes `count` messages as `group` and commits them.
+fn consume_and_commit(bootstrap: &str, group: &str, topic: &str, count: usize) {
+    use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut seen = 0;
+    while seen < count {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "consumed only {seen} of {count}"
+        );
+        if let Some(m) = consumer.poll(Duration::from_millis(200)) {
+            m.unwrap();
+            seen += 1;
+        }
+    }
+    consumer.commit_consumer_state(CommitMode::Sync).unwrap();
+}
+
+/// A consumer gets a Deployment wired to its cluster, group and topics, with fixed replicas.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_gets_a_deployment_wired_to_its_group() {
+    let r = start().await;
+    let env = &r.env;
+    let topic = unique("inventory");
+    let name = unique("inventory-management");
+    env.create_topic(&topic, spec("local", 3, &[])).await;
+    let api: kube::Api<tributary::api::KafkaConsumer> =
+        kube::Api::namespaced(env.client.clone(), NAMESPACE);
+    api.create(
+        &Default::default(),
+        &consumer(&name, &[&topic], json!({"replicas": 2})),
+    )
+    .await
+    .unwrap();
+    env.eventually("the Deployment is applied with 2 replicas", || async {
+        deployment_replicas(env, &name).await == Some(2)
+    })
+    .await;
+    let deployments: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+        kube::Api::namespaced(env.client.clone(), NAMESPACE);
+    let d = deployments.get(&name).await.unwrap();
+    let envs: std::collections::BTreeMap<String, Option<String>> =
+        d.spec.template.spec.unwrap().containers[0]
+            .env
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| (e.name, e.value))
+            .collect();
+    assert_eq!(envs["KAFKA_GROUP_ID"].as_deref(), Some(name.as_str()));
+    assert_eq!(envs["KAFKA_TOPICS"].as_deref(), Some(topic.as_str()));
+    assert_eq!(
+        envs["KAFKA_BOOTSTRAP_SERVERS"].as_deref(),
+        Some(env.bootstrap.as_str())
+    );
+    env.eventually("status reports the group's partitions and lag", || async {
+        consumer_status(env, &name).await.is_some_and(|s| {
+            s.partitions == Some(3)
+                && s.total_lag == Some(0)
+                && s.replica_decision.is_some_and(|d| d.reason == "Fixed")
+        })
+    })
+    .await;
+    r.stop().await;
+}
+
+/// Lag scales the consumer up at once — never above the partitions — and back down only after
+/// the stabilization window once a real consumer has committed the backlog.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_scales_on_lag_within_its_partitions() {
+    let r = start().await;
+    let env = &r.env;
+    let topic = unique("clicks");
+    let name = unique("analytics");
+    env.create_topic(&topic, spec("local", 4, &[])).await;
+    env.eventually("topic Ready", || async {
+        matches!(env.ready(&topic).await, Some((ConditionStatus::True, _, _)))
+    })
+    .await;
+    produce(&env.bootstrap, &topic, 200).await;
+    let api: kube::Api<tributary::api::KafkaConsumer> =
+        kube::Api::namespaced(env.client.clone(), NAMESPACE);
+    let scaling = json!({"autoscaling": {
+        "minReplicas": 1, "maxReplicas": 10, "lagThreshold": 10,
+        "scaleDownStabilizationSeconds": 4, "pollIntervalSeconds": 1, "offsetResetPolicy": "earliest"
+    }});
+    api.create(&Default::default(), &consumer(&name, &[&topic], scaling))
+        .await
+        .unwrap();
+    env.eventually(
+        "lag 200 / 10 = 20 replicas, capped at the 4 partitions",
+        || async { deployment_replicas(env, &name).await == Some(4) },
+    )
+    .await;
+    let s = consumer_status(env, &name).await.unwrap();
+    assert_eq!(s.total_lag, Some(200));
+    let decision = s.replica_decision.unwrap();
+    assert!(
+        decision.message.contains("capped at 4 partitions"),
+        "{}",
+        decision.message
+    );
+
+    let (bootstrap, group, t) = (env.bootstrap.clone(), name.clone(), topic.clone());
+    tokio::task::spawn_blocking(move || consume_and_commit(&bootstrap, &group, &t, 200))
+        .await
+        .unwrap();
+    env.eventually("the committed backlog shows as lag 0", || async {
+        consumer_status(env, &name)
+            .await
+            .is_some_and(|s| s.total_lag == Some(0))
+    })
+    .await;
+    let lag_zero_seen = std::time::Instant::now();
+    assert_eq!(
+        deployment_replicas(env, &name).await,
+        Some(4),
+        "no scale-down inside the stabilization window"
+    );
+    env.eventually("scaled down to min after the window", || async {
+        deployment_replicas(env, &name).await == Some(1)
+    })
+    .await;
+    assert!(
+        lag_zero_seen.elapsed() >= Duration::from_secs(2),
+        "the scale-down waited for the window"
+    );
+    let reasons = env.event_reasons(&name).await;
+    assert!(
+        reasons.contains(&"ScaledUp".to_string()) && reasons.contains(&"ScaledDown".to_string()),
+        "{reasons:?}"
+    );
+    r.stop().await;
+}
