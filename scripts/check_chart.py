@@ -312,9 +312,9 @@ def same_rules(what: str, rendered: list[dict[str, Any]], expected: list[dict[st
     extra = sorted(grants(rendered) - grants(expected))
     missing = sorted(grants(expected) - grants(rendered))
     raise Failure(
-        f"{what} differs from `tributary rbac --output json` (src/rbac.rs); update "
+        f"{what} differs from `tributary rbac --output json` (src/operator/rbac.rs); update "
         f"charts/tributary/templates/_helpers.tpl (tributary.rules / tributary.leaderElectionRules)\n"
-        f"granted by the chart only: {extra}\nin src/rbac.rs only: {missing}\n"
+        f"granted by the chart only: {extra}\nin src/operator/rbac.rs only: {missing}\n"
         f"(or the same grants split into rules differently)"
     )
 

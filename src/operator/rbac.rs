@@ -3,7 +3,7 @@
 //! Derived by reading every Kubernetes API call the operator makes (`kube::Api` in
 //! the rooms' controllers, `src/kafka/connection.rs`, kube-runtime's watchers, finalizer helper and
 //! event `Recorder`). `tributary rbac` prints this table; the Helm chart's ClusterRole / Roles
-//! are checked against it (`scripts/check-chart.sh`), and `tests/rbac.rs` runs the controllers
+//! are checked against it (`scripts/check-chart.sh`), and `tests/integration/rbac.rs` runs the controllers
 //! against the API-server emulator and checks that every request they make is allowed here and
 //! that every rule here is used.
 //!

@@ -1,4 +1,4 @@
-//! The RBAC table (`src/rbac.rs`, what `tributary rbac` prints and the Helm chart grants) is
+//! The RBAC table (`src/operator/rbac.rs`, what `tributary rbac` prints and the Helm chart grants) is
 //! exactly what the operator needs.
 //!
 //! The real operator (`tributary::operator::process::serve`: leader election, then the controllers) runs
@@ -609,7 +609,7 @@ fn check_allowed(phase: &str, seen: &[Seen], watched: Option<&[&str]>) -> BTreeS
     }
     assert!(
         refused.is_empty(),
-        "{phase}: requests the RBAC table (src/rbac.rs) does not allow{}:\n{}",
+        "{phase}: requests the RBAC table (src/operator/rbac.rs) does not allow{}:\n{}",
         if watched.is_some() {
             " in the watched namespaces"
         } else {
@@ -721,7 +721,7 @@ async fn the_rbac_table_is_exactly_what_the_operator_uses() {
     }
     assert!(
         unused.is_empty(),
-        "granted in src/rbac.rs but never used by the operator (remove them, or list them in \
+        "granted in src/operator/rbac.rs but never used by the operator (remove them, or list them in \
          NOT_EXERCISED with the reason):\n{}",
         unused.join("\n")
     );
@@ -729,7 +729,7 @@ async fn the_rbac_table_is_exactly_what_the_operator_uses() {
         for verb in *verbs {
             assert!(
                 rbac::allows(WATCHED, group, resource, verb),
-                "NOT_EXERCISED lists {group} {resource} {verb}, which src/rbac.rs does not grant"
+                "NOT_EXERCISED lists {group} {resource} {verb}, which src/operator/rbac.rs does not grant"
             );
         }
     }

@@ -44,7 +44,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 
 {{/*
 The permissions the operator needs in every namespace it watches: exactly what
-`tributary rbac` prints (src/rbac.rs, checked by tests/integration/rbac.rs against the
+`tributary rbac` prints (src/operator/rbac.rs, checked by tests/integration/rbac.rs against the
 requests the controllers make). scripts/check-chart.sh fails when these differ from it.
 */}}
 {{- define "tributary.rules" -}}
