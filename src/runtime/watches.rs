@@ -371,6 +371,27 @@ mod tests {
 
     use super::*;
 
+    #[test]
+    fn a_watch_backs_off_to_five_seconds_at_most_and_resets_on_success() {
+        let mut backoff = WatchBackoff::default();
+        let delays: Vec<Duration> = (0..8).map(|_| backoff.next().unwrap()).collect();
+        for (delay, nominal_ms) in delays
+            .iter()
+            .zip([500u64, 1000, 2000, 4000, 5000, 5000, 5000])
+        {
+            let nominal = Duration::from_millis(nominal_ms);
+            assert!(
+                *delay >= nominal && *delay <= nominal + nominal / 4,
+                "{delay:?} for {nominal:?}"
+            );
+        }
+        assert!(delays
+            .iter()
+            .all(|d| *d <= WatchBackoff::MAX + WatchBackoff::MAX / 4));
+        backoff.reset();
+        assert!(backoff.next().unwrap() <= WatchBackoff::FIRST + WatchBackoff::FIRST / 4);
+    }
+
     fn config_map(name: &str) -> ConfigMap {
         let mut c = ConfigMap::default();
         c.metadata.name = Some(name.into());
