@@ -26,7 +26,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
 use crate::runtime::metrics::{self, Metrics};
-use crate::runtime::Synced;
+use crate::runtime::{Synced, WatchHealth};
 
 /// What this replica is doing.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -50,6 +50,7 @@ pub struct Health {
 struct Inner {
     role: Mutex<Role>,
     synced: Synced,
+    watches: WatchHealth,
     stopping: AtomicBool,
     metrics: Arc<Metrics>,
 }
@@ -62,6 +63,7 @@ impl Health {
             inner: Arc::new(Inner {
                 role: Mutex::default(),
                 synced: Synced::default(),
+                watches: WatchHealth::default(),
                 stopping: AtomicBool::default(),
                 metrics,
             }),
@@ -77,6 +79,12 @@ impl Health {
     /// [`crate::runtime::Options::synced`]).
     pub fn synced(&self) -> Synced {
         self.inner.synced.clone()
+    }
+
+    /// Where the controllers' watches report (pass it in
+    /// [`crate::runtime::Options::watch_health`]).
+    pub fn watch_health(&self) -> WatchHealth {
+        self.inner.watches.clone()
     }
 
     pub fn role(&self) -> Role {
@@ -100,12 +108,32 @@ impl Health {
 
     /// `(ready, explanation)` right now.
     pub fn readiness(&self) -> (bool, String) {
-        readiness(
+        let (ready, why) = readiness(
             &self.role(),
             self.inner.synced.is_set(),
             self.inner.stopping.load(Ordering::SeqCst),
-        )
+        );
+        if !ready || self.role() != Role::Leader {
+            return (ready, why);
+        }
+        watches_readiness(&self.inner.watches.down_longer_than(WatchHealth::DOWN_BOUND))
+            .unwrap_or((ready, why))
     }
+}
+
+/// A leader whose watches have been failing for longer than [`WatchHealth::DOWN_BOUND`] is not
+/// ready: it would not see edits. `down` lists them (empty: no verdict).
+pub fn watches_readiness(down: &[String]) -> Option<(bool, String)> {
+    (!down.is_empty()).then(|| {
+        (
+            false,
+            format!(
+                "not ready: leader, watches failing for more than {} s: {}",
+                WatchHealth::DOWN_BOUND.as_secs(),
+                down.join(", ")
+            ),
+        )
+    })
 }
 
 /// Whether a replica in `role` is ready, and why (the `/readyz` body).
@@ -213,6 +241,14 @@ mod tests {
             (true, "ready: leader, caches synced".into())
         );
         assert!(!readiness(&Role::Starting, true, false).0);
+        assert_eq!(watches_readiness(&[]), None, "no watch down: no verdict");
+        let (ready, why) =
+            watches_readiness(&["KafkaTopic in namespace booking for 31 s".into()]).unwrap();
+        assert!(!ready);
+        assert_eq!(
+            why,
+            "not ready: leader, watches failing for more than 30 s: KafkaTopic in namespace booking for 31 s"
+        );
         let standby = Role::Standby {
             leader: Some("tributary-0".into()),
         };

@@ -46,7 +46,7 @@ pub async fn run_controllers(
     // For readiness (every cache filled) and the gauges read from the caches at each scrape.
     let (mut filled, mut topic_stores, mut consumer_stores) = (Vec::new(), Vec::new(), Vec::new());
     for scope in scopes {
-        let watches = Watches::new(client.clone(), scope);
+        let watches = Watches::new(client.clone(), scope, options.watch_health.clone());
         let ctx = Arc::new(Context::new(
             client.clone(),
             options.clone(),
@@ -68,9 +68,11 @@ pub async fn run_controllers(
         // Last, once every controller has subscribed to the changes it needs.
         tasks.extend(watches.start(shutdown.clone()));
     }
-    let _gauges = options
-        .metrics
-        .collect_from(telemetry::gauges(topic_stores, consumer_stores));
+    let _gauges = options.metrics.collect_from(telemetry::gauges(
+        topic_stores,
+        consumer_stores,
+        options.watch_health.clone(),
+    ));
     let synced = tokio::spawn(telemetry::wait_synced(filled, options.synced.clone()));
     for task in tasks {
         let _ = task.await;

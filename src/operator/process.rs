@@ -71,6 +71,7 @@ pub async fn serve(
     };
     let options = Options {
         synced: health.synced(),
+        watch_health: health.watch_health(),
         ..options
     };
     let Some(election) = process.election else {

@@ -52,6 +52,8 @@ pub struct ObjectGauges {
     pub managed_topics: BTreeMap<(String, bool), i64>,
     /// `(namespace, KafkaConsumer name, consumer group)` → total lag in records.
     pub consumer_lag: BTreeMap<(String, String, String), i64>,
+    /// `(kind, namespace)` → whether that watch is answering (empty namespace: all).
+    pub watches_up: BTreeMap<(String, String), bool>,
 }
 
 /// Adds what one set of caches holds to the gauges.
@@ -340,6 +342,17 @@ impl ScrapeCollector for ObjectCollectors {
             ];
             ConstGauge::new(*n).encode(family.encode_family(&labels)?)?;
         }
+        drop(family);
+        let mut family = encoder.encode_descriptor(
+            "tributary_watch_up",
+            "1 while the watch of a kind in a namespace (empty: all namespaces) is answering, 0 while its requests fail (it retries every 0.5 to 5 s).",
+            None,
+            MetricType::Gauge,
+        )?;
+        for ((kind, namespace), up) in &gauges.watches_up {
+            let labels = [("kind", kind.as_str()), ("namespace", namespace.as_str())];
+            ConstGauge::new(i64::from(*up)).encode(family.encode_family(&labels)?)?;
+        }
         Ok(())
     }
 }
@@ -441,6 +454,24 @@ mod tests {
     }
 
     #[test]
+    fn watch_health_is_a_gauge_per_kind_and_namespace() {
+        let m = Metrics::default();
+        let _gauges = m.collect_from(Box::new(|g: &mut ObjectGauges| {
+            g.watches_up
+                .insert(("KafkaTopic".into(), "booking".into()), true);
+            g.watches_up
+                .insert(("Deployment".into(), String::new()), false);
+        }));
+        assert_eq!(
+            lines_of(&m.render(), "tributary_watch_up"),
+            [
+                r#"tributary_watch_up{kind="Deployment",namespace=""} 0"#,
+                r#"tributary_watch_up{kind="KafkaTopic",namespace="booking"} 1"#,
+            ]
+        );
+    }
+
+    #[test]
     fn conflicts_are_counted_by_kind() {
         let m = Metrics::default();
         let text = m.render();
@@ -508,6 +539,7 @@ mod tests {
                 "tributary_queue_depth",
                 "tributary_managed_topics",
                 "tributary_consumer_lag",
+                "tributary_watch_up",
             ]
         );
         assert_eq!(lines_of(&text, "# HELP ").len(), types.len());
@@ -571,6 +603,8 @@ tributary_queue_depth{{queue="topics"}} 1
 tributary_managed_topics{{namespace="booking",ready="false"}} 2
 # HELP tributary_consumer_lag Records a KafkaConsumer's group has yet to read, summed over its topics' partitions, as last observed.
 # TYPE tributary_consumer_lag gauge
+# HELP tributary_watch_up 1 while the watch of a kind in a namespace (empty: all namespaces) is answering, 0 while its requests fail (it retries every 0.5 to 5 s).
+# TYPE tributary_watch_up gauge
 "#,
             env!("CARGO_PKG_VERSION")
         );

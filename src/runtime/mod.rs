@@ -24,7 +24,7 @@ pub use context::{
     rdkafka_connect, Backoff, BrokerClients, ClusterConnections, ConnectFn, Connection, Context,
 };
 pub use telemetry::Synced;
-pub use watches::{Index, Shared, WatchBackoff, Watchable, Watches};
+pub use watches::{Index, Shared, WatchBackoff, WatchHealth, Watchable, Watches};
 
 use crate::kafka::BrokerError;
 
@@ -56,6 +56,8 @@ pub struct Options {
     pub backoff_max: Duration,
     /// Set by [`run`] once every controller's cache has been filled (readiness).
     pub synced: Synced,
+    /// Where every watch reports whether it is answering (`/readyz`, `tributary_watch_up`).
+    pub watch_health: WatchHealth,
     /// The registry the controllers record into and `/metrics` serves (the process shares it
     /// with its HTTP endpoint; each [`Context`] holds it).
     pub metrics: Arc<metrics::Metrics>,
@@ -73,6 +75,7 @@ impl Default for Options {
             backoff_base: Duration::from_secs(1),
             backoff_max: Duration::from_secs(300),
             synced: Synced::default(),
+            watch_health: WatchHealth::default(),
             metrics: Arc::default(),
         }
     }

@@ -12,7 +12,7 @@ use kube::runtime::reflector::Store;
 use kube::ResourceExt;
 
 use super::status::READY;
-use super::Error;
+use super::{Error, WatchHealth};
 use crate::api::{ConditionStatus, KafkaConsumer, KafkaTopic};
 use crate::runtime::metrics::{Collector, Metrics, ObjectGauges};
 
@@ -69,9 +69,16 @@ pub async fn measured(
     result
 }
 
-/// Managed topics and consumer lag, read from the caches at every scrape.
-pub fn gauges(topics: Vec<Store<KafkaTopic>>, consumers: Vec<Store<KafkaConsumer>>) -> Collector {
+/// Managed topics, consumer lag and the watches' health, read at every scrape.
+pub fn gauges(
+    topics: Vec<Store<KafkaTopic>>,
+    consumers: Vec<Store<KafkaConsumer>>,
+    watches: WatchHealth,
+) -> Collector {
     Box::new(move |g: &mut ObjectGauges| {
+        for (kind, namespace, up) in watches.states() {
+            g.watches_up.insert((kind.to_owned(), namespace), up);
+        }
         for topic in topics.iter().flat_map(Store::state) {
             if topic.metadata.deletion_timestamp.is_some() {
                 continue;

@@ -16,11 +16,11 @@
 //! and one failing watch never delays another.
 
 use std::any::{Any, TypeId};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use futures::{FutureExt, Stream, StreamExt};
@@ -60,6 +60,7 @@ impl<K> Watchable for K where
 pub struct Watches {
     client: Client,
     namespace: Option<String>,
+    health: WatchHealth,
     shared: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
     /// The watch loops made so far and not yet started, with the kind each serves.
     unstarted: Mutex<Vec<(&'static str, BoxFuture<'static, ()>)>>,
@@ -70,11 +71,13 @@ pub struct Watches {
 }
 
 impl Watches {
-    /// `namespace: None` watches every namespace.
-    pub fn new(client: Client, namespace: Option<String>) -> Self {
+    /// `namespace: None` watches every namespace. Each watch reports how it is doing to
+    /// `health`.
+    pub fn new(client: Client, namespace: Option<String>, health: WatchHealth) -> Self {
         Self {
             client,
             namespace,
+            health,
             shared: Mutex::new(HashMap::new()),
             unstarted: Mutex::new(Vec::new()),
             kinds: Mutex::new(Vec::new()),
@@ -103,9 +106,13 @@ impl Watches {
     /// The one watch of whole `K` objects in this scope, made on first use.
     pub fn objects<K: Watchable>(&self) -> Arc<Shared<K>> {
         let api = self.api::<K>();
+        let health = (
+            self.health.clone(),
+            self.namespace.clone().unwrap_or_default(),
+        );
         self.shared_or(|| {
             let stream = watcher(api, watcher::Config::default()).boxed();
-            Shared::new(K::kind(&()).into_owned(), stream)
+            Shared::reporting(K::kind(&()).into_owned(), stream, Some(health))
         })
     }
 
@@ -202,9 +209,21 @@ impl<K> Shared<K>
 where
     K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
 {
+    /// A watch over `events` that reports to no [`WatchHealth`].
+    #[cfg(test)]
     fn new(
         kind: String,
         events: futures::stream::BoxStream<'static, watcher::Result<Event<K>>>,
+    ) -> (Arc<Self>, BoxFuture<'static, ()>) {
+        Self::reporting(kind, events, None)
+    }
+
+    /// A watch over `events`, telling `health` (with the watch's namespace) when the watch
+    /// fails and when it answers again.
+    fn reporting(
+        kind: String,
+        events: futures::stream::BoxStream<'static, watcher::Result<Event<K>>>,
+        health: Option<(WatchHealth, String)>,
     ) -> (Arc<Self>, BoxFuture<'static, ()>) {
         let kind: &'static str = Box::leak(kind.into_boxed_str());
         let (store, writer) = reflector::store();
@@ -217,6 +236,9 @@ where
             .backoff(WatchBackoff::default())
             .reflect(writer)
             .for_each(move |event| {
+                if let Some((health, namespace)) = &health {
+                    health.report(kind, namespace, event.is_ok());
+                }
                 if let Ok(event) = &event {
                     for index in to_index.lock().unwrap().iter() {
                         index.observe(event);
@@ -331,6 +353,56 @@ impl<K: Resource<DynamicType = ()>> Debug for Shared<K> {
     }
 }
 
+/// How every watch is doing: for each kind and namespace (empty: all namespaces), since when
+/// its requests have been failing, if they are. Shared by every scope's [`Watches`], read by
+/// `/readyz` and the `tributary_watch_up` gauge.
+#[derive(Debug, Clone, Default)]
+pub struct WatchHealth(Arc<Mutex<BTreeMap<(&'static str, String), Option<Instant>>>>);
+
+impl WatchHealth {
+    /// How long a watch may fail before the operator stops being ready: longer than a few
+    /// backoff rounds ([`WatchBackoff::MAX`] is 5 s), shorter than anyone waits for an edit.
+    pub const DOWN_BOUND: Duration = Duration::from_secs(30);
+
+    /// One answer of the watch of `kind` in `namespace`: an event (`ok`) or an error.
+    pub fn report(&self, kind: &'static str, namespace: &str, ok: bool) {
+        let mut watches = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let since = watches.entry((kind, namespace.to_owned())).or_default();
+        if ok {
+            *since = None;
+        } else if since.is_none() {
+            *since = Some(Instant::now());
+        }
+    }
+
+    /// `(kind, namespace, up)` of every watch that has answered at least once.
+    pub fn states(&self) -> Vec<(&'static str, String, bool)> {
+        let watches = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        watches
+            .iter()
+            .map(|((kind, namespace), since)| (*kind, namespace.clone(), since.is_none()))
+            .collect()
+    }
+
+    /// The watches that have been failing for longer than `bound`, as `Kind in namespace for
+    /// N s`, for the `/readyz` body.
+    pub fn down_longer_than(&self, bound: Duration) -> Vec<String> {
+        let watches = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        watches
+            .iter()
+            .filter_map(|((kind, namespace), since)| {
+                let down = since.map(|s| s.elapsed()).filter(|d| *d > bound)?;
+                let place = if namespace.is_empty() {
+                    "all namespaces".to_owned()
+                } else {
+                    format!("namespace {namespace}")
+                };
+                Some(format!("{kind} in {place} for {} s", down.as_secs()))
+            })
+            .collect()
+    }
+}
+
 /// The backoff of one watch: 0.5 s doubling to at most 5 s, with up to 25% jitter, back to
 /// 0.5 s after the first event that arrives.
 #[derive(Debug, Clone)]
@@ -370,6 +442,47 @@ mod tests {
     use k8s_openapi::api::core::v1::ConfigMap;
 
     use super::*;
+
+    #[test]
+    fn watch_health_tracks_since_when_each_watch_fails() {
+        let health = WatchHealth::default();
+        health.report("KafkaTopic", "booking", true);
+        health.report("Deployment", "", false);
+        assert_eq!(
+            health.states(),
+            [
+                ("Deployment", String::new(), false),
+                ("KafkaTopic", "booking".to_owned(), true)
+            ]
+        );
+        std::thread::sleep(Duration::from_millis(20));
+        // A second failure keeps the first one's time.
+        health.report("Deployment", "", false);
+        assert_eq!(
+            health.down_longer_than(Duration::from_millis(10)),
+            ["Deployment in all namespaces for 0 s"]
+        );
+        assert!(health.down_longer_than(Duration::from_secs(60)).is_empty());
+        health.report("Deployment", "", true);
+        assert!(health.down_longer_than(Duration::ZERO).is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_watch_reports_its_failures_and_recovery() {
+        let health = WatchHealth::default();
+        let events: Vec<watcher::Result<Event<ConfigMap>>> = vec![
+            Ok(Event::Init),
+            Ok(Event::InitDone),
+            Err(watcher::Error::NoResourceVersion),
+        ];
+        let (_shared, run) = Shared::reporting(
+            "ConfigMap".into(),
+            futures::stream::iter(events).boxed(),
+            Some((health.clone(), "ns".into())),
+        );
+        run.await;
+        assert_eq!(health.states(), [("ConfigMap", "ns".to_owned(), false)]);
+    }
 
     #[test]
     fn a_watch_backs_off_to_five_seconds_at_most_and_resets_on_success() {

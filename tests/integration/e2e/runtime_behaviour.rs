@@ -173,3 +173,41 @@ async fn idle_workloads_write_nothing() {
     assert!(writes.is_empty(), "writes while idle: {writes:#?}");
     r.stop().await;
 }
+
+/// After an outage in which every read is refused (500), every watch is back within
+/// seconds of the API server recovering — each backs off on its own, 0.5 s doubling to at most
+/// 5 s, reset on success — and an edit made then is acted on at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_watch_is_back_within_seconds_of_an_outage() {
+    let r = start().await;
+    let env = &r.env;
+    r.api.wait_for_watches(7).await;
+    // Every read refused: watches and their relists alike, so the backoff keeps growing.
+    r.api.fail_next(("GET", ""), 500, usize::MAX);
+    r.api.drop_watches();
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert_eq!(r.api.open_watches(), 0, "the outage closed every watch");
+    r.api.clear_faults();
+    let recovered = std::time::Instant::now();
+    while r.api.open_watches() < 7 {
+        assert!(
+            recovered.elapsed() < Duration::from_secs(8),
+            "{} of 7 watches back {:?} after the outage",
+            r.api.open_watches(),
+            recovered.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let name = unique("after-outage");
+    env.create_topic(&name, spec("local", 1, &[])).await;
+    env.eventually("Ready", || async {
+        matches!(env.ready(&name).await, Some((ConditionStatus::True, _, _)))
+    })
+    .await;
+    assert!(
+        recovered.elapsed() < Duration::from_secs(15),
+        "a topic created after the outage took {:?}",
+        recovered.elapsed()
+    );
+    r.stop().await;
+}
