@@ -328,21 +328,22 @@ impl ScrapeCollector for ObjectCollectors {
                 ConstGauge::new(*n).encode(family.encode_family(&labels)?)?;
             }
         }
-        let mut family = encoder.encode_descriptor(
-            "tributary_consumer_lag",
-            "Records a KafkaConsumer's group has yet to read, summed over its topics' partitions, as last observed.",
-            None,
-            MetricType::Gauge,
-        )?;
-        for ((namespace, name, group), n) in &gauges.consumer_lag {
-            let labels = [
-                ("namespace", namespace.as_str()),
-                ("name", name.as_str()),
-                ("group", group.as_str()),
-            ];
-            ConstGauge::new(*n).encode(family.encode_family(&labels)?)?;
+        {
+            let mut family = encoder.encode_descriptor(
+                "tributary_consumer_lag",
+                "Records a KafkaConsumer's group has yet to read, summed over its topics' partitions, as last observed.",
+                None,
+                MetricType::Gauge,
+            )?;
+            for ((namespace, name, group), n) in &gauges.consumer_lag {
+                let labels = [
+                    ("namespace", namespace.as_str()),
+                    ("name", name.as_str()),
+                    ("group", group.as_str()),
+                ];
+                ConstGauge::new(*n).encode(family.encode_family(&labels)?)?;
+            }
         }
-        drop(family);
         let mut family = encoder.encode_descriptor(
             "tributary_watch_up",
             "1 while the watch of a kind in a namespace (empty: all namespaces) is answering, 0 while its requests fail (it retries every 0.5 to 5 s).",

@@ -357,7 +357,10 @@ impl<K: Resource<DynamicType = ()>> Debug for Shared<K> {
 /// its requests have been failing, if they are. Shared by every scope's [`Watches`], read by
 /// `/readyz` and the `tributary_watch_up` gauge.
 #[derive(Debug, Clone, Default)]
-pub struct WatchHealth(Arc<Mutex<BTreeMap<(&'static str, String), Option<Instant>>>>);
+pub struct WatchHealth(Arc<Mutex<BTreeMap<WatchKey, Option<Instant>>>>);
+
+/// A watch: its kind and namespace (empty: all namespaces).
+type WatchKey = (&'static str, String);
 
 impl WatchHealth {
     /// How long a watch may fail before the operator stops being ready: longer than a few
