@@ -227,6 +227,7 @@ where
     ) -> (Arc<Self>, BoxFuture<'static, ()>) {
         let kind: &'static str = Box::leak(kind.into_boxed_str());
         let (store, writer) = reflector::store();
+        let listed = store.clone();
         let indexes: Arc<Mutex<Vec<Arc<dyn Index<K>>>>> = Arc::default();
         let subscribers: Arc<Mutex<Vec<mpsc::Sender<Arc<K>>>>> = Arc::default();
         let started = Arc::new(AtomicBool::new(false));
@@ -244,12 +245,16 @@ where
                         index.observe(event);
                     }
                 }
-                let changed = match event {
-                    Ok(Event::Apply(o) | Event::InitApply(o) | Event::Delete(o)) => Some(o),
-                    Ok(Event::Init | Event::InitDone) => None,
+                let changed: Vec<Arc<K>> = match event {
+                    Ok(Event::Apply(o) | Event::Delete(o)) => vec![Arc::new(o)],
+                    // A (re)list is told once it is whole, from the cache it replaced: a relisted
+                    // object told earlier would not be in the cache yet when its controller
+                    // looked (an object created while the watch was down would be missed).
+                    Ok(Event::InitDone) => listed.state(),
+                    Ok(Event::Init | Event::InitApply(_)) => Vec::new(),
                     Err(e) => {
                         tracing::warn!(kind, error = %e, "watch failed; retrying with backoff");
-                        None
+                        Vec::new()
                     }
                 };
                 // Each subscriber's queue is bounded: a controller that falls behind holds the
@@ -261,9 +266,8 @@ where
                     subscribers.clone()
                 };
                 async move {
-                    if let Some(object) = changed {
-                        let object = Arc::new(object);
-                        for sender in senders {
+                    for object in changed {
+                        for sender in &senders {
                             let _ = sender.send(object.clone()).await;
                         }
                     }
@@ -577,10 +581,11 @@ mod tests {
             *recorder.seen.lock().unwrap(),
             [
                 "Init: cached [], subscribers told of []",
-                // A relisted object is cached at InitDone: the cache is swapped then.
+                // A relisted object is cached at InitDone (the cache is swapped then), and told
+                // then.
                 "InitApply a: cached [], subscribers told of []",
-                "InitDone: cached [a], subscribers told of [a]",
-                "Apply b: cached [a,b], subscribers told of []",
+                "InitDone: cached [a], subscribers told of []",
+                "Apply b: cached [a,b], subscribers told of [a]",
                 "Delete a: cached [b], subscribers told of [b]",
             ]
         );

@@ -211,3 +211,39 @@ async fn every_watch_is_back_within_seconds_of_an_outage() {
     );
     r.stop().await;
 }
+
+/// A KafkaProducer created while the watches are down is found by the relist that follows a
+/// `410 Gone` and rolled out: the relisted objects reach the controllers once the cache holds
+/// them (told earlier, they would be looked up in a cache that does not have them yet, and the
+/// producer would never be reconciled: nothing else triggers it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_created_while_the_watches_were_down_is_reconciled_after_the_relist() {
+    let r = start().await;
+    let env = &r.env;
+    let topic = unique("relisted");
+    env.create_topic(&topic, spec("local", 1, &[])).await;
+    env.eventually("Ready", || async {
+        matches!(env.ready(&topic).await, Some((ConditionStatus::True, _, _)))
+    })
+    .await;
+    r.api.wait_for_watches(7).await;
+    // Every read fails (watches and lists); a producer is created meanwhile; the history is
+    // compacted, so the watches come back through one relist, not a resumed watch.
+    r.api.fail_next(("GET", ""), 500, usize::MAX);
+    r.api.drop_watches();
+    let name = unique("relisted-producer");
+    let producers: kube::Api<tributary::api::KafkaProducer> =
+        kube::Api::namespaced(env.client.clone(), NAMESPACE);
+    producers
+        .create(&Default::default(), &producer(&name, "local", &[&topic]))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    r.api.compact();
+    r.api.clear_faults();
+    env.eventually("the producer's Deployment", || async {
+        deployment_replicas(env, &name).await.is_some()
+    })
+    .await;
+    r.stop().await;
+}
