@@ -19,7 +19,8 @@ fn contains_at(have: &Value, want: &Value, quantities: bool) -> bool {
             let quantities = quantities || key == "resources";
             match h.get(key) {
                 Some(h) => contains_at(h, w, quantities),
-                None => w.is_null(),
+                // The API server drops empty lists and maps: asking for one is asking for none.
+                None => empty(w),
             }
         }),
         (Value::Array(h), Value::Array(w)) => {
@@ -35,6 +36,16 @@ fn contains_at(have: &Value, want: &Value, quantities: bool) -> bool {
             quantity(w).is_some_and(|w| Some(w) == h.as_f64())
         }
         _ => have == want,
+    }
+}
+
+/// `null`, `[]` or `{}`.
+fn empty(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        _ => false,
     }
 }
 
@@ -110,6 +121,18 @@ mod tests {
             !contains(&env, &want),
             "outside resources a string is a string"
         );
+    }
+
+    #[test]
+    fn an_empty_list_or_map_matches_one_the_server_dropped() {
+        let want = json!({"spec": {"env": [], "labels": {}, "replicas": 1}});
+        assert!(contains(&json!({"spec": {"replicas": 1}}), &want));
+        assert!(
+            !contains(&json!({"spec": {}}), &want),
+            "replicas is not empty"
+        );
+        let set = json!({"spec": {"env": [{"name": "A"}]}});
+        assert!(!contains(&json!({"spec": {}}), &set));
     }
 
     #[test]
