@@ -90,13 +90,8 @@ impl Watches {
         self.namespace.as_deref()
     }
 
-    /// The Kubernetes client the watches use.
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
     /// An `Api` of `K` in this scope.
-    pub fn api<K: Watchable>(&self) -> Api<K> {
+    fn api<K: Watchable>(&self) -> Api<K> {
         match &self.namespace {
             None => Api::all(self.client.clone()),
             Some(ns) => Api::namespaced(self.client.clone(), ns),
@@ -233,12 +228,17 @@ where
         let started = Arc::new(AtomicBool::new(false));
         let (to_index, fan_out) = (indexes.clone(), subscribers.clone());
         let (starting, registered) = (started.clone(), indexes.clone());
+        let mut answering: Option<bool> = None;
         let watch = events
             .backoff(WatchBackoff::default())
             .reflect(writer)
             .for_each(move |event| {
+                // Told only when the watch turns from answering to failing or back: the first
+                // failure's time is kept, and the hot path takes no lock.
                 if let Some((health, namespace)) = &health {
-                    health.report(kind, namespace, event.is_ok());
+                    if answering.replace(event.is_ok()) != Some(event.is_ok()) {
+                        health.report(kind, namespace, event.is_ok());
+                    }
                 }
                 if let Ok(event) = &event {
                     for index in to_index.lock().unwrap().iter() {
