@@ -117,6 +117,7 @@ pub struct Connection {
     pub admin: Arc<dyn BrokerAdmin>,
     pub lag: Arc<dyn LagObserver>,
     admin_requests: RequestCounter,
+    request_timeout: Duration,
     attached: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
 }
 
@@ -124,6 +125,11 @@ impl Connection {
     /// The count of every request made through [`Connection::admin`] (for logs).
     pub fn admin_requests(&self) -> RequestCounter {
         self.admin_requests.clone()
+    }
+
+    /// How long the cluster's broker requests may take (`spec.requestTimeoutSeconds`).
+    pub fn request_timeout(&self) -> Duration {
+        self.request_timeout
     }
 
     /// The `T` attached to this connection, made by `make` on first use. A room keeps its
@@ -187,6 +193,7 @@ impl ClusterConnections {
             )),
             lag: Arc::new(Instrumented::new(clients.lag, self.metrics.clone())),
             admin_requests,
+            request_timeout: settings.timeout,
             attached: Mutex::new(HashMap::new()),
         });
         self.connections

@@ -16,10 +16,12 @@ use crate::runtime::{Connection, Options};
 
 use super::desired::DesiredTopic;
 use crate::api::DeletionPolicy;
+use crate::api::Reason;
 use crate::kafka::ObservedTopic;
 use crate::kafka::{BrokerAdmin, BrokerError};
 use crate::model::TopicName;
-use crate::topics::execute::{execute, Executed};
+use crate::topics::batch_size::BatchSizer;
+use crate::topics::execute::{execute, Executed, Outcome};
 use crate::topics::plan::{plan_intents, Action, Removal, TopicIntent};
 
 /// What a reconcile asks of the broker for one topic.
@@ -81,22 +83,23 @@ impl Batcher {
                 c.admin.clone(),
                 c.admin_requests(),
                 options.batch_window,
-                options.max_batch,
+                BatchSizer::new(options.max_batch, c.request_timeout()),
             )
             .with_queue_depth(options.metrics.queue(TOPIC_QUEUE))
         })
     }
 
     /// Starts the batching task for one cluster; `requests` counts what `admin` sends (each
-    /// round trip logs its share and the total).
+    /// round trip logs its share and the total); `sizer` decides how many topics a round trip
+    /// takes.
     pub fn spawn(
         admin: Arc<dyn BrokerAdmin>,
         requests: RequestCounter,
         window: Duration,
-        max_batch: usize,
+        sizer: BatchSizer,
     ) -> Self {
-        let (tx, rx) = mpsc::channel(max_batch.max(1) * 4);
-        tokio::spawn(run(admin, requests, rx, window, max_batch.max(1)));
+        let (tx, rx) = mpsc::channel(sizer.limit() * 4);
+        tokio::spawn(run(admin, requests, rx, window, sizer));
         Self {
             tx,
             queue: QueueDepth::default(),
@@ -127,20 +130,23 @@ async fn run(
     requests: RequestCounter,
     mut rx: mpsc::Receiver<Request>,
     window: Duration,
-    max_batch: usize,
+    mut sizer: BatchSizer,
 ) {
     while let Some(first) = rx.recv().await {
-        let batch = gather(&mut rx, first, window, max_batch).await;
+        let batch = gather(&mut rx, first, window, sizer.limit()).await;
         let (intents, replies): (Vec<Intent>, Vec<_>) =
             batch.into_iter().map(|r| (r.intent, r.reply)).unzip();
         let (requests_before, started) = (requests.get(), std::time::Instant::now());
         let result = process(admin.as_ref(), &intents).await;
+        let elapsed = started.elapsed();
+        sizer.observe(intents.len(), elapsed, timed_out(&result));
         tracing::info!(
             intents = intents.len(),
             requests = requests.get() - requests_before,
             total_requests = requests.get(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
+            elapsed_ms = elapsed.as_millis() as u64,
             ok = result.is_ok(),
+            next_batch = sizer.limit(),
             "broker round trip"
         );
         match result {
@@ -155,6 +161,18 @@ async fn run(
                 }
             }
         }
+    }
+}
+
+/// Whether a round trip ran into the request timeout: the snapshot did, or a request of the
+/// execution did (its topics failed for want of an answer).
+fn timed_out(result: &Result<Vec<Answer>, BrokerError>) -> bool {
+    match result {
+        Err(e) => matches!(e, BrokerError::Timeout { .. }),
+        Ok(answers) => answers.iter().flat_map(|a| &a.executed).any(|e| {
+            matches!(&e.outcome, Outcome::Failed { reason, .. }
+                if matches!(reason, Reason::BrokerUnreachable | Reason::NoResponse))
+        }),
     }
 }
 
@@ -211,40 +229,51 @@ pub async fn process(
     let dry_plan = plan_intents(&dry, &[], &snapshot);
     let report = execute(&plan, admin).await;
 
+    // Each topic's share of the plans and the report, grouped once (not searched per intent:
+    // a batch of n topics stays linear).
+    let actions = by_topic(&plan.actions, |a| a.topic());
+    let dry_actions = by_topic(&dry_plan.actions, |a| a.topic());
+    let executed = by_topic(&report.results, |r| r.action.topic());
     Ok(intents
         .iter()
         .map(|intent| {
             let name = intent.topic();
             let dry_run = matches!(intent, Intent::Ensure { execute: false, .. });
-            let source = if dry_run { &dry_plan } else { &plan };
+            let source = if dry_run { &dry_actions } else { &actions };
             Answer {
                 observed: snapshot.topics.get(name.as_str()).cloned(),
-                actions: source
-                    .actions
-                    .iter()
-                    .filter(|a| a.topic() == name)
-                    .cloned()
-                    .collect(),
+                actions: source.get(name).cloned().unwrap_or_default(),
                 executed: if dry_run {
                     Vec::new()
                 } else {
-                    report
-                        .results
-                        .iter()
-                        .filter(|r| r.action.topic() == name)
-                        .cloned()
-                        .collect()
+                    executed.get(name).cloned().unwrap_or_default()
                 },
             }
         })
         .collect())
 }
 
+/// `items` grouped by the topic `topic` names, each group in the order of `items`.
+fn by_topic<'a, T: Clone>(
+    items: &'a [T],
+    topic: impl Fn(&'a T) -> &'a TopicName,
+) -> BTreeMap<&'a TopicName, Vec<T>> {
+    let mut grouped: BTreeMap<&TopicName, Vec<T>> = BTreeMap::new();
+    for item in items {
+        grouped.entry(topic(item)).or_default().push(item.clone());
+    }
+    grouped
+}
+
 #[cfg(test)]
 mod tests {
+    use futures::future::BoxFuture;
+
     use super::*;
     use crate::kafka::memory::MemoryBroker;
+    use crate::kafka::{BrokerSnapshot, ClusterInfo, NewTopic, RequestTally, TopicOutcome};
     use crate::topics::execute::Outcome;
+    use crate::topics::plan::ConfigChange;
 
     fn desired(name: &str, partitions: i32) -> DesiredTopic {
         DesiredTopic {
@@ -271,7 +300,7 @@ mod tests {
             broker.clone(),
             RequestCounter::default(),
             Duration::from_millis(50),
-            1000,
+            BatchSizer::new(1000, Duration::from_secs(30)),
         );
         let answers = futures::future::join_all(
             (0..200).map(|i| batcher.submit(ensure(&format!("orders-{i}"), 3))),
@@ -293,7 +322,7 @@ mod tests {
             broker.clone(),
             RequestCounter::default(),
             Duration::from_millis(200),
-            50,
+            BatchSizer::new(50, Duration::from_secs(30)),
         );
         futures::future::join_all(
             (0..120).map(|i| batcher.submit(ensure(&format!("clicks-{i}"), 1))),
@@ -306,6 +335,93 @@ mod tests {
             .map(|c| c.1)
             .collect();
         assert_eq!(creates, vec![50, 50, 20]);
+    }
+
+    /// The memory broker, with CreateTopics costing `per_topic` a topic.
+    struct SlowCreates {
+        broker: Arc<MemoryBroker>,
+        per_topic: Duration,
+    }
+
+    impl BrokerAdmin for SlowCreates {
+        fn snapshot_tallied<'a>(
+            &'a self,
+            describe: &'a [String],
+            requests: &'a mut RequestTally,
+        ) -> BoxFuture<'a, Result<BrokerSnapshot, BrokerError>> {
+            self.broker.snapshot_tallied(describe, requests)
+        }
+        fn create_topics_tallied<'a>(
+            &'a self,
+            topics: &'a [NewTopic],
+            requests: &'a mut RequestTally,
+        ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
+            Box::pin(async move {
+                tokio::time::sleep(self.per_topic * topics.len() as u32).await;
+                self.broker.create_topics_tallied(topics, requests).await
+            })
+        }
+        fn create_partitions_tallied<'a>(
+            &'a self,
+            topics: &'a [(String, i32)],
+            requests: &'a mut RequestTally,
+        ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
+            self.broker.create_partitions_tallied(topics, requests)
+        }
+        fn alter_configs_tallied<'a>(
+            &'a self,
+            topics: &'a [(String, Vec<ConfigChange>)],
+            requests: &'a mut RequestTally,
+        ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
+            self.broker.alter_configs_tallied(topics, requests)
+        }
+        fn delete_topics_tallied<'a>(
+            &'a self,
+            topics: &'a [String],
+            requests: &'a mut RequestTally,
+        ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
+            self.broker.delete_topics_tallied(topics, requests)
+        }
+        fn cluster_info_tallied<'a>(
+            &'a self,
+            requests: &'a mut RequestTally,
+        ) -> BoxFuture<'a, Result<ClusterInfo, BrokerError>> {
+            self.broker.cluster_info_tallied(requests)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_slow_round_trip_makes_the_next_batches_smaller() {
+        let broker = Arc::new(MemoryBroker::new());
+        // 2 ms a topic; round trips should stay under a quarter of 400 ms: 100 topics (200 ms)
+        // are too many, about 50 fit.
+        let slow = Arc::new(SlowCreates {
+            broker: broker.clone(),
+            per_topic: Duration::from_millis(2),
+        });
+        let batcher = Batcher::spawn(
+            slow,
+            RequestCounter::default(),
+            Duration::from_millis(200),
+            BatchSizer::new(100, Duration::from_millis(400)),
+        );
+        futures::future::join_all(
+            (0..200).map(|i| batcher.submit(ensure(&format!("rides-{i}"), 1))),
+        )
+        .await;
+        let creates: Vec<usize> = broker
+            .calls()
+            .iter()
+            .filter(|c| c.0 == "CreateTopics")
+            .map(|c| c.1)
+            .collect();
+        assert_eq!(creates[0], 100, "{creates:?}");
+        assert!(
+            creates[1..].iter().all(|&n| n <= 50) && creates[1] >= 10,
+            "after 100 topics took 200 ms, batches of at most 50: {creates:?}"
+        );
+        assert_eq!(creates.iter().sum::<usize>(), 200);
+        assert_eq!(broker.topics().len(), 200);
     }
 
     #[tokio::test]
@@ -366,7 +482,7 @@ mod tests {
             broker.clone(),
             RequestCounter::default(),
             Duration::from_millis(20),
-            100,
+            BatchSizer::new(100, Duration::from_secs(30)),
         );
         let answers =
             futures::future::join_all((0..3).map(|i| batcher.submit(ensure(&format!("t{i}"), 1))))

@@ -5,6 +5,7 @@
 //! [`status`] (pure: outcome → kstatus conditions) and [`reconcile`] (the controller), which
 //! asks [`claims`] (an index of the KafkaTopic watch) whether another KafkaTopic owns its topic.
 
+mod batch_size;
 pub mod batcher;
 mod claims;
 mod controller;

@@ -2,11 +2,12 @@
 //! written back, in the kstatus form GitOps tools read (`Ready`, `Reconciling`, `Stalled`,
 //! `observedGeneration`).
 
+use crate::api::ConditionStatus;
 use crate::api::KafkaTopicStatus;
 use crate::api::Reason;
 use crate::kafka::BrokerError;
 use crate::model::FieldError;
-use crate::runtime::status::{apply_verdict, Verdict};
+use crate::runtime::status::{apply_verdict, set_condition, Verdict, READY, RECONCILING};
 
 use super::batcher::Answer;
 use super::desired::DesiredTopic;
@@ -55,6 +56,11 @@ pub fn topic_status(
     state: &TopicState<'_>,
     now: &str,
 ) -> KafkaTopicStatus {
+    if let TopicState::Broker(e @ BrokerError::Timeout { .. }) = state {
+        if let Some(kept) = previous.and_then(|p| still_in_sync(p, generation, e, now)) {
+            return kept;
+        }
+    }
     let mut status = previous.cloned().unwrap_or_default();
     status.observed_generation = generation;
     status.topic_name = Some(topic_name.to_owned());
@@ -92,6 +98,35 @@ pub fn topic_status(
     };
     apply_verdict(&mut status.conditions, &verdict, generation, now);
     status
+}
+
+/// A slow broker is not an unreachable one: a topic found in sync with this generation at the
+/// last look stays `Ready` when a round trip times out (its neighbours' batch may have been the
+/// slow part); `Reconciling` says the look is being retried. `None` when the topic was not.
+fn still_in_sync(
+    previous: &KafkaTopicStatus,
+    generation: Option<i64>,
+    e: &BrokerError,
+    now: &str,
+) -> Option<KafkaTopicStatus> {
+    let ready = previous.conditions.iter().find(|c| c.type_ == READY)?;
+    let in_sync = ready.status == ConditionStatus::True
+        && ready.reason == Reason::InSync.to_string()
+        && previous.observed_generation == generation;
+    if !in_sync {
+        return None;
+    }
+    let mut status = previous.clone();
+    set_condition(
+        &mut status.conditions,
+        RECONCILING,
+        ConditionStatus::True,
+        e.reason(),
+        format!("{e}; retrying (the topic was in sync at the last look)"),
+        generation,
+        now,
+    );
+    Some(status)
 }
 
 fn planned(
@@ -328,6 +363,77 @@ mod tests {
         );
         assert_eq!(condition(&third, READY).reason, "BrokerUnreachable");
         assert_eq!(third.partitions, Some(6), "facts observed before are kept");
+    }
+
+    #[test]
+    fn a_timeout_keeps_a_topic_in_sync_ready_and_says_it_is_retrying() {
+        let d = desired();
+        let answer = Answer {
+            observed: Some(ObservedTopic {
+                partitions: 6,
+                replication_factor: 1,
+                ..Default::default()
+            }),
+            actions: vec![],
+            executed: vec![],
+        };
+        let state = TopicState::Planned {
+            desired: &d,
+            answer: &answer,
+            hold: None,
+        };
+        let in_sync = topic_status(None, Some(1), "bookings", &state, "t1");
+        let slow = BrokerError::Timeout {
+            api: "Metadata",
+            after: std::time::Duration::from_secs(30),
+        };
+        let s = topic_status(
+            Some(&in_sync),
+            Some(1),
+            "bookings",
+            &TopicState::Broker(&slow),
+            "t2",
+        );
+        let ready = condition(&s, READY);
+        assert_eq!(ready.status, ConditionStatus::True);
+        assert_eq!(ready.reason, "InSync");
+        assert_eq!(ready.last_transition_time.as_deref(), Some("t1"));
+        let reconciling = condition(&s, RECONCILING);
+        assert_eq!(reconciling.status, ConditionStatus::True);
+        assert_eq!(reconciling.reason, "BrokerUnreachable");
+        assert!(
+            reconciling.message.contains("retrying"),
+            "{}",
+            reconciling.message
+        );
+
+        // A new generation was never seen in sync: the timeout says so.
+        let s = topic_status(
+            Some(&in_sync),
+            Some(2),
+            "bookings",
+            &TopicState::Broker(&slow),
+            "t2",
+        );
+        assert_eq!(condition(&s, READY).status, ConditionStatus::False);
+        // Nor was a topic that was not Ready.
+        let s = topic_status(None, Some(1), "bookings", &TopicState::Broker(&slow), "t2");
+        assert_eq!(condition(&s, READY).status, ConditionStatus::False);
+        assert_eq!(condition(&s, READY).reason, "BrokerUnreachable");
+        // Once the broker answers, Reconciling clears.
+        let slow_then = topic_status(
+            Some(&in_sync),
+            Some(1),
+            "bookings",
+            &TopicState::Broker(&slow),
+            "t2",
+        );
+        let back = topic_status(Some(&slow_then), Some(1), "bookings", &state, "t3");
+        assert_eq!(condition(&back, RECONCILING).status, ConditionStatus::False);
+        assert_eq!(
+            condition(&back, READY).last_transition_time.as_deref(),
+            Some("t1")
+        );
     }
 
     #[test]
