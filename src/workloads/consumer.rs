@@ -82,7 +82,10 @@ async fn decide_status(
     };
     let connection = match ctx.connections.connection(&cluster, &ctx.client).await {
         Ok(c) => c,
-        Err(e) => return Ok((verdict(false, true, false, e.reason(), e.to_string()), None)),
+        Err(e) => {
+            let fix = e.needs_a_fix();
+            return Ok((verdict(false, !fix, fix, e.reason(), e.to_string()), None));
+        }
     };
     let query = GroupQuery {
         group_id: valid.group_id.clone(),
@@ -108,7 +111,10 @@ async fn decide_status(
                 ))
             }
         },
-        Err(e) => return Ok((verdict(false, true, false, e.reason(), e.to_string()), None)),
+        Err(e) => {
+            let fix = e.needs_a_fix();
+            return Ok((verdict(false, !fix, fix, e.reason(), e.to_string()), None));
+        }
     };
     status.total_lag = Some(i64::try_from(lag.total).unwrap_or(i64::MAX));
     status.partitions = Some(lag.partition_count);
