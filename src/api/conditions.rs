@@ -73,6 +73,7 @@ reasons! {
     Connected => "the brokers answer; status has the cluster id, broker count, and `unsupportedApis` the broker lacks",
     BrokerUnreachable => "no broker answered within `requestTimeoutSeconds`",
     CredentialsUnavailable => "a `secretKeyRef` Secret or key, or a `file`, cannot be read",
+    TlsHandshakeFailed => "the TLS handshake with a broker failed; the message says why: the broker's certificate is not signed by `spec.tls.caCert` (or does not name the address), the broker requires a client certificate, or refused it",
     InvalidClientConfig => "librdkafka refused the client configuration (a `clientConfig` property, a PEM), or the KafkaCluster is invalid",
     InvalidSpec => "the spec fails validation; the message lists each field",
     InSync => "the broker matches the spec",

@@ -232,7 +232,8 @@ impl KafkaConsumer {
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct Recommendation {
-    /// When it was made, in milliseconds since the Unix epoch.
+    /// When it was last made, in milliseconds since the Unix epoch; for the last entry (the
+    /// recommendation in force), since when it has been made at every decision.
     pub at_unix_ms: i64,
     pub replicas: i32,
 }
@@ -242,7 +243,8 @@ pub struct Recommendation {
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, Default, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct ScaleHistory {
-    /// Oldest first, strictly decreasing replicas.
+    /// Oldest first, strictly decreasing replicas. It changes only when the recommendation
+    /// does or an entry leaves the window, not with every lag poll.
     #[serde(default)]
     pub recommendations: Vec<Recommendation>,
 }

@@ -79,7 +79,7 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
                 )
             }
             Err(e) => {
-                let stalled = matches!(e, crate::kafka::BrokerError::Client(_));
+                let stalled = e.needs_a_fix();
                 let delay = ctx.backoff.next(&id).min(ctx.options.probe_interval);
                 (
                     Verdict {

@@ -178,6 +178,34 @@ impl ClientSettings {
     }
 }
 
+/// What a connection error librdkafka reported means for `spec.tls`, when it is a TLS
+/// failure: `None` for anything else. librdkafka's (OpenSSL's) own words follow it in the
+/// message, so the plain explanation comes first.
+pub(super) fn explain_tls_failure(error: &str) -> Option<&'static str> {
+    let e = error.to_ascii_lowercase();
+    let tls = e.contains("ssl") || e.contains("tls");
+    if !tls {
+        return None;
+    }
+    Some(if e.contains("certificate verify failed") {
+        "the broker's certificate could not be verified: it is not signed by spec.tls.caCert (without caCert: by the system's CAs), or it does not name the address in spec.bootstrapServers"
+    } else if e.contains("certificate required") {
+        "the broker requires a client certificate: set spec.tls.clientCert and spec.tls.clientKey"
+    } else if e.contains("unknown ca")
+        || e.contains("bad certificate")
+        || e.contains("certificate unknown")
+        || e.contains("unsupported certificate")
+    {
+        "the broker refused the client certificate (spec.tls.clientCert): it is not signed by a CA the broker trusts, or is not meant for clients"
+    } else if e.contains("wrong version number") || e.contains("packet length too long") {
+        "the broker did not answer in TLS: spec.bootstrapServers names a plaintext listener (use its TLS port, or remove spec.tls)"
+    } else if e.contains("handshake") || e.contains("alert") || e.contains("ssl routines") {
+        "the TLS handshake with the broker failed"
+    } else {
+        return None;
+    })
+}
+
 async fn resolve(
     source: &CredentialSource,
     path: &str,
@@ -242,6 +270,29 @@ mod tests {
             request_timeout_seconds: None,
             topic_defaults: None,
         }
+    }
+
+    /// librdkafka's messages, as it reported them against stunnel (see tests/support/tls.rs).
+    #[test]
+    fn tls_failures_are_explained_in_terms_of_the_spec() {
+        let wrong_ca = "ssl://127.0.0.1:39093/bootstrap: SSL handshake failed: error:0A000086:SSL routines::certificate verify failed: broker certificate could not be verified, verify that ssl.ca.location is correctly configured or root CA certificates are installed (install ca-certificates package) (after 1ms in state SSL_HANDSHAKE)";
+        assert!(explain_tls_failure(wrong_ca)
+            .unwrap()
+            .contains("not signed by spec.tls.caCert"));
+        let no_client_cert = "ssl://127.0.0.1:39093/bootstrap: Receive failed: error:0A00045C:SSL routines::tlsv13 alert certificate required: SSL alert number 116 (after 4ms in state APIVERSION_QUERY)";
+        assert!(explain_tls_failure(no_client_cert)
+            .unwrap()
+            .contains("requires a client certificate"));
+        let refused = "ssl://127.0.0.1:39093/bootstrap: SSL handshake failed: error:0A000418:SSL routines::tlsv1 alert unknown ca: SSL alert number 48";
+        assert!(explain_tls_failure(refused)
+            .unwrap()
+            .contains("refused the client certificate"));
+        assert_eq!(
+            explain_tls_failure(
+                "127.0.0.1:9/bootstrap: Connect to ipv4#127.0.0.1:9 failed: Connection refused"
+            ),
+            None
+        );
     }
 
     #[tokio::test]

@@ -19,6 +19,7 @@ use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientConfig;
 
+use super::connection::explain_tls_failure;
 use super::{BrokerError, ClientSettings, Rejection};
 
 pub(super) const NO_ERROR: rd::rd_kafka_resp_err_t =
@@ -126,13 +127,18 @@ impl Client {
         self.diagnostics().stats.clone()
     }
 
-    /// The cluster did not answer: names it, the timeout, `detail` and librdkafka's last error.
+    /// The cluster did not answer: names it, the timeout, `detail` and librdkafka's last error;
+    /// a [`BrokerError::Tls`] when that error is a failed TLS handshake, explained.
     pub(super) fn unreachable(&self, detail: impl std::fmt::Display) -> BrokerError {
         self.drain();
-        let why = self
-            .diagnostics()
-            .last_error
-            .clone()
+        let last = self.diagnostics().last_error.clone();
+        if let Some((last, meaning)) = last
+            .as_deref()
+            .and_then(|l| explain_tls_failure(l).map(|m| (l, m)))
+        {
+            return BrokerError::Tls(format!("{}: {meaning} ({last})", self.bootstrap));
+        }
+        let why = last
             .map(|l| format!(" (last error: {l})"))
             .unwrap_or_default();
         BrokerError::Unreachable(format!(

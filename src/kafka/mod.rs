@@ -51,6 +51,9 @@ impl ConfigChange {
 }
 
 /// A failure of a whole broker call (as opposed to one topic of a batch).
+///
+/// Whether a failure needs a person (a wrong setting: [`BrokerError::needs_a_fix`]) or may go
+/// away by itself is the caller's to report as `Stalled` or `Reconciling`.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum BrokerError {
     #[error("cannot reach the Kafka cluster: {0}")]
@@ -69,6 +72,10 @@ pub enum BrokerError {
     Client(String),
     #[error("credentials: {0}")]
     Credentials(String),
+    /// The TLS handshake with a broker failed: what it means for `spec.tls`, then
+    /// librdkafka's own words.
+    #[error("TLS handshake failed: {0}")]
+    Tls(String),
 }
 
 impl BrokerError {
@@ -80,7 +87,18 @@ impl BrokerError {
             BrokerError::Rejected { .. } => Reason::BrokerRejected,
             BrokerError::Client(_) => Reason::InvalidClientConfig,
             BrokerError::Credentials(_) => Reason::CredentialsUnavailable,
+            BrokerError::Tls(_) => Reason::TlsHandshakeFailed,
         }
+    }
+
+    /// A failure that retrying will not cure: the spec, a certificate or the broker needs a
+    /// change (unsupported APIs, a client configuration librdkafka refused, a TLS handshake
+    /// that failed).
+    pub fn needs_a_fix(&self) -> bool {
+        matches!(
+            self,
+            BrokerError::Unsupported { .. } | BrokerError::Client(_) | BrokerError::Tls(_)
+        )
     }
 
     /// The `result` label of a broker request that failed with this error.
@@ -90,6 +108,7 @@ impl BrokerError {
             BrokerError::Timeout { .. } => "timeout",
             BrokerError::Unsupported { .. } => "unsupported",
             BrokerError::Rejected { .. } => "rejected",
+            BrokerError::Tls(_) => "tls",
             BrokerError::Client(_) | BrokerError::Credentials(_) => "error",
         }
     }

@@ -89,8 +89,8 @@ pub fn topic_status(
         },
         TopicState::Broker(e) => Verdict {
             ready: false,
-            reconciling: !matches!(e, BrokerError::Unsupported { .. } | BrokerError::Client(_)),
-            stalled: matches!(e, BrokerError::Unsupported { .. } | BrokerError::Client(_)),
+            reconciling: !e.needs_a_fix(),
+            stalled: e.needs_a_fix(),
             reason: e.reason(),
             message: e.to_string(),
         },

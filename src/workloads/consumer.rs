@@ -13,6 +13,7 @@ use super::apply::{
     apply_if_changed, cluster_connection, current, finish, joined, referenced_topics, rollout,
     topics_not_ready, verdict, Outcome,
 };
+use super::decisions::LastDecisions;
 use super::lag_batcher::LagBatcher;
 use crate::api::Reason;
 use crate::api::{
@@ -81,7 +82,10 @@ async fn decide_status(
     };
     let connection = match ctx.connections.connection(&cluster, &ctx.client).await {
         Ok(c) => c,
-        Err(e) => return Ok((verdict(false, true, false, e.reason(), e.to_string()), None)),
+        Err(e) => {
+            let fix = e.needs_a_fix();
+            return Ok((verdict(false, !fix, fix, e.reason(), e.to_string()), None));
+        }
     };
     let query = GroupQuery {
         group_id: valid.group_id.clone(),
@@ -107,7 +111,10 @@ async fn decide_status(
                 ))
             }
         },
-        Err(e) => return Ok((verdict(false, true, false, e.reason(), e.to_string()), None)),
+        Err(e) => {
+            let fix = e.needs_a_fix();
+            return Ok((verdict(false, !fix, fix, e.reason(), e.to_string()), None));
+        }
     };
     status.total_lag = Some(i64::try_from(lag.total).unwrap_or(i64::MAX));
     status.partitions = Some(lag.partition_count);
@@ -160,14 +167,21 @@ async fn decide_status(
             .map_err(|e| Error::Render(e.to_string()))?
             .limit_to_partitions_with_lag(p.limit_to_partitions_with_lag);
             let history = status.scale_history.clone().unwrap_or_default();
+            let decided_at = SystemTime::now();
+            let key = consumer
+                .metadata
+                .uid
+                .clone()
+                .unwrap_or_else(|| format!("{ns}/{}", consumer.name_any()));
             let d = decide(&ScaleInput {
                 policy: &policy,
                 current_replicas: current.unwrap_or(p.min_replicas),
                 total_lag: lag.total,
                 partitions: lag.partition_count,
                 partitions_with_lag: lag.partitions_with_lag,
-                now: SystemTime::now(),
+                now: decided_at,
                 history: &history,
+                previous_decision: LastDecisions::of(&connection).record(&key, decided_at),
             });
             status.scale_history = Some(d.history.clone());
             let reason = match d.change {

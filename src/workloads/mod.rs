@@ -23,6 +23,7 @@ pub mod autoscale;
 mod connection;
 mod consumer;
 mod controller;
+mod decisions;
 mod env;
 mod hash;
 mod lag_batcher;

@@ -21,4 +21,5 @@ mod layers;
 mod rbac;
 mod real_cluster;
 mod secrets;
+mod tls;
 mod workload;

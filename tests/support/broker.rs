@@ -41,21 +41,25 @@ pub fn broker() -> &'static TestBroker {
 /// Where the Tansu binary is: `TANSU_BIN`, the repository's `.tansu/bin/tansu` (made by
 /// `scripts/install-tansu.sh`), or `tansu` on `PATH`.
 pub fn tansu_binary() -> PathBuf {
+    tansu_binary_opt().unwrap_or_else(|| {
+        panic!("no Kafka broker for the tests: run scripts/install-tansu.sh, set TANSU_BIN, or set TRIBUTARY_TEST_BOOTSTRAP=host:port")
+    })
+}
+
+/// [`tansu_binary`], or `None` when there is none.
+pub fn tansu_binary_opt() -> Option<PathBuf> {
     if let Ok(p) = std::env::var("TANSU_BIN") {
-        return PathBuf::from(p);
+        return Some(PathBuf::from(p));
     }
     let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".tansu/bin/tansu");
     if local.exists() {
-        return local;
+        return Some(local);
     }
-    let on_path = std::env::var_os("PATH")
+    std::env::var_os("PATH")
         .into_iter()
         .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
         .map(|d| d.join("tansu"))
-        .find(|p| p.exists());
-    on_path.unwrap_or_else(|| {
-        panic!("no Kafka broker for the tests: run scripts/install-tansu.sh, set TANSU_BIN, or set TRIBUTARY_TEST_BOOTSTRAP=host:port")
-    })
+        .find(|p| p.exists())
 }
 
 /// A loopback port nobody listens on right now.

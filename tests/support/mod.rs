@@ -2,3 +2,4 @@
 //! Kubernetes API-server emulator is the workspace crate `kube-emulator`.)
 pub mod broker;
 pub mod scenarios;
+pub mod tls;

@@ -20,7 +20,13 @@
 //!
 //! The state between decisions is a [`ScaleHistory`]: a few timestamped recommendations
 //! (compressed to the ones that can still matter: at most one per distinct value, so it stays
-//! small), serializable so the controller can keep it in the resource's status or in memory.
+//! small), serializable so the controller can keep it in the resource's status. Every entry but
+//! the last is the last time its replica count was recommended; the last entry is the
+//! recommendation in force, made at every decision since its time. So the history changes only
+//! when the recommendation does (or an entry leaves the window): a steady consumer's history,
+//! and so its status, stays the same from one lag poll to the next. Whether the decisions were
+//! continuous — no gap longer than the window — is the controller's memory, not the history's:
+//! [`ScaleInput::previous_decision`].
 
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -119,6 +125,11 @@ pub struct ScaleInput<'a> {
     pub now: SystemTime,
     /// The previous decision's [`Decision::history`].
     pub history: &'a ScaleHistory,
+    /// When the previous decision was made, if the controller remembers it (it keeps it in
+    /// memory): `None` after a restart. The recommendation in force (the history's last entry)
+    /// was last made then; with no previous decision within the window, the controller has not
+    /// watched the whole window and nothing is scaled down until it has.
+    pub previous_decision: Option<SystemTime>,
 }
 
 /// Which way the replicas move.
@@ -214,20 +225,34 @@ pub fn decide(input: &ScaleInput<'_>) -> Decision {
     let window = i64::try_from(p.scale_down_stabilization.as_millis()).unwrap_or(i64::MAX);
     let window_start = now.saturating_sub(window);
 
-    // The recommendations still inside the window (a timestamp from the future, e.g. after a
-    // clock step back, counts as now), oldest first.
-    let mut kept: Vec<Recommendation> = input
+    // The history as past recommendations, oldest first (a timestamp from the future, e.g.
+    // after a clock step back, counts as now): the last entry, the recommendation in force, was
+    // last made at the previous decision (unknown after a restart: now, the cautious guess).
+    let mut past: Vec<Recommendation> = input
         .history
         .recommendations
         .iter()
-        .filter(|r| r.at_unix_ms >= window_start)
         .map(|r| Recommendation {
             at_unix_ms: r.at_unix_ms.min(now),
             replicas: r.replicas,
         })
         .collect();
-    kept.sort_by_key(|r| r.at_unix_ms);
-    let known = !kept.is_empty();
+    past.sort_by_key(|r| r.at_unix_ms);
+    let in_force = past.last().copied();
+    let previous = input.previous_decision.map(|t| unix_ms(t).min(now));
+    if let Some(last) = past.last_mut() {
+        last.at_unix_ms = previous.unwrap_or(now);
+    }
+    // The recommendations still inside the window.
+    let mut kept: Vec<Recommendation> = if window > 0 {
+        past.into_iter()
+            .filter(|r| r.at_unix_ms >= window_start)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    // Watched for the whole window: a history, and a previous decision inside the window.
+    let known = in_force.is_some() && previous.is_some_and(|p| p >= window_start);
     if !known && window > 0 {
         // Nothing known about the window: as if the current replicas had just been
         // recommended, so nothing scales down before a whole window has been watched.
@@ -253,6 +278,13 @@ pub fn decide(input: &ScaleInput<'_>) -> Decision {
         history.push(r);
     }
     let highest_in_window = history[0].replicas;
+    // The recommendation in force keeps its time while it stays the same, so a steady
+    // consumer's history does not change.
+    if let (Some(newest), Some(before)) = (history.last_mut(), in_force) {
+        if before.replicas == newest.replicas {
+            newest.at_unix_ms = before.at_unix_ms;
+        }
+    }
 
     let stabilized = if recommendation >= current {
         recommendation

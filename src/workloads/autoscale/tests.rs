@@ -14,12 +14,14 @@ fn policy(min: i32, max: i32, threshold: u64) -> ScalePolicy {
     ScalePolicy::new(min, max, threshold, WINDOW).unwrap()
 }
 
-/// A controller in a test: keeps the replicas and the history between decisions.
+/// A controller in a test: keeps the replicas, the history and the time of its last decision
+/// between decisions.
 struct Sim {
     policy: ScalePolicy,
     replicas: i32,
     partitions: i32,
     history: ScaleHistory,
+    previous: Option<u64>,
 }
 
 impl Sim {
@@ -29,6 +31,7 @@ impl Sim {
             replicas,
             partitions,
             history: ScaleHistory::default(),
+            previous: None,
         }
     }
 
@@ -45,9 +48,11 @@ impl Sim {
             partitions_with_lag,
             now: at(t),
             history: &self.history,
+            previous_decision: self.previous.map(at),
         });
         self.replicas = d.replicas;
         self.history = d.history.clone();
+        self.previous = Some(t);
         d
     }
 }
@@ -61,6 +66,7 @@ fn once(policy: &ScalePolicy, current: i32, lag: u64, partitions: i32, with_lag:
         partitions_with_lag: with_lag,
         now: at(0),
         history: &ScaleHistory::default(),
+        previous_decision: None,
     })
 }
 
@@ -223,6 +229,59 @@ fn no_history_or_a_gap_longer_than_the_window_holds_before_scaling_down() {
     assert_eq!(sim.step(2_301, 100).replicas, 1);
 }
 
+/// Idle means zero writes: a steady recommendation leaves the history (kept in the consumer's
+/// status) exactly as it was, poll after poll; it changes only with the recommendation, or
+/// when an entry leaves the window.
+#[test]
+fn a_steady_recommendation_leaves_the_history_unchanged() {
+    let mut sim = Sim::new(policy(1, 20, 100), 1, 12);
+    sim.step(0, 100);
+    let steady = sim.history.clone();
+    for t in (1..=900).step_by(7) {
+        assert_eq!(sim.step(t, 100).replicas, 1);
+        assert_eq!(
+            sim.history, steady,
+            "t={t}: nothing changed, nor may the history"
+        );
+    }
+    // Up, then steady again: the history changes once and stays.
+    assert_eq!(sim.step(901, 500).replicas, 5);
+    let up = sim.history.clone();
+    assert_ne!(up, steady);
+    for t in 902..=950 {
+        sim.step(t, 500);
+        assert_eq!(sim.history, up, "t={t}");
+    }
+    // Down to 2: held for the window after the last 5 (t=950), then scaled down; in between
+    // the history does not move.
+    sim.step(951, 200);
+    let holding = sim.history.clone();
+    for t in (952..=1_250).step_by(3) {
+        assert_eq!(sim.step(t, 200).replicas, 5, "t={t}");
+        assert_eq!(sim.history, holding, "t={t}");
+    }
+    assert_eq!(sim.step(1_251, 200).replicas, 2);
+}
+
+/// After a restart the controller does not know whether it watched the window: it holds the
+/// replicas for a whole window before scaling down, whatever the history says.
+#[test]
+fn after_a_restart_nothing_is_scaled_down_for_a_window() {
+    let mut sim = Sim::new(policy(1, 20, 100), 6, 12);
+    sim.step(0, 600);
+    sim.step(10, 100);
+    sim.previous = None; // restarted
+    let d = sim.step(400, 100);
+    assert_eq!(d.replicas, 6, "{}", d.reason);
+    assert!(
+        d.reason.contains("no recommendation history covers"),
+        "{}",
+        d.reason
+    );
+    assert_eq!(sim.step(700, 100).replicas, 6);
+    assert_eq!(sim.step(701, 100).replicas, 1);
+}
+
 #[test]
 fn a_zero_window_scales_down_at_once() {
     let p = ScalePolicy::new(1, 20, 100, Duration::ZERO).unwrap();
@@ -291,6 +350,8 @@ fn a_history_out_of_order_or_from_the_future_is_tolerated() {
         partitions_with_lag: 1,
         now: UNIX_EPOCH + Duration::from_millis(now as u64),
         history: &history,
+        // Decided 5 s ago: the history covers the window.
+        previous_decision: Some(UNIX_EPOCH + Duration::from_millis(now as u64 - 5_000)),
     });
     assert_eq!(d.replicas, 7);
     assert!(d
@@ -360,11 +421,13 @@ proptest! {
         partitions in 0i32..40,
         with_lag in 0i32..40,
         history in any_history(),
+        previous in prop::option::of(8_500u64..=10_000),
     ) {
         let with_lag = with_lag.min(partitions);
         let d = decide(&ScaleInput {
             policy: &p, current_replicas: current, total_lag: lag, partitions,
             partitions_with_lag: with_lag, now: at(10_000), history: &history,
+            previous_decision: previous.map(at),
         });
         let (low, high) = bounds(&p, partitions);
         prop_assert!(d.replicas <= p.max_replicas(), "{d:?}");
@@ -387,11 +450,13 @@ proptest! {
         partitions in 0i32..40,
         with_lag in 0i32..40,
         history in any_history(),
+        previous in prop::option::of(8_500u64..=10_000),
     ) {
         let with_lag = with_lag.min(partitions);
         let run = |lag| decide(&ScaleInput {
             policy: &p, current_replicas: current, total_lag: lag, partitions,
             partitions_with_lag: with_lag, now: at(10_000), history: &history,
+            previous_decision: previous.map(at),
         });
         let (a, b) = (run(lag), run(lag + more));
         prop_assert!(a.replicas <= b.replicas, "{a:?}\n{b:?}");

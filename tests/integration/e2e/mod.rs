@@ -4,6 +4,7 @@
 //! subjects share; a module per subject.
 
 mod runtime_behaviour;
+mod tls;
 mod topics;
 mod topologies;
 mod workloads;

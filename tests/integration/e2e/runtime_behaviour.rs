@@ -109,9 +109,12 @@ async fn each_kind_is_watched_once() {
     r.stop().await;
 }
 
-/// Idle means zero writes: once a producer (Deployment and Service) and a consumer (Deployment)
-/// are Ready, the reconciles that keep coming (lag polls, resyncs) compare what they would apply
-/// with what is there and write nothing — no apply, no status, no Event.
+/// Idle means zero writes: once a producer (Deployment and Service), a consumer with fixed
+/// replicas, a consumer scaled on lag (polled every second) and a topology of the three are
+/// Ready, the reconciles that keep coming (lag polls, resyncs, cluster probes) compare what they
+/// would apply and the status they would write with what is there and write nothing — no
+/// apply, no status, no Event. (Before the fix, the scaled consumer wrote its status on every
+/// lag poll: the newest entry of its scale history carried the poll's time.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_workloads_write_nothing() {
     let r = start().await;
@@ -120,6 +123,7 @@ async fn idle_workloads_write_nothing() {
     env.create_topic(&topic, spec("local", 2, &[])).await;
     let producer_name = unique("idle-producer");
     let consumer_name = unique("idle-consumer");
+    let scaled_name = unique("idle-scaled");
     let producers: kube::Api<tributary::api::KafkaProducer> =
         kube::Api::namespaced(env.client.clone(), NAMESPACE);
     producers
@@ -131,28 +135,83 @@ async fn idle_workloads_write_nothing() {
         .unwrap();
     let consumers: kube::Api<tributary::api::KafkaConsumer> =
         kube::Api::namespaced(env.client.clone(), NAMESPACE);
-    let scaling = json!({"replicas": 1});
     consumers
         .create(
             &Default::default(),
-            &consumer(&consumer_name, &[&topic], scaling),
+            &consumer(&consumer_name, &[&topic], json!({"replicas": 1})),
         )
         .await
         .unwrap();
-    env.eventually("both Deployments exist", || async {
-        deployment_replicas(env, &producer_name).await.is_some()
-            && deployment_replicas(env, &consumer_name).await.is_some()
+    let autoscaling = json!({
+        "minReplicas": 1, "maxReplicas": 3, "lagThreshold": 10,
+        "scaleDownStabilizationSeconds": 3, "pollIntervalSeconds": 1
+    });
+    consumers
+        .create(
+            &Default::default(),
+            &consumer(
+                &scaled_name,
+                &[&topic],
+                json!({ "autoscaling": autoscaling }),
+            ),
+        )
+        .await
+        .unwrap();
+    let topology_name = unique("idle-topology");
+    let topology_topic = unique("idle-flow");
+    let topology: tributary::api::StreamTopology = serde_json::from_value(json!({
+        "apiVersion": "tributary.io/v1alpha1", "kind": "StreamTopology",
+        "metadata": {"name": topology_name, "namespace": NAMESPACE},
+        "spec": {
+            "clusterRef": "local",
+            "topics": [{"name": topology_topic, "partitions": 2}],
+            "producers": [{"name": "writer", "topics": [topology_topic], "replicas": 1,
+                           "template": {"image": "ghcr.io/example/writer:1.0.0"}}],
+            "consumers": [{"name": "reader", "topics": [topology_topic], "autoscaling": autoscaling,
+                           "template": {"image": "ghcr.io/example/reader:1.0.0"}}]
+        }
+    }))
+    .unwrap();
+    let topologies: kube::Api<tributary::api::StreamTopology> =
+        kube::Api::namespaced(env.client.clone(), NAMESPACE);
+    topologies
+        .create(&Default::default(), &topology)
+        .await
+        .unwrap();
+    let deployments = [
+        producer_name.clone(),
+        consumer_name.clone(),
+        scaled_name.clone(),
+        format!("{topology_name}-writer"),
+        format!("{topology_name}-reader"),
+    ];
+    env.eventually("every Deployment exists", || async {
+        for name in &deployments {
+            if deployment_replicas(env, name).await.is_none() {
+                return false;
+            }
+        }
+        true
     })
     .await;
     roll_out_all(env).await;
-    env.eventually("both Ready", || async {
+    let ready = |conditions: &[tributary::api::Condition]| {
+        ready_reason(conditions).is_some_and(|(s, _)| s == ConditionStatus::True)
+    };
+    env.eventually("every workload and the topology Ready", || async {
         let p = producer_status(env, &producer_name).await;
         let c = consumer_status(env, &consumer_name).await;
-        p.is_some_and(|s| {
-            ready_reason(&s.conditions).is_some_and(|(s, _)| s == ConditionStatus::True)
-        }) && c.is_some_and(|s| {
-            ready_reason(&s.conditions).is_some_and(|(s, _)| s == ConditionStatus::True)
-        })
+        let s = consumer_status(env, &scaled_name).await;
+        let t = topologies
+            .get_opt(&topology_name)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|t| t.status);
+        p.is_some_and(|s| ready(&s.conditions))
+            && c.is_some_and(|s| ready(&s.conditions))
+            && s.is_some_and(|s| ready(&s.conditions) && s.scale_history.is_some())
+            && t.is_some_and(|s| ready(&s.conditions))
     })
     .await;
     // Let the last writes of the roll-out settle, then watch: several lag polls and resyncs.
