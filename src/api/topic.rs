@@ -69,11 +69,11 @@ pub struct KafkaTopicSpec {
     pub topic_name: Option<String>,
     /// Number of partitions; may grow, never shrink.
     #[x_kube(validation = Rule::new("self >= oldSelf").message("spec.partitions cannot decrease: Kafka cannot remove partitions"))]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = 100000))]
     pub partitions: i32,
     /// Replicas per partition; unset takes the cluster's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = 10000))]
     pub replication_factor: Option<i32>,
     /// Topic-level configs (`retention.ms`, `cleanup.policy`, ...). Values are strings.
     /// Only the keys named here are managed; keys set on the broker by other means are left alone.
