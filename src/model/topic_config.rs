@@ -82,6 +82,16 @@ pub fn known_keys() -> impl Iterator<Item = &'static str> {
     CATALOG.iter().map(|(k, _)| *k)
 }
 
+/// Keys Kafka's own tools set on a topic for a while (`kafka-reassign-partitions` throttles
+/// the replicas it moves): a topic's config is the manifest's, except these, which are left
+/// alone unless the manifest declares them, so a reassignment in progress keeps its throttle.
+pub fn set_by_kafka_tools(key: &str) -> bool {
+    matches!(
+        key,
+        "leader.replication.throttled.replicas" | "follower.replication.throttled.replicas"
+    )
+}
+
 /// Checks one key and value; the error says what is wrong and what would be right.
 pub fn check(key: &str, value: &str) -> Result<(), String> {
     let Some(kind) = kind_of(key) else {

@@ -108,7 +108,7 @@ async fn creates_topics_in_one_batch_and_observes_them_in_one_pass() {
 }
 
 #[tokio::test]
-async fn repairs_config_drift_without_touching_other_keys() {
+async fn repairs_config_drift_and_resets_overrides_nobody_declared() {
     let admin = admin();
     let topic = desired(
         &unique("refunds"),
@@ -119,7 +119,7 @@ async fn repairs_config_drift_without_touching_other_keys() {
         .await
         .succeeded());
 
-    // Someone changes a managed key and sets an unmanaged one by hand.
+    // Someone changes a declared key and sets an undeclared one by hand.
     let name = topic.name.to_string();
     let by_hand = vec![(
         name.clone(),
@@ -145,13 +145,19 @@ async fn repairs_config_drift_without_touching_other_keys() {
         p.actions,
         vec![Action::AlterConfigs {
             name: topic.name.clone(),
-            changes: vec![ConfigChange::Set {
-                key: "retention.ms".into(),
-                from: Some("1000".into()),
-                to: "604800000".into()
-            }],
+            changes: vec![
+                ConfigChange::Set {
+                    key: "retention.ms".into(),
+                    from: Some("1000".into()),
+                    to: "604800000".into()
+                },
+                ConfigChange::Reset {
+                    key: "segment.ms".into(),
+                    from: "3600000".into(),
+                }
+            ],
         }],
-        "exactly the drifted managed key"
+        "exactly the drifted declared key, and the undeclared override"
     );
     assert!(execute(&p, &admin).await.succeeded());
 
@@ -162,10 +168,9 @@ async fn repairs_config_drift_without_touching_other_keys() {
         Some("604800000"),
         "drift repaired"
     );
-    assert_eq!(
-        configs["segment.ms"].value.as_deref(),
-        Some("3600000"),
-        "hand-set key outside the spec survives"
+    assert!(
+        configs.get("segment.ms").is_none_or(|c| !c.dynamic),
+        "the hand-set key outside the spec is reset: {configs:?}"
     );
     assert_eq!(configs["cleanup.policy"].value.as_deref(), Some("compact"));
 }

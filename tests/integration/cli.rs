@@ -537,3 +537,58 @@ fn render_and_graph_a_topology() {
     assert!(!out.status.success());
     assert!(text(&out).1.contains("png"), "{}", text(&out).1);
 }
+
+/// "The broker matches the manifest" means the same to the CLI as to the operator: a config
+/// key removed from the manifest is reset to the broker's default, not left behind.
+#[tokio::test]
+async fn a_config_key_removed_from_the_manifest_is_reset() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = unique("readings");
+    let with = topic_doc(
+        &name,
+        1,
+        "  config:\n    max.message.bytes: \"2097152\"\n    retention.ms: \"86400000\"\n",
+    );
+    let file = write(dir.path(), "topics.yaml", &with);
+    let f = file.to_str().unwrap();
+    let bootstrap = broker().bootstrap.as_str();
+    let out = tributary(&["apply", "-f", f, "--bootstrap", bootstrap]);
+    assert!(out.status.success(), "{:?}", text(&out));
+
+    std::fs::write(
+        &file,
+        with.replace("    max.message.bytes: \"2097152\"\n", ""),
+    )
+    .unwrap();
+    let out = tributary(&[
+        "plan",
+        "-f",
+        f,
+        "--bootstrap",
+        bootstrap,
+        "--detailed-exitcode",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "~ configure {name}:\n    max.message.bytes: 2097152 -> (broker default)\n"
+        )),
+        "{stdout}"
+    );
+    let out = tributary(&["apply", "-f", f, "--bootstrap", bootstrap]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let seen = broker_topics(std::slice::from_ref(&name)).await;
+    let configs = &seen.topics[&name].configs;
+    assert!(
+        configs.get("max.message.bytes").is_none_or(|c| !c.dynamic),
+        "the override is gone: {configs:?}"
+    );
+    assert_eq!(
+        configs["retention.ms"].value.as_deref(),
+        Some("86400000"),
+        "the declared key stays"
+    );
+    let out = tributary(&["plan", "-f", f, "--bootstrap", bootstrap]);
+    assert!(text(&out).0.contains("No changes"), "{:?}", text(&out));
+}
