@@ -444,3 +444,43 @@ async fn cluster_info_lists_the_brokers() {
     );
     let _unused: BTreeMap<i32, String> = info.brokers.into_iter().collect();
 }
+
+/// A topic librdkafka refuses before sending (here, more partitions than it allows: the offline
+/// validation refuses this, so the plan is written by hand) fails alone: the rest of its
+/// CreateTopics batch is created.
+#[tokio::test]
+async fn a_topic_the_client_refuses_does_not_sink_the_others_of_its_batch() {
+    let admin = admin();
+    let good: Vec<DesiredTopic> = (0..6)
+        .map(|i| desired(&unique(&format!("meters{i}")), 1, &[]))
+        .collect();
+    let bad = unique("meters-huge");
+    let mut p = plan(&good, &[], &BrokerSnapshot::default());
+    p.actions.insert(
+        3,
+        Action::Create {
+            name: TopicName::parse(&bad).unwrap(),
+            partitions: 1_000_000_000,
+            replication_factor: Some(1),
+            config: Default::default(),
+        },
+    );
+    let report = execute(&p, &admin).await;
+    for r in &report.results {
+        if r.action.topic().as_str() == bad {
+            match &r.outcome {
+                Outcome::Failed { message, .. } => {
+                    assert!(message.contains("num_partitions out of"), "{message}")
+                }
+                other => panic!("{other:?}"),
+            }
+        } else {
+            assert_eq!(r.outcome, Outcome::Done, "{}", r.action);
+        }
+    }
+    let seen = snapshot(&admin, &good.iter().collect::<Vec<_>>()).await;
+    assert!(good
+        .iter()
+        .all(|t| seen.topics.contains_key(t.name.as_str())));
+    assert!(!seen.topics.contains_key(&bad));
+}
