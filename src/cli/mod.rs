@@ -492,10 +492,18 @@ async fn run_target(args: &TargetArgs, mode: Mode) -> Result<ExitCode> {
             .iter()
             .map(|t| t.desired.name.to_string())
             .collect();
-        let snapshot = admin
-            .snapshot(&describe)
-            .await
-            .with_context(|| format!("observing {}", target.label))?;
+        // One cluster that cannot be read does not stop the others.
+        let snapshot = match admin.snapshot(&describe).await {
+            Ok(snapshot) => snapshot,
+            Err(e) => {
+                eprintln!(
+                    "Error: observing {}: {e}; nothing was changed on it",
+                    target.label
+                );
+                ok = false;
+                continue;
+            }
+        };
         let plan = plan::plan(&desired, &removals, &snapshot);
         changes |= plan
             .actions
