@@ -739,6 +739,36 @@ mod tests {
         assert_eq!(before, 2);
     }
 
+    proptest::proptest! {
+        /// Whatever topics the client or the broker refuse whole, exactly those fail, every
+        /// other topic is created, and the requests stay well below one per topic.
+        #[test]
+        fn splitting_isolates_exactly_the_refused_topics(
+            n in 1..60usize,
+            refused in proptest::collection::btree_set(0..60usize, 0..4),
+            in_client in proptest::bool::ANY,
+        ) {
+            let names: Vec<String> = (0..n).map(|i| format!("t{i:02}")).collect();
+            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+            let broker = MemoryBroker::new();
+            let bad: Vec<&str> = refused.iter().filter(|i| **i < n).map(|i| refs[*i]).collect();
+            for b in &bad {
+                if in_client {
+                    broker.refuse_in_client(b);
+                } else {
+                    broker.refuse_whole_request(b);
+                }
+            }
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let report = runtime.block_on(execute(&creates(&refs), &broker));
+            let failed: Vec<&str> = failed(&report).into_iter().map(|(t, _)| t).collect();
+            proptest::prop_assert_eq!(&failed, &bad);
+            proptest::prop_assert_eq!(broker.topics().len(), n - bad.len());
+            let bound = 1 + 2 * bad.len() as u64 * (usize::BITS - n.leading_zeros()) as u64;
+            proptest::prop_assert!(broker.requests_made() <= bound, "{} requests", broker.requests_made());
+        }
+    }
+
     #[tokio::test]
     async fn an_empty_plan_sends_nothing() {
         let admin = FakeAdmin::default();
