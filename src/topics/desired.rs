@@ -12,7 +12,7 @@ pub struct DesiredTopic {
     pub partitions: i32,
     /// `None` leaves the choice to the broker (`default.replication.factor`).
     pub replication_factor: Option<i32>,
-    /// The managed keys: the cluster's default configs overlaid with the topic's own.
+    /// The topic's overrides: the cluster's default configs overlaid with the topic's own.
     pub config: BTreeMap<String, String>,
     pub deletion_policy: DeletionPolicy,
 }
