@@ -70,7 +70,7 @@ pub struct TopicDefaults {
     /// Replication factor of topics that leave `replicationFactor` unset. Unset here too:
     /// the broker's own `default.replication.factor`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = 10000))]
     pub replication_factor: Option<i32>,
     /// Configs every topic gets unless it names the key itself.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

@@ -69,14 +69,16 @@ pub struct KafkaTopicSpec {
     pub topic_name: Option<String>,
     /// Number of partitions; may grow, never shrink.
     #[x_kube(validation = Rule::new("self >= oldSelf").message("spec.partitions cannot decrease: Kafka cannot remove partitions"))]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = 100000))]
     pub partitions: i32,
     /// Replicas per partition; unset takes the cluster's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = 10000))]
     pub replication_factor: Option<i32>,
     /// Topic-level configs (`retention.ms`, `cleanup.policy`, ...). Values are strings.
-    /// Only the keys named here are managed; keys set on the broker by other means are left alone.
+    /// With the cluster's `topicDefaults.config`, these are the topic's overrides on the broker:
+    /// any other override (one removed from here, or set by hand) is reset to the broker's
+    /// default, except the replication throttles Kafka's reassignment tools set.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub config: BTreeMap<String, String>,
     /// `Retain` (default) keeps the topic when this resource is deleted; `Delete` deletes it.
@@ -101,10 +103,6 @@ pub struct KafkaTopicStatus {
     /// Actions computed but not executed (dry-run or paused), one line each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pending_actions: Vec<String>,
-    /// Config keys Tributary set on the topic. A key that leaves the spec is reset to the
-    /// broker's default; keys never managed are never touched.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub managed_config_keys: Vec<String>,
     /// One entry per condition type, merged by `type` under server-side apply.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]

@@ -83,11 +83,11 @@ pub struct StreamTopologySpec {
 pub struct TopologyDefaults {
     /// Partitions of a topic that does not set its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = 100000))]
     pub partitions: Option<i32>,
     /// Replication factor of a topic that does not set its own (unset: the cluster's default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = 10000))]
     pub replication_factor: Option<i32>,
     /// Topic configs every topic gets; a topic's own `config` wins key by key.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -106,11 +106,11 @@ pub struct TopologyTopic {
     pub name: String,
     /// Partitions (default: `spec.defaults.partitions`; one of the two is required).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = 100000))]
     pub partitions: Option<i32>,
     /// Replication factor (default: `spec.defaults.replicationFactor`, else the cluster's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = 10000))]
     pub replication_factor: Option<i32>,
     /// Topic configs, over `spec.defaults.config`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

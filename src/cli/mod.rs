@@ -2,6 +2,7 @@
 //! `anyhow` lives here, at the edge; everything below reports typed errors.
 
 mod output;
+mod summary;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -19,7 +20,7 @@ use crate::kafka::{
 };
 use crate::manifest::{self, ManifestError, Resource, TopicTarget, ValidatedSet};
 use crate::runtime::instrumented::counted;
-use crate::topics::execute::{execute, Outcome, Report};
+use crate::topics::execute::{execute, Report};
 use crate::topics::plan::{self, Action, Plan, Removal};
 
 #[derive(Parser, Debug)]
@@ -491,10 +492,18 @@ async fn run_target(args: &TargetArgs, mode: Mode) -> Result<ExitCode> {
             .iter()
             .map(|t| t.desired.name.to_string())
             .collect();
-        let snapshot = admin
-            .snapshot(&describe)
-            .await
-            .with_context(|| format!("observing {}", target.label))?;
+        // One cluster that cannot be read does not stop the others.
+        let snapshot = match admin.snapshot(&describe).await {
+            Ok(snapshot) => snapshot,
+            Err(e) => {
+                eprintln!(
+                    "Error: observing {}: {e}; nothing was changed on it",
+                    target.label
+                );
+                ok = false;
+                continue;
+            }
+        };
         let plan = plan::plan(&desired, &removals, &snapshot);
         changes |= plan
             .actions
@@ -632,18 +641,5 @@ fn print_retained(out: &mut impl Write, plan: &Plan) {
 }
 
 fn print_report(label: &str, plan: &Plan, report: &Report) {
-    let count = |f: fn(&Outcome) -> bool| report.results.iter().filter(|r| f(&r.outcome)).count();
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "cluster {label}:");
-    for r in &report.results {
-        let _ = writeln!(out, "{r}");
-    }
-    print_retained(&mut out, plan);
-    let _ = writeln!(
-        out,
-        "Applied: {} done, {} failed, {} refused.",
-        count(|o| *o == Outcome::Done),
-        count(|o| matches!(o, Outcome::Failed { .. })),
-        count(|o| matches!(o, Outcome::Refused(_))),
-    );
+    print!("{}", summary::report_text(label, plan, report));
 }

@@ -83,6 +83,12 @@ pub fn validate_cluster(cluster: &KafkaCluster) -> Vec<FieldError> {
                 ));
             }
         }
+        for (key, why) in topic_config::check_together(&defaults.config) {
+            errors.push(FieldError::new(
+                format!("spec.topicDefaults.config.{key}"),
+                why,
+            ));
+        }
     }
     errors
 }

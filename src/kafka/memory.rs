@@ -1,6 +1,7 @@
 //! An in-memory Kafka for tests of everything above the broker layer (batching, controllers):
 //! it keeps topics, partitions and configs, answers each batched call as a broker would,
-//! counts requests, and can be made unreachable or lacking CreatePartitions.
+//! counts requests, and can be made unreachable, lacking CreatePartitions, refusing a topic's
+//! whole call (in the client or the broker) or losing an answer half-way.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -20,6 +21,21 @@ pub struct MemoryBroker {
     down: AtomicBool,
     no_create_partitions: AtomicBool,
     calls: Mutex<Vec<(&'static str, usize)>>,
+    faults: Mutex<Faults>,
+}
+
+/// Scripted failures of whole calls.
+#[derive(Default)]
+struct Faults {
+    /// A call naming one of these topics fails in the client, before anything is sent (as
+    /// librdkafka refuses a topic with too many partitions).
+    client_refuses: Vec<String>,
+    /// A request naming one of these topics is refused whole by the broker.
+    broker_refuses: Vec<String>,
+    /// The next change request applies this many of its topics, then its answer is lost.
+    lose_answer_after: Option<usize>,
+    /// ... and the broker is down from then on.
+    down_after_loss: bool,
 }
 
 impl MemoryBroker {
@@ -36,6 +52,34 @@ impl MemoryBroker {
     pub fn without_create_partitions(self) -> Self {
         self.no_create_partitions.store(true, Ordering::SeqCst);
         self
+    }
+
+    /// Every call naming `topic` fails in the client, whole, and sends nothing.
+    pub fn refuse_in_client(&self, topic: &str) {
+        self.faults
+            .lock()
+            .unwrap()
+            .client_refuses
+            .push(topic.into());
+    }
+
+    /// Every request naming `topic` is refused whole by the broker.
+    pub fn refuse_whole_request(&self, topic: &str) {
+        self.faults
+            .lock()
+            .unwrap()
+            .broker_refuses
+            .push(topic.into());
+    }
+
+    /// The next change request (create, grow, configure, delete) applies its first `applied`
+    /// topics and then stops answering: the call times out. With `down`, every later call
+    /// fails as unreachable too (a broker killed mid-request); without, the broker answers
+    /// again at once (an answer lost on the way).
+    pub fn lose_next_answer(&self, applied: usize, down: bool) {
+        let mut faults = self.faults.lock().unwrap();
+        faults.lose_answer_after = Some(applied);
+        faults.down_after_loss = down;
     }
 
     /// The topics as they are now.
@@ -95,8 +139,48 @@ impl MemoryBroker {
         name: impl Fn(&T) -> &str,
         mut apply: impl FnMut(&mut BTreeMap<String, ObservedTopic>, &T) -> Result<(), Rejection>,
     ) -> Result<Vec<TopicOutcome>, BrokerError> {
+        let (lose_after, down_after) = {
+            let faults = self.faults.lock().unwrap();
+            if let Some(t) = items
+                .iter()
+                .map(&name)
+                .find(|t| faults.client_refuses.iter().any(|r| r == t))
+            {
+                return Err(BrokerError::Client(format!(
+                    "topic {t}: refused by the client library"
+                )));
+            }
+            (faults.lose_answer_after, faults.down_after_loss)
+        };
         self.enter(api, items.len(), requests)?;
+        {
+            let faults = self.faults.lock().unwrap();
+            if let Some(t) = items
+                .iter()
+                .map(&name)
+                .find(|t| faults.broker_refuses.iter().any(|r| r == t))
+            {
+                return Err(BrokerError::Rejected {
+                    api,
+                    code: "InvalidRequest".into(),
+                    message: format!("the request naming {t} is invalid"),
+                });
+            }
+        }
         let mut topics = self.topics.lock().unwrap();
+        if let Some(applied) = lose_after {
+            for item in items.iter().take(applied) {
+                let _ = apply(&mut topics, item);
+            }
+            self.faults.lock().unwrap().lose_answer_after = None;
+            if down_after {
+                self.set_down(true);
+            }
+            return Err(BrokerError::Timeout {
+                api,
+                after: std::time::Duration::from_secs(30),
+            });
+        }
         Ok(items
             .iter()
             .map(|item| TopicOutcome {

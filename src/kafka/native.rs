@@ -224,7 +224,7 @@ pub(super) fn delete_topics(
     }
 }
 
-/// IncrementalAlterConfigs: SET the named keys, DELETE (reset) the released ones; every key
+/// IncrementalAlterConfigs: SET the named keys, DELETE (reset) the undeclared ones; every key
 /// not named keeps its value on the broker.
 pub(super) fn incremental_alter_configs(
     handle: Handle,

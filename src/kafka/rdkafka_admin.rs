@@ -200,10 +200,18 @@ impl BrokerAdmin for RdKafkaAdmin {
             // is recognised by keys every Kafka version lists.
             let mut known = BTreeSet::new();
             let mut full_listing = false;
-            for (name, entries) in configs {
-                full_listing |= FULL_LISTING_MARKERS
+            for (name, mut entries) in configs {
+                let full = FULL_LISTING_MARKERS
                     .iter()
                     .all(|k| entries.contains_key(*k));
+                if !full {
+                    // A broker that lists only the keys set on the topic lists overrides,
+                    // whatever source it names (Tansu names each a default): each is one.
+                    for entry in entries.values_mut() {
+                        entry.dynamic = !entry.read_only;
+                    }
+                }
+                full_listing |= full;
                 known.extend(entries.keys().cloned());
                 if let Some(t) = topics.get_mut(&name) {
                     t.configs = entries;

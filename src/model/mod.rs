@@ -15,5 +15,10 @@ pub use k8s_name::{
 };
 pub use topic_name::TopicName;
 
-/// Kafka stores a replication factor as a 16-bit integer.
-pub const MAX_REPLICATION_FACTOR: i32 = i16::MAX as i32;
+/// Most partitions one topic may have: librdkafka, the client library, refuses more
+/// (`RD_KAFKAP_PARTITIONS_MAX`) before anything is sent, and would fail the whole batch.
+pub const MAX_PARTITIONS: i32 = 100_000;
+
+/// Largest replication factor: librdkafka refuses more (`RD_KAFKAP_BROKERS_MAX`, below the
+/// 16-bit integer Kafka stores it in) before anything is sent.
+pub const MAX_REPLICATION_FACTOR: i32 = 10_000;

@@ -2,7 +2,7 @@
 //! bad value is refused before anything is sent to a broker (some brokers, Tansu among them,
 //! accept any key silently).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The shape of a config value.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -11,6 +11,9 @@ enum Kind {
     Long(i64),
     /// A 32-bit integer no smaller than the bound.
     Int(i32),
+    /// A compression level: `-1` (the codec's default) or a 32-bit integer between the
+    /// bounds, inclusive.
+    Level(i32, i32),
     /// A number between the bounds, inclusive.
     Ratio(f64, f64),
     Bool,
@@ -27,10 +30,10 @@ const COMPRESSION: &[&str] = &["uncompressed", "zstd", "lz4", "snappy", "gzip", 
 /// Every topic-level config of Apache Kafka 3.x/4.x, sorted by key.
 const CATALOG: &[(&str, Kind)] = &[
     ("cleanup.policy", Kind::SetOf(&["compact", "delete"])),
-    ("compression.gzip.level", Kind::Int(-1)),
-    ("compression.lz4.level", Kind::Int(1)),
+    ("compression.gzip.level", Kind::Level(1, 9)),
+    ("compression.lz4.level", Kind::Level(1, 17)),
     ("compression.type", Kind::OneOf(COMPRESSION)),
-    ("compression.zstd.level", Kind::Int(-131072)),
+    ("compression.zstd.level", Kind::Level(-131072, 22)),
     ("delete.retention.ms", Kind::Long(0)),
     ("file.delete.delay.ms", Kind::Long(0)),
     ("flush.messages", Kind::Long(1)),
@@ -79,6 +82,16 @@ pub fn known_keys() -> impl Iterator<Item = &'static str> {
     CATALOG.iter().map(|(k, _)| *k)
 }
 
+/// Keys Kafka's own tools set on a topic for a while (`kafka-reassign-partitions` throttles
+/// the replicas it moves): a topic's config is the manifest's, except these, which are left
+/// alone unless the manifest declares them, so a reassignment in progress keeps its throttle.
+pub fn set_by_kafka_tools(key: &str) -> bool {
+    matches!(
+        key,
+        "leader.replication.throttled.replicas" | "follower.replication.throttled.replicas"
+    )
+}
+
 /// Checks one key and value; the error says what is wrong and what would be right.
 pub fn check(key: &str, value: &str) -> Result<(), String> {
     let Some(kind) = kind_of(key) else {
@@ -97,6 +110,13 @@ pub fn check(key: &str, value: &str) -> Result<(), String> {
         Kind::Int(min) => match v.parse::<i32>() {
             Ok(n) if n >= min => Ok(()),
             Ok(n) => Err(format!("must be >= {min}, got {n}")),
+            Err(_) => Err(format!("must be a 32-bit integer, got '{value}'")),
+        },
+        Kind::Level(lo, hi) => match v.parse::<i32>() {
+            Ok(n) if n == -1 || (lo..=hi).contains(&n) => Ok(()),
+            Ok(n) => Err(format!(
+                "must be between {lo} and {hi} (or -1 for the codec's default), got {n}"
+            )),
             Err(_) => Err(format!("must be a 32-bit integer, got '{value}'")),
         },
         Kind::Ratio(lo, hi) => match v.parse::<f64>() {
@@ -128,8 +148,52 @@ pub fn check(key: &str, value: &str) -> Result<(), String> {
                 None => Ok(()),
             }
         }
+        Kind::Text if v.chars().any(char::is_control) => Err(
+            "must not contain control characters (a NUL byte cannot even reach the broker)".into(),
+        ),
         Kind::Text => Ok(()),
     }
+}
+
+/// Checks what Kafka refuses in a combination of keys (each key on its own being valid):
+/// `min.compaction.lag.ms` above `max.compaction.lag.ms`, and, with `remote.storage.enable`,
+/// a local retention above the total one. Only keys present in `config` are compared (an
+/// absent key takes a broker default no offline check can know). Returns `(key, why)`.
+pub fn check_together(config: &BTreeMap<String, String>) -> Vec<(&'static str, String)> {
+    let long = |key: &str| config.get(key).and_then(|v| v.trim().parse::<i64>().ok());
+    let mut errors = Vec::new();
+    if let (Some(min), Some(max)) = (long("min.compaction.lag.ms"), long("max.compaction.lag.ms")) {
+        if min > max {
+            errors.push((
+                "min.compaction.lag.ms",
+                format!("{min} exceeds max.compaction.lag.ms {max}: Kafka refuses a minimum above the maximum"),
+            ));
+        }
+    }
+    let remote = config
+        .get("remote.storage.enable")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    if remote {
+        for (local_key, total_key) in [
+            ("local.retention.ms", "retention.ms"),
+            ("local.retention.bytes", "retention.bytes"),
+        ] {
+            let (Some(local), Some(total)) = (long(local_key), long(total_key)) else {
+                continue;
+            };
+            // -2: the local retention follows the total one; -1 total: unlimited.
+            if local == -2 || total == -1 {
+                continue;
+            }
+            if local == -1 || local > total {
+                errors.push((
+                    local_key,
+                    format!("{local} exceeds {total_key} {total}: with remote.storage.enable, Kafka refuses a local retention above the total one (use -2 to follow {total_key})"),
+                ));
+            }
+        }
+    }
+    errors
 }
 
 /// Whether two values of `key` mean the same to Kafka: `compact,delete` equals `delete,compact`,
@@ -152,7 +216,7 @@ pub fn same_value(key: &str, a: &str, b: &str) -> bool {
             };
             set(a) == set(b)
         }
-        Some(Kind::Long(_)) | Some(Kind::Int(_)) => {
+        Some(Kind::Long(_)) | Some(Kind::Int(_)) | Some(Kind::Level(..)) => {
             matches!((a.parse::<i64>(), b.parse::<i64>()), (Ok(x), Ok(y)) if x == y)
         }
         _ => false,
@@ -223,6 +287,65 @@ mod tests {
         assert!(check("min.cleanable.dirty.ratio", "2")
             .unwrap_err()
             .contains("between"));
+    }
+
+    #[test]
+    fn upper_bounds_kafka_enforces_are_checked_offline() {
+        assert_eq!(check("compression.gzip.level", "-1"), Ok(()));
+        assert_eq!(check("compression.gzip.level", "9"), Ok(()));
+        let e = check("compression.gzip.level", "10").unwrap_err();
+        assert!(e.contains("between 1 and 9"), "{e}");
+        assert!(check("compression.gzip.level", "0").is_err());
+        assert!(check("compression.lz4.level", "18").is_err());
+        assert_eq!(check("compression.zstd.level", "-5"), Ok(()));
+        assert!(check("compression.zstd.level", "23").is_err());
+        assert!(check("max.message.bytes", "3000000000")
+            .unwrap_err()
+            .contains("32-bit"));
+        assert_eq!(
+            check("follower.replication.throttled.replicas", "0:1,1:2"),
+            Ok(())
+        );
+        assert!(check("follower.replication.throttled.replicas", "0:1\u{0}")
+            .unwrap_err()
+            .contains("control characters"));
+    }
+
+    #[test]
+    fn combinations_kafka_refuses_are_checked_offline() {
+        let config = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let e = check_together(&config(&[
+            ("min.compaction.lag.ms", "5000"),
+            ("max.compaction.lag.ms", "1000"),
+        ]));
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].0, "min.compaction.lag.ms");
+        assert!(check_together(&config(&[
+            ("min.compaction.lag.ms", "1000"),
+            ("max.compaction.lag.ms", "1000"),
+        ]))
+        .is_empty());
+        let remote = config(&[
+            ("remote.storage.enable", "true"),
+            ("retention.ms", "1000"),
+            ("local.retention.ms", "5000"),
+            ("retention.bytes", "-1"),
+            ("local.retention.bytes", "5000"),
+        ]);
+        let e = check_together(&remote);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].0, "local.retention.ms");
+        let mut local = remote.clone();
+        local.remove("remote.storage.enable");
+        assert!(
+            check_together(&local).is_empty(),
+            "only with remote storage"
+        );
     }
 
     #[test]

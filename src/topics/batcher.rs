@@ -22,16 +22,15 @@ use crate::kafka::{BrokerAdmin, BrokerError};
 use crate::model::TopicName;
 use crate::topics::batch_size::BatchSizer;
 use crate::topics::execute::{execute, Executed, Outcome};
-use crate::topics::plan::{plan_intents, Action, Removal, TopicIntent};
+use crate::topics::plan::{plan, Action, Removal};
 
 /// What a reconcile asks of the broker for one topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Intent {
-    /// Make the topic match `desired`; `released` config keys are reset. With `execute` false
-    /// the plan is computed and returned, nothing is changed (dry-run, paused).
+    /// Make the topic match `desired`. With `execute` false the plan is computed and
+    /// returned, nothing is changed (dry-run, paused).
     Ensure {
         desired: DesiredTopic,
-        released: BTreeSet<String>,
         execute: bool,
     },
     /// The resource is being deleted: delete the topic if the policy says so.
@@ -204,19 +203,11 @@ pub async fn process(
     let mut removals = Vec::new();
     for intent in latest.values() {
         match intent {
-            Intent::Ensure {
-                desired,
-                released,
-                execute,
-            } => {
-                let ti = TopicIntent {
-                    desired,
-                    released_config_keys: released,
-                };
+            Intent::Ensure { desired, execute } => {
                 if *execute {
-                    run_now.push(ti);
+                    run_now.push(desired.clone());
                 } else {
-                    dry.push(ti);
+                    dry.push(desired.clone());
                 }
             }
             Intent::Remove { name, policy } => removals.push(Removal {
@@ -225,13 +216,13 @@ pub async fn process(
             }),
         }
     }
-    let plan = plan_intents(&run_now, &removals, &snapshot);
-    let dry_plan = plan_intents(&dry, &[], &snapshot);
-    let report = execute(&plan, admin).await;
+    let run_plan = plan(&run_now, &removals, &snapshot);
+    let dry_plan = plan(&dry, &[], &snapshot);
+    let report = execute(&run_plan, admin).await;
 
     // Each topic's share of the plans and the report, grouped once (not searched per intent:
     // a batch of n topics stays linear).
-    let actions = by_topic(&plan.actions, |a| a.topic());
+    let actions = by_topic(&run_plan.actions, |a| a.topic());
     let dry_actions = by_topic(&dry_plan.actions, |a| a.topic());
     let executed = by_topic(&report.results, |r| r.action.topic());
     Ok(intents
@@ -288,7 +279,6 @@ mod tests {
     fn ensure(name: &str, partitions: i32) -> Intent {
         Intent::Ensure {
             desired: desired(name, partitions),
-            released: BTreeSet::new(),
             execute: true,
         }
     }
@@ -430,7 +420,6 @@ mod tests {
         let intents = vec![
             Intent::Ensure {
                 desired: desired("inventory", 3),
-                released: BTreeSet::new(),
                 execute: false,
             },
             ensure("orders", 3),

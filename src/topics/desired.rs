@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::api::{DeletionPolicy, KafkaTopic, TopicDefaults};
-use crate::model::{topic_config, FieldError, TopicName, MAX_REPLICATION_FACTOR};
+use crate::model::{topic_config, FieldError, TopicName, MAX_PARTITIONS, MAX_REPLICATION_FACTOR};
 
 /// A topic as it should be on the broker, with the cluster's defaults resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,7 +12,7 @@ pub struct DesiredTopic {
     pub partitions: i32,
     /// `None` leaves the choice to the broker (`default.replication.factor`).
     pub replication_factor: Option<i32>,
-    /// The managed keys: the cluster's default configs overlaid with the topic's own.
+    /// The topic's overrides: the cluster's default configs overlaid with the topic's own.
     pub config: BTreeMap<String, String>,
     pub deletion_policy: DeletionPolicy,
 }
@@ -55,6 +55,14 @@ pub fn resolve_topic(
             "spec.partitions",
             format!("must be >= 1, got {}", spec.partitions),
         ));
+    } else if spec.partitions > MAX_PARTITIONS {
+        errors.push(FieldError::new(
+            "spec.partitions",
+            format!(
+                "must be at most {MAX_PARTITIONS} (the Kafka client library refuses more), got {}",
+                spec.partitions
+            ),
+        ));
     }
     let replication_factor = spec
         .replication_factor
@@ -75,6 +83,9 @@ pub fn resolve_topic(
     }
     let mut config = defaults.map(|d| d.config.clone()).unwrap_or_default();
     config.extend(spec.config.iter().map(|(k, v)| (k.clone(), v.clone())));
+    for (key, why) in topic_config::check_together(&config) {
+        errors.push(FieldError::new(format!("spec.config.{key}"), why));
+    }
 
     if let (Some(rf), Some(min_isr)) = (
         replication_factor,
@@ -161,6 +172,33 @@ mod tests {
             ]
         );
         assert_eq!(errs[1].to_string(), "spec.partitions: must be >= 1, got 0");
+    }
+
+    #[test]
+    fn what_the_client_library_or_kafka_refuses_is_refused_offline() {
+        let mut t = topic("huge", 1_000_000_000);
+        t.spec.replication_factor = Some(20_000);
+        t.spec
+            .config
+            .insert("compression.gzip.level".into(), "12".into());
+        t.spec
+            .config
+            .insert("min.compaction.lag.ms".into(), "5000".into());
+        t.spec
+            .config
+            .insert("max.compaction.lag.ms".into(), "1000".into());
+        let errs = resolve_topic(&t, None).unwrap_err();
+        let lines: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            lines,
+            [
+                "spec.partitions: must be at most 100000 (the Kafka client library refuses more), got 1000000000",
+                "spec.replicationFactor: must be between 1 and 10000, got 20000 (or leave it unset for the cluster default)",
+                "spec.config.compression.gzip.level: must be between 1 and 9 (or -1 for the codec's default), got 12",
+                "spec.config.min.compaction.lag.ms: 5000 exceeds max.compaction.lag.ms 1000: Kafka refuses a minimum above the maximum",
+            ]
+        );
+        assert!(resolve_topic(&topic("largest", MAX_PARTITIONS), None).is_ok());
     }
 
     #[test]

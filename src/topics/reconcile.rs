@@ -2,7 +2,6 @@
 //! status and events.
 
 use std::collections::hash_map::DefaultHasher;
-use std::collections::BTreeSet;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
@@ -121,18 +120,8 @@ async fn apply(
     } else {
         None
     };
-    let released: BTreeSet<String> = previous
-        .map(|s| {
-            s.managed_config_keys
-                .iter()
-                .filter(|k| !desired.config.contains_key(*k))
-                .cloned()
-                .collect()
-        })
-        .unwrap_or_default();
     let intent = Intent::Ensure {
         desired: desired.clone(),
-        released,
         execute: hold.is_none(),
     };
 

@@ -94,7 +94,7 @@ pub fn topic_status(
             reason: e.reason(),
             message: e.to_string(),
         },
-        TopicState::Planned { desired, answer, hold } => planned(&mut status, desired, answer, *hold),
+        TopicState::Planned { answer, hold, .. } => planned(&mut status, answer, *hold),
     };
     apply_verdict(&mut status.conditions, &verdict, generation, now);
     status
@@ -129,12 +129,7 @@ fn still_in_sync(
     Some(status)
 }
 
-fn planned(
-    status: &mut KafkaTopicStatus,
-    desired: &DesiredTopic,
-    answer: &Answer,
-    hold: Option<Hold>,
-) -> Verdict {
+fn planned(status: &mut KafkaTopicStatus, answer: &Answer, hold: Option<Hold>) -> Verdict {
     if let Some(observed) = &answer.observed {
         status.partitions = Some(observed.partitions);
         status.replication_factor = Some(observed.replication_factor);
@@ -213,11 +208,6 @@ fn planned(
     match failed {
         Some((reason, message)) => {
             let stalled = reason == Reason::BrokerUnsupported;
-            let mut keys: Vec<String> = status.managed_config_keys.clone();
-            keys.extend(desired.config.keys().cloned());
-            keys.sort();
-            keys.dedup();
-            status.managed_config_keys = keys;
             Verdict {
                 ready: false,
                 reconciling: !stalled,
@@ -227,7 +217,6 @@ fn planned(
             }
         }
         None => {
-            status.managed_config_keys = desired.config.keys().cloned().collect();
             Verdict {
                 ready: true,
                 reconciling: false,
@@ -316,7 +305,6 @@ mod tests {
         );
         assert_eq!(s.observed_generation, Some(3));
         assert_eq!(s.partitions, Some(6));
-        assert_eq!(s.managed_config_keys, ["retention.ms"]);
         let ready = condition(&s, READY);
         assert_eq!(
             (ready.status, ready.reason.as_str()),

@@ -10,7 +10,7 @@ use kube::client::Body;
 use kube::runtime::reflector::{self, store::Writer};
 use kube::runtime::watcher;
 use kube::Client;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::{reconcile, Claims};
 use crate::api::{
@@ -225,10 +225,6 @@ async fn creation_publishes_an_event_and_applies_status_server_side() {
     assert_eq!(status.body["kind"], "KafkaTopic");
     assert_eq!(status.body["status"]["observedGeneration"], 4);
     assert_eq!(status.body["status"]["partitions"], 6);
-    assert_eq!(
-        status.body["status"]["managedConfigKeys"],
-        json!(["retention.ms"])
-    );
     let ready = status.body["status"]["conditions"]
         .as_array()
         .unwrap()
@@ -342,4 +338,60 @@ async fn delete_with_the_broker_down_keeps_the_finalizer_until_the_grace_period(
     assert_eq!(seen[0].body["reason"], "Orphaned");
     assert_eq!(seen[0].body["type"], "Warning");
     assert!(seen[1].body.to_string().contains("\"op\":\"remove\""));
+}
+
+/// The operator and the CLI agree on what "the broker matches the manifest" means: both plan
+/// from the manifest and the broker alone, so an override the manifest does not declare (one
+/// removed from it, or set by hand, remembered by nobody) is reset by the operator exactly as
+/// `tributary plan` shows it.
+#[tokio::test]
+async fn an_override_the_manifest_does_not_declare_is_reset_as_the_cli_plans_it() {
+    use crate::kafka::NewTopic;
+    use crate::topics::desired::resolve_topic;
+    use crate::topics::plan::{plan, Action, ConfigChange};
+
+    let broker = Arc::new(MemoryBroker::new());
+    broker
+        .create_topics(&[NewTopic {
+            name: "bookings".into(),
+            partitions: 6,
+            replication_factor: Some(1),
+            config: vec![
+                ("retention.ms".into(), "604800000".into()),
+                ("max.message.bytes".into(), "2097152".into()),
+            ],
+        }])
+        .await
+        .unwrap();
+    // What `tributary plan` computes for this manifest and this broker.
+    let desired = resolve_topic(&topic(true), cluster().spec.topic_defaults.as_ref()).unwrap();
+    let names = vec!["bookings".to_string()];
+    let cli_plan = plan(&[desired], &[], &broker.snapshot(&names).await.unwrap());
+    assert_eq!(
+        cli_plan.actions,
+        vec![Action::AlterConfigs {
+            name: crate::model::TopicName::parse("bookings").unwrap(),
+            changes: vec![ConfigChange::Reset {
+                key: "max.message.bytes".into(),
+                from: "2097152".into()
+            }],
+        }]
+    );
+
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let (ctx, claims) = context(
+        Client::new(service, "default"),
+        broker.clone(),
+        vec![topic(true)],
+    );
+    let server = tokio::spawn(serve(handle, 2));
+    reconcile(Arc::new(topic(true)), ctx, claims).await.unwrap();
+    let seen = server.await.unwrap();
+    assert_eq!(seen[0].body["reason"], "ConfigUpdated", "{}", seen[0].body);
+    let configs = &broker.topics()["bookings"].configs;
+    assert!(
+        !configs.contains_key("max.message.bytes"),
+        "the operator reset it: {configs:?}"
+    );
+    assert_eq!(configs["retention.ms"].value.as_deref(), Some("604800000"));
 }

@@ -123,6 +123,12 @@ pub fn expand(topology: &StreamTopology) -> Result<Expansion, Vec<FieldError>> {
             errors.push(FieldError::new(format!("spec.defaults.config.{key}"), why));
         }
     }
+    for (key, why) in default_config
+        .map(topic_config::check_together)
+        .unwrap_or_default()
+    {
+        errors.push(FieldError::new(format!("spec.defaults.config.{key}"), why));
+    }
     let inherited = |entry: &TopologyTopic, path: &str| {
         path.strip_prefix("spec.config.").is_some_and(|key| {
             !entry.config.contains_key(key) && default_config.is_some_and(|d| d.contains_key(key))

@@ -108,7 +108,7 @@ async fn creates_topics_in_one_batch_and_observes_them_in_one_pass() {
 }
 
 #[tokio::test]
-async fn repairs_config_drift_without_touching_other_keys() {
+async fn repairs_config_drift_and_resets_overrides_nobody_declared() {
     let admin = admin();
     let topic = desired(
         &unique("refunds"),
@@ -119,7 +119,7 @@ async fn repairs_config_drift_without_touching_other_keys() {
         .await
         .succeeded());
 
-    // Someone changes a managed key and sets an unmanaged one by hand.
+    // Someone changes a declared key and sets an undeclared one by hand.
     let name = topic.name.to_string();
     let by_hand = vec![(
         name.clone(),
@@ -145,13 +145,19 @@ async fn repairs_config_drift_without_touching_other_keys() {
         p.actions,
         vec![Action::AlterConfigs {
             name: topic.name.clone(),
-            changes: vec![ConfigChange::Set {
-                key: "retention.ms".into(),
-                from: Some("1000".into()),
-                to: "604800000".into()
-            }],
+            changes: vec![
+                ConfigChange::Set {
+                    key: "retention.ms".into(),
+                    from: Some("1000".into()),
+                    to: "604800000".into()
+                },
+                ConfigChange::Reset {
+                    key: "segment.ms".into(),
+                    from: "3600000".into(),
+                }
+            ],
         }],
-        "exactly the drifted managed key"
+        "exactly the drifted declared key, and the undeclared override"
     );
     assert!(execute(&p, &admin).await.succeeded());
 
@@ -162,10 +168,9 @@ async fn repairs_config_drift_without_touching_other_keys() {
         Some("604800000"),
         "drift repaired"
     );
-    assert_eq!(
-        configs["segment.ms"].value.as_deref(),
-        Some("3600000"),
-        "hand-set key outside the spec survives"
+    assert!(
+        configs.get("segment.ms").is_none_or(|c| !c.dynamic),
+        "the hand-set key outside the spec is reset: {configs:?}"
     );
     assert_eq!(configs["cleanup.policy"].value.as_deref(), Some("compact"));
 }
@@ -438,4 +443,44 @@ async fn cluster_info_lists_the_brokers() {
         "{info:?}"
     );
     let _unused: BTreeMap<i32, String> = info.brokers.into_iter().collect();
+}
+
+/// A topic librdkafka refuses before sending (here, more partitions than it allows: the offline
+/// validation refuses this, so the plan is written by hand) fails alone: the rest of its
+/// CreateTopics batch is created.
+#[tokio::test]
+async fn a_topic_the_client_refuses_does_not_sink_the_others_of_its_batch() {
+    let admin = admin();
+    let good: Vec<DesiredTopic> = (0..6)
+        .map(|i| desired(&unique(&format!("meters{i}")), 1, &[]))
+        .collect();
+    let bad = unique("meters-huge");
+    let mut p = plan(&good, &[], &BrokerSnapshot::default());
+    p.actions.insert(
+        3,
+        Action::Create {
+            name: TopicName::parse(&bad).unwrap(),
+            partitions: 1_000_000_000,
+            replication_factor: Some(1),
+            config: Default::default(),
+        },
+    );
+    let report = execute(&p, &admin).await;
+    for r in &report.results {
+        if r.action.topic().as_str() == bad {
+            match &r.outcome {
+                Outcome::Failed { message, .. } => {
+                    assert!(message.contains("num_partitions out of"), "{message}")
+                }
+                other => panic!("{other:?}"),
+            }
+        } else {
+            assert_eq!(r.outcome, Outcome::Done, "{}", r.action);
+        }
+    }
+    let seen = snapshot(&admin, &good.iter().collect::<Vec<_>>()).await;
+    assert!(good
+        .iter()
+        .all(|t| seen.topics.contains_key(t.name.as_str())));
+    assert!(!seen.topics.contains_key(&bad));
 }

@@ -537,3 +537,189 @@ fn render_and_graph_a_topology() {
     assert!(!out.status.success());
     assert!(text(&out).1.contains("png"), "{}", text(&out).1);
 }
+
+/// "The broker matches the manifest" means the same to the CLI as to the operator: a config
+/// key removed from the manifest is reset to the broker's default, not left behind.
+#[tokio::test]
+async fn a_config_key_removed_from_the_manifest_is_reset() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = unique("readings");
+    let with = topic_doc(
+        &name,
+        1,
+        "  config:\n    max.message.bytes: \"2097152\"\n    retention.ms: \"86400000\"\n",
+    );
+    let file = write(dir.path(), "topics.yaml", &with);
+    let f = file.to_str().unwrap();
+    let bootstrap = broker().bootstrap.as_str();
+    let out = tributary(&["apply", "-f", f, "--bootstrap", bootstrap]);
+    assert!(out.status.success(), "{:?}", text(&out));
+
+    std::fs::write(
+        &file,
+        with.replace("    max.message.bytes: \"2097152\"\n", ""),
+    )
+    .unwrap();
+    let out = tributary(&[
+        "plan",
+        "-f",
+        f,
+        "--bootstrap",
+        bootstrap,
+        "--detailed-exitcode",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "~ configure {name}:\n    max.message.bytes: 2097152 -> (broker default)\n"
+        )),
+        "{stdout}"
+    );
+    let out = tributary(&["apply", "-f", f, "--bootstrap", bootstrap]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let seen = broker_topics(std::slice::from_ref(&name)).await;
+    let configs = &seen.topics[&name].configs;
+    assert!(
+        configs.get("max.message.bytes").is_none_or(|c| !c.dynamic),
+        "the override is gone: {configs:?}"
+    );
+    assert_eq!(
+        configs["retention.ms"].value.as_deref(),
+        Some("86400000"),
+        "the declared key stays"
+    );
+    let out = tributary(&["plan", "-f", f, "--bootstrap", bootstrap]);
+    assert!(text(&out).0.contains("No changes"), "{:?}", text(&out));
+}
+
+/// A loopback proxy in front of a broker that forwards every request and every answer except
+/// the answer to the first CreateTopics: the broker does the work, the client never hears of it
+/// (an answer lost as when a broker dies right after acting). Runs until the process ends.
+fn proxy_losing_the_first_create_answer(listener: std::net::TcpListener, upstream: String) {
+    use std::collections::VecDeque;
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    const CREATE_TOPICS: i16 = 19;
+    fn frame(from: &mut TcpStream) -> Option<Vec<u8>> {
+        let mut len = [0u8; 4];
+        from.read_exact(&mut len).ok()?;
+        let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+        from.read_exact(&mut body).ok()?;
+        Some([len.to_vec(), body].concat())
+    }
+    let lost = Arc::new(AtomicBool::new(false));
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { return };
+            let Ok(mut server) = TcpStream::connect(&upstream) else {
+                return;
+            };
+            let (mut client_w, mut server_r) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
+            // Kafka answers the requests of one connection in order: the api of each answer is
+            // the api of the oldest request not yet answered.
+            let pending = Arc::new(Mutex::new(VecDeque::new()));
+            let (pending_w, lost) = (pending.clone(), lost.clone());
+            std::thread::spawn(move || {
+                while let Some(request) = frame(&mut client) {
+                    let api = i16::from_be_bytes([request[4], request[5]]);
+                    pending_w.lock().unwrap().push_back(api);
+                    if server.write_all(&request).is_err() {
+                        return;
+                    }
+                }
+            });
+            std::thread::spawn(move || {
+                while let Some(answer) = frame(&mut server_r) {
+                    let api = pending.lock().unwrap().pop_front();
+                    if api == Some(CREATE_TOPICS) && !lost.swap(true, Ordering::SeqCst) {
+                        continue;
+                    }
+                    if client_w.write_all(&answer).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+}
+
+/// A CreateTopics whose answer never comes (the broker acted, then went silent on it) is not
+/// reported as 40 failures: the broker is read again and shows every topic created.
+#[test]
+fn a_lost_answer_is_settled_by_reading_the_broker_again() {
+    use crate::support::broker::{spawn_guarded_tansu_advertising, stop_guarded, wait_for};
+
+    let (port, proxy) = (
+        free_port(),
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap(),
+    );
+    let proxy_port = proxy.local_addr().unwrap().port();
+    let tansu = spawn_guarded_tansu_advertising(port, proxy_port);
+    wait_for(
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        Duration::from_secs(20),
+    );
+    proxy_losing_the_first_create_answer(proxy, format!("127.0.0.1:{port}"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let docs: String = (0..40)
+        .map(|i| topic_doc(&format!("meter-{i:02}"), 1, ""))
+        .collect();
+    let f = write(dir.path(), "topics.yaml", &docs);
+    let bootstrap = format!("127.0.0.1:{proxy_port}");
+    let out = tributary(&[
+        "apply",
+        "-f",
+        f.to_str().unwrap(),
+        "--bootstrap",
+        &bootstrap,
+        "--timeout",
+        "1",
+    ]);
+    stop_guarded(tansu);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("Applied: 40 done, 0 failed, 0 refused."),
+        "{stdout}{stderr}"
+    );
+    assert!(
+        stderr.contains("reading the broker again"),
+        "the answer was indeed lost: {stderr}"
+    );
+}
+
+/// One cluster whose broker does not answer does not stop the apply of the others.
+#[tokio::test]
+async fn an_unreachable_cluster_does_not_stop_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = |name: &str, bootstrap: &str| {
+        format!("---\napiVersion: tributary.io/v1alpha1\nkind: KafkaCluster\nmetadata:\n  name: {name}\nspec:\n  bootstrapServers: [\"{bootstrap}\"]\n  requestTimeoutSeconds: 1\n")
+    };
+    let topic = |name: &str, cluster: &str| {
+        format!("---\napiVersion: tributary.io/v1alpha1\nkind: KafkaTopic\nmetadata:\n  name: {name}\nspec:\n  clusterRef: {cluster}\n  partitions: 1\n")
+    };
+    let live = unique("substation");
+    let docs = [
+        cluster("a-dead", &format!("127.0.0.1:{}", free_port())),
+        cluster("b-live", &broker().bootstrap),
+        topic("feeder", "a-dead"),
+        topic(&live, "b-live"),
+    ]
+    .concat();
+    let f = write(dir.path(), "grid.yaml", &docs);
+    let out = tributary(&["apply", "-f", f.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stderr.contains("observing a-dead (127.0.0.1:"), "{stderr}");
+    assert!(stdout.contains(&format!("+ create {live}")), "{stdout}");
+    assert!(broker_topics(std::slice::from_ref(&live))
+        .await
+        .topics
+        .contains_key(&live));
+}

@@ -1,7 +1,7 @@
 //! The planner: a pure function from desired topics × observed broker state to ordered actions.
 //! No I/O here; every rule is unit- and property-tested.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 
 use super::desired::DesiredTopic;
@@ -219,64 +219,39 @@ impl Plan {
     }
 }
 
-/// Desired state of one topic for planning: the spec, plus config keys that used to be
-/// managed and no longer are (their overrides are reset to the broker default).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TopicIntent<'a> {
-    pub desired: &'a DesiredTopic,
-    pub released_config_keys: &'a BTreeSet<String>,
-}
-
 /// Plans desired topics and removals against a broker snapshot.
 ///
 /// Rules: a missing topic is created; partitions only grow; the replication factor is never
-/// changed; only managed config keys are set (keys set on the broker by other means stay),
-/// and only released keys are reset; a removed topic is deleted only when its policy is
-/// `Delete`. A topic with any refusal gets no other action.
+/// changed; the topic's config overrides are made exactly the declared ones (the topic's own
+/// keys over its cluster's `topicDefaults`): a declared key that differs is set, and every
+/// other override on the broker is reset to the broker default — except the replication
+/// throttles Kafka's own reassignment tools set ([`topic_config::set_by_kafka_tools`]), left
+/// alone unless declared; a removed topic is deleted only when its policy is `Delete`. A topic
+/// with any refusal gets no other action.
+///
+/// The plan is a function of the manifests and the broker alone — no memory of earlier runs —
+/// so the CLI and the operator, given the same manifests and broker, plan the same changes.
 pub fn plan(desired: &[DesiredTopic], removals: &[Removal], observed: &BrokerSnapshot) -> Plan {
-    let none = BTreeSet::new();
-    let intents: Vec<TopicIntent<'_>> = desired
-        .iter()
-        .map(|d| TopicIntent {
-            desired: d,
-            released_config_keys: &none,
-        })
-        .collect();
-    plan_intents(&intents, removals, observed)
-}
-
-/// [`plan`] with released config keys per topic.
-pub fn plan_intents(
-    intents: &[TopicIntent<'_>],
-    removals: &[Removal],
-    observed: &BrokerSnapshot,
-) -> Plan {
     let collision_index: BTreeMap<String, &str> = observed
         .topics
         .keys()
         .map(|name| (name.replace('.', "_"), name.as_str()))
         .collect();
     let mut desired_index: BTreeMap<String, Vec<&str>> = BTreeMap::new();
-    for intent in intents {
+    for d in desired {
         desired_index
-            .entry(intent.desired.name.collision_key())
+            .entry(d.name.collision_key())
             .or_default()
-            .push(intent.desired.name.as_str());
+            .push(d.name.as_str());
     }
     let mut out = Plan::default();
 
-    for intent in intents {
-        let d = intent.desired;
+    for d in desired {
         match observed.topics.get(d.name.as_str()) {
             None => out
                 .actions
                 .push(plan_create(d, &collision_index, &desired_index, observed)),
-            Some(topic) => out.actions.extend(plan_existing(
-                d,
-                intent.released_config_keys,
-                topic,
-                observed,
-            )),
+            Some(topic) => out.actions.extend(plan_existing(d, topic, observed)),
         }
     }
 
@@ -340,7 +315,6 @@ fn plan_create(
 
 fn plan_existing(
     d: &DesiredTopic,
-    released: &BTreeSet<String>,
     topic: &ObservedTopic,
     observed: &BrokerSnapshot,
 ) -> Vec<Action> {
@@ -359,7 +333,7 @@ fn plan_existing(
             });
         }
     }
-    let changes = config_changes(d, released, topic);
+    let changes = config_changes(d, topic);
     reasons.extend(config_refusals(
         changes.iter().map(ConfigChange::key),
         Some(topic),
@@ -389,12 +363,8 @@ fn plan_existing(
     actions
 }
 
-/// The exact key diff: managed keys whose value differs, and released keys still overridden.
-fn config_changes(
-    d: &DesiredTopic,
-    released: &BTreeSet<String>,
-    topic: &ObservedTopic,
-) -> Vec<ConfigChange> {
+/// The exact key diff: declared keys whose value differs, and overrides nobody declared.
+fn config_changes(d: &DesiredTopic, topic: &ObservedTopic) -> Vec<ConfigChange> {
     let mut changes = Vec::new();
     for (key, want) in &d.config {
         let have = topic.configs.get(key).and_then(|c| c.value.as_deref());
@@ -406,13 +376,17 @@ fn config_changes(
             });
         }
     }
-    for key in released.iter().filter(|k| !d.config.contains_key(*k)) {
-        if let Some(c) = topic.configs.get(key).filter(|c| c.dynamic) {
-            changes.push(ConfigChange::Reset {
-                key: key.clone(),
-                from: c.value.clone().unwrap_or_default(),
-            });
-        }
+    let undeclared = topic.configs.iter().filter(|(key, c)| {
+        c.dynamic
+            && !c.read_only
+            && !d.config.contains_key(*key)
+            && !topic_config::set_by_kafka_tools(key)
+    });
+    for (key, c) in undeclared {
+        changes.push(ConfigChange::Reset {
+            key: key.clone(),
+            from: c.value.clone().unwrap_or_default(),
+        });
     }
     changes
 }

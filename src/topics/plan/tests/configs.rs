@@ -1,4 +1,5 @@
-//! Topic configs: the exact diff, values equal by meaning, released, unknown and read-only keys.
+//! Topic configs: the exact diff, values equal by meaning, undeclared overrides, unknown and
+//! read-only keys.
 
 use super::*;
 
@@ -26,8 +27,7 @@ fn config_diff_is_exact() {
                 ("retention.ms", dynamic("5")),
                 ("min.insync.replicas", inherited("1")),
                 ("compression.type", inherited("zstd")),
-                // Not in the spec: never touched, dynamic or not.
-                ("segment.bytes", dynamic("1048576")),
+                // Not in the spec and inherited: nothing to do.
                 ("max.message.bytes", inherited("1048588")),
             ],
         ),
@@ -77,57 +77,67 @@ fn values_equal_by_meaning_need_no_change() {
 }
 
 #[test]
-fn released_keys_are_reset_only_when_dynamic() {
+fn an_override_nobody_declares_is_reset() {
+    // The manifest had max.message.bytes; it was removed. Someone also set segment.ms by hand.
     let d = desired("orders", 3, None, &[("cleanup.policy", "compact")]);
-    let released = keys(&[
-        "retention.ms",        // dynamic: reset
-        "segment.ms",          // inherited: nothing to reset
-        "min.insync.replicas", // not on the broker at all: nothing
-        "cleanup.policy",      // still managed: the spec wins, never reset
-    ]);
     let s = snapshot(&[(
         "orders",
         topic(
             3,
             1,
             &[
-                ("retention.ms", dynamic("1000")),
-                ("segment.ms", inherited("604800000")),
-                ("cleanup.policy", dynamic("compact")),
-                ("segment.bytes", dynamic("1048576")),
+                ("max.message.bytes", dynamic("2097152")), // removed from the manifest: reset
+                ("segment.ms", dynamic("3600000")),        // set by hand: reset
+                ("retention.ms", inherited("604800000")),  // the broker's default: nothing
+                ("cleanup.policy", dynamic("compact")),    // declared and equal: nothing
+                ("message.format.version", read_only("3.0")), // read-only: cannot be reset
+                // Set by Kafka's reassignment tool while it moves replicas: left alone.
+                ("leader.replication.throttled.replicas", dynamic("0:1")),
             ],
         ),
     )]);
-    let intents = [TopicIntent {
-        desired: &d,
-        released_config_keys: &released,
-    }];
-    let p = plan_intents(&intents, &[], &s);
+    let p = plan(&[d], &[], &s);
     assert_eq!(
         p.actions,
         vec![Action::AlterConfigs {
             name: name("orders"),
-            changes: vec![reset("retention.ms", "1000")],
+            changes: vec![
+                reset("max.message.bytes", "2097152"),
+                reset("segment.ms", "3600000"),
+            ],
         }]
+    );
+    assert_eq!(
+        p.actions[0].to_string(),
+        "~ configure orders:\n    max.message.bytes: 2097152 -> (broker default)\n    segment.ms: 3600000 -> (broker default)"
     );
 }
 
 #[test]
-fn released_keys_of_a_topic_to_create_are_ignored() {
-    let d = desired("orders", 3, None, &[]);
-    let released = keys(&["retention.ms"]);
-    let intents = [TopicIntent {
-        desired: &d,
-        released_config_keys: &released,
-    }];
-    let p = plan_intents(&intents, &[], &snapshot(&[]));
+fn a_declared_throttle_is_managed_like_any_key() {
+    let d = desired(
+        "orders",
+        3,
+        None,
+        &[("follower.replication.throttled.replicas", "0:2")],
+    );
+    let s = snapshot(&[(
+        "orders",
+        topic(
+            3,
+            1,
+            &[("follower.replication.throttled.replicas", dynamic("0:1"))],
+        ),
+    )]);
     assert_eq!(
-        p.actions,
-        vec![Action::Create {
+        plan(&[d], &[], &s).actions,
+        vec![Action::AlterConfigs {
             name: name("orders"),
-            partitions: 3,
-            replication_factor: None,
-            config: BTreeMap::new(),
+            changes: vec![set(
+                "follower.replication.throttled.replicas",
+                Some("0:1"),
+                "0:2"
+            )],
         }]
     );
 }

@@ -103,7 +103,3 @@ fn reset(key: &str, from: &str) -> ConfigChange {
         from: from.into(),
     }
 }
-
-fn keys(ks: &[&str]) -> BTreeSet<String> {
-    ks.iter().map(|k| (*k).to_owned()).collect()
-}

@@ -193,7 +193,6 @@ struct Entry {
     rf_choice: u8,
     random_rf: i32,
     config: Vec<Option<usize>>,
-    released: BTreeSet<&'static str>,
     removal: Option<DeletionPolicy>,
     observed: Option<ObservedSpec>,
 }
@@ -218,7 +217,6 @@ fn entry() -> impl Strategy<Value = Entry> {
         0..3u8,
         1..=3i32,
         prop::collection::vec(prop::option::weighted(0.5, 0..8usize), KEYS.len()),
-        prop::collection::btree_set(prop::sample::select(KEYS), 0..=3),
         prop::option::weighted(
             0.35,
             prop_oneof![Just(DeletionPolicy::Retain), Just(DeletionPolicy::Delete)],
@@ -226,62 +224,43 @@ fn entry() -> impl Strategy<Value = Entry> {
         prop::option::weighted(0.6, observed),
     )
         .prop_map(
-            |(desired, partitions, rf_choice, random_rf, config, released, removal, observed)| {
-                Entry {
-                    desired,
-                    partitions,
-                    rf_choice,
-                    random_rf,
-                    config,
-                    released,
-                    removal,
-                    observed,
-                }
+            |(desired, partitions, rf_choice, random_rf, config, removal, observed)| Entry {
+                desired,
+                partitions,
+                rf_choice,
+                random_rf,
+                config,
+                removal,
+                observed,
             },
         )
 }
 
-/// One planning problem: desired topics (with released keys), removals and a broker snapshot.
+/// One planning problem: desired topics, removals and a broker snapshot.
 #[derive(Debug, Clone)]
 struct Scenario {
     desired: Vec<DesiredTopic>,
-    released: Vec<BTreeSet<String>>,
     removals: Vec<Removal>,
     observed: BrokerSnapshot,
 }
 
 impl Scenario {
-    fn intents(&self) -> Vec<TopicIntent<'_>> {
-        self.desired
-            .iter()
-            .zip(&self.released)
-            .map(|(desired, released_config_keys)| TopicIntent {
-                desired,
-                released_config_keys,
-            })
-            .collect()
-    }
-
     fn plan_against(&self, observed: &BrokerSnapshot) -> Plan {
-        plan_intents(&self.intents(), &self.removals, observed)
+        plan(&self.desired, &self.removals, observed)
     }
 
     fn plan(&self) -> Plan {
         self.plan_against(&self.observed)
     }
 
-    fn desired_named(&self, n: &str) -> Option<(&DesiredTopic, &BTreeSet<String>)> {
-        self.desired
-            .iter()
-            .zip(&self.released)
-            .find(|(d, _)| d.name.as_str() == n)
+    fn desired_named(&self, n: &str) -> Option<&DesiredTopic> {
+        self.desired.iter().find(|d| d.name.as_str() == n)
     }
 }
 
 fn build(order: &[usize], entries: &[Entry], known_keys: Option<Option<usize>>) -> Scenario {
     let mut sc = Scenario {
         desired: Vec::new(),
-        released: Vec::new(),
         removals: Vec::new(),
         observed: BrokerSnapshot {
             topics: BTreeMap::new(),
@@ -344,8 +323,6 @@ fn build(order: &[usize], entries: &[Entry], known_keys: Option<Option<usize>>) 
                 config,
                 deletion_policy: e.removal.unwrap_or_default(),
             });
-            sc.released
-                .push(e.released.iter().map(|k| (*k).to_owned()).collect());
         }
         if let Some(policy) = e.removal {
             sc.removals.push(Removal {
@@ -378,12 +355,12 @@ fn consistent_scenario() -> impl Strategy<Value = Scenario> {
     any_scenario().prop_map(|mut sc| {
         let mut taken = BTreeSet::new();
         let mut keep = Vec::new();
-        for (d, r) in sc.desired.drain(..).zip(sc.released.drain(..)) {
+        for d in sc.desired.drain(..) {
             if taken.insert(d.name.collision_key()) {
-                keep.push((d, r));
+                keep.push(d);
             }
         }
-        (sc.desired, sc.released) = keep.into_iter().unzip();
+        sc.desired = keep;
         sc.removals
             .retain(|r| !taken.contains(&r.name.collision_key()));
         sc
@@ -430,6 +407,13 @@ proptest! {
                 prop_assert!(
                     have.is_some_and(|h| topic_config::same_value(key, h, want)),
                     "{} {}: have {:?}, want {:?}", d.name, key, have, want
+                );
+            }
+            // The manifest's keys are the topic's only overrides.
+            for (key, c) in &t.configs {
+                prop_assert!(
+                    !c.dynamic || d.config.contains_key(key),
+                    "{} {}: override {:?} left although undeclared", d.name, key, c
                 );
             }
         }
@@ -484,39 +468,37 @@ proptest! {
         prop_assert_eq!(&p.retained, &retained);
     }
 
-    /// Config keys on the broker that are neither managed nor released are never touched.
+    /// Only declared keys are set; only undeclared overrides are reset; the configs of topics
+    /// nobody declares are never touched.
     #[test]
-    fn unmanaged_keys_are_never_touched(sc in consistent_scenario()) {
+    fn config_changes_are_the_manifests(sc in consistent_scenario()) {
         let p = sc.plan();
         for a in &p.actions {
             if let Action::AlterConfigs { name, changes } = a {
-                let (d, released) = sc.desired_named(name.as_str()).expect("alter of a desired topic");
+                let d = sc.desired_named(name.as_str()).expect("alter of a desired topic");
                 for c in changes {
-                    prop_assert!(
-                        d.config.contains_key(c.key()) || released.contains(c.key()),
-                        "{}: {:?} is neither managed nor released", name, c
-                    );
-                    if let ConfigChange::Reset { key, .. } = c {
-                        prop_assert!(!d.config.contains_key(key), "{}: managed {} reset", name, key);
-                        prop_assert!(
-                            sc.observed.topics[name.as_str()].configs[key].dynamic,
-                            "{}: non-dynamic {} reset", name, key
-                        );
+                    match c {
+                        ConfigChange::Set { key, .. } => {
+                            prop_assert!(d.config.contains_key(key), "{}: undeclared {} set", name, key);
+                        }
+                        ConfigChange::Reset { key, .. } => {
+                            prop_assert!(!d.config.contains_key(key), "{}: declared {} reset", name, key);
+                            prop_assert!(
+                                sc.observed.topics[name.as_str()].configs[key].dynamic,
+                                "{}: non-dynamic {} reset", name, key
+                            );
+                        }
                     }
                 }
             }
         }
         let after = apply(&sc.observed, &p).unwrap();
         for (n, before) in &sc.observed.topics {
-            let Some(now) = after.topics.get(n) else { continue };
-            let (managed, released) = match sc.desired_named(n) {
-                Some((d, r)) => (d.config.keys().cloned().collect::<BTreeSet<_>>(), r.clone()),
-                None => (BTreeSet::new(), BTreeSet::new()),
-            };
-            for (key, c) in &before.configs {
-                if !managed.contains(key) && !released.contains(key) {
-                    prop_assert_eq!(now.configs.get(key), Some(c), "{} {}", n, key);
-                }
+            if sc.desired_named(n).is_some() {
+                continue;
+            }
+            if let Some(now) = after.topics.get(n) {
+                prop_assert_eq!(&now.configs, &before.configs, "{}", n);
             }
         }
     }
