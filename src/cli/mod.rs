@@ -1,6 +1,7 @@
 //! The `tributary` command line: `crds`, `validate`, `plan`, `apply`, `delete`.
 //! `anyhow` lives here, at the edge; everything below reports typed errors.
 
+pub mod exit;
 mod output;
 
 use std::collections::BTreeMap;
@@ -517,7 +518,7 @@ async fn run_target(args: &TargetArgs, mode: Mode) -> Result<ExitCode> {
             Mode::Plan {
                 detailed_exitcode: true,
             },
-        ) if changes => ExitCode::from(2),
+        ) if changes => ExitCode::from(exit::CHANGES),
         _ => ExitCode::SUCCESS,
     })
 }

@@ -537,3 +537,38 @@ fn render_and_graph_a_topology() {
     assert!(!out.status.success());
     assert!(text(&out).1.contains("png"), "{}", text(&out).1);
 }
+
+/// Issue 13, defect 6: a usage error (an unknown flag, a missing `-f`, a bad value, an
+/// unknown subcommand) exits 64, never 2, which `plan --detailed-exitcode` means "changes
+/// pending"; `--help` and `--version` succeed.
+#[test]
+fn usage_errors_exit_64_and_never_2() {
+    for args in [
+        &["plan", "--detailed-exitcod", "-f", "examples"][..],
+        &["plan", "--detailed-exitcode"],
+        &["apply"],
+        &["graph", "-f", "examples", "--format", "png"],
+        &["plna", "-f", "examples"],
+        &["plan", "-f", "examples", "--timeout", "soon"],
+    ] {
+        let out = tributary(args);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(64), "{args:?}: {stdout}{stderr}");
+        assert!(stdout.is_empty(), "{args:?}: {stdout}");
+        assert!(stderr.starts_with("error:"), "{args:?}: {stderr}");
+    }
+    let out = tributary(&[]);
+    assert_eq!(out.status.code(), Some(64), "no subcommand");
+    assert!(text(&out).1.contains("Usage:"), "{}", text(&out).1);
+    let out = Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .args(["operator", "--log-level", "info,=nonsense["])
+        .env_remove("TRIBUTARY_LOG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64), "{}", text(&out).1);
+    for args in [&["--help"][..], &["plan", "--help"], &["--version"]] {
+        let out = tributary(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out).1);
+        assert!(!out.stdout.is_empty(), "{args:?}");
+    }
+}
