@@ -572,3 +572,24 @@ fn usage_errors_exit_64_and_never_2() {
         assert!(!out.stdout.is_empty(), "{args:?}");
     }
 }
+
+/// Issue 13, defect 9: standard error carries no ANSI colour when it is not a terminal (a
+/// pipe here, as in CI), logs included.
+#[test]
+fn no_colour_on_stderr_when_it_is_not_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "t.yaml", &topic_doc("orders", 1, ""));
+    let bootstrap = format!("127.0.0.1:{}", free_port());
+    let out = Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .args(["plan", "-f", file.to_str().unwrap(), "--bootstrap", &bootstrap])
+        .args(["--timeout", "1"])
+        .env("TRIBUTARY_LOG", "debug")
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert!(stderr.contains("DEBUG"), "logs were written: {stderr}");
+    assert!(!stderr.contains('\u{1b}'), "ANSI escape on a pipe: {stderr:?}");
+    let out = tributary(&["plan", "--no-such-flag"]);
+    assert!(!text(&out).1.contains('\u{1b}'), "{:?}", text(&out).1);
+}
