@@ -2,10 +2,12 @@
 //! `anyhow` lives here, at the edge; everything below reports typed errors.
 
 pub mod exit;
+mod inputs;
 mod output;
+mod progress;
+mod report;
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -20,8 +22,9 @@ use crate::kafka::{
 };
 use crate::manifest::{self, ManifestError, Resource, TopicTarget, ValidatedSet};
 use crate::runtime::instrumented::counted;
-use crate::topics::execute::{execute, Outcome, Report};
-use crate::topics::plan::{self, Action, Plan, Removal};
+use crate::topics::execute::execute;
+use crate::topics::plan::{self, Removal};
+use report::{ClusterRun, OutputFormat, Verb};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -189,6 +192,10 @@ pub struct TargetArgs {
     /// Read `secretKeyRef` credentials from the Kubernetes cluster of the current kubeconfig.
     #[arg(long)]
     pub kube_secrets: bool,
+    /// `text`, or `json`: one JSON document of every cluster's actions, refusals and (for
+    /// `apply` / `delete`) outcomes, schema version 1 (README.md, "JSON output").
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
 }
 
 /// Runs the CLI; the exit code says whether everything succeeded.
@@ -418,7 +425,11 @@ fn load_valid(
     };
     let (docs, mut errors) = manifest::load_paths(files);
     match manifest::validate(&docs, fallback) {
-        Ok(set) if errors.is_empty() => Ok(set),
+        Ok(mut set) if errors.is_empty() => {
+            set.warnings.extend(inputs::empty_paths(files, &docs));
+            set.warnings.extend(inputs::misplaced_cluster_refs(&set));
+            Ok(set)
+        }
         Ok(_) => Err(report(errors)),
         Err(more) => {
             errors.extend(more);
@@ -435,9 +446,20 @@ enum Mode {
     Delete,
 }
 
+impl Mode {
+    fn verb(self) -> Verb {
+        match self {
+            Mode::Plan { .. } => Verb::Plan,
+            Mode::Apply => Verb::Apply,
+            Mode::Delete => Verb::Delete,
+        }
+    }
+}
+
 /// One broker connection and the topics it serves.
 struct Target<'a> {
-    label: String,
+    /// The KafkaCluster's name and namespace; `None` with `--bootstrap`.
+    cluster: Option<(String, Option<String>)>,
     settings: ClientSettings,
     topics: Vec<&'a TopicTarget>,
 }
@@ -452,10 +474,57 @@ async fn run_target(args: &TargetArgs, mode: Mode) -> Result<ExitCode> {
         Err(code) => return Ok(code),
     };
     print_warnings(&set);
+    let json = args.output == OutputFormat::Json;
     if set.topics.is_empty() {
-        println!("no KafkaTopic in the given manifests; nothing to do");
+        if json {
+            println!(
+                "{}",
+                report::Document::new(mode.verb(), &[], None).to_json()
+            );
+        } else {
+            println!("no KafkaTopic in the given manifests; nothing to do");
+        }
         return Ok(ExitCode::SUCCESS);
     }
+    let mut runs = Vec::new();
+    let result = run_clusters(args, mode, &set, fallback.as_ref(), &mut runs).await;
+    if json {
+        let error = result.as_ref().err().map(|e| format!("{e:#}"));
+        println!(
+            "{}",
+            report::Document::new(mode.verb(), &runs, error).to_json()
+        );
+        if let Err(e) = result {
+            eprintln!("error: {e:#}");
+            return Ok(ExitCode::FAILURE);
+        }
+    } else {
+        result?;
+    }
+    let ok = runs.iter().all(ClusterRun::ok);
+    let changes = runs.iter().any(ClusterRun::has_changes);
+    Ok(match (ok, mode) {
+        (false, _) => ExitCode::FAILURE,
+        (
+            true,
+            Mode::Plan {
+                detailed_exitcode: true,
+            },
+        ) if changes => ExitCode::from(exit::CHANGES),
+        _ => ExitCode::SUCCESS,
+    })
+}
+
+/// Plans (and for `apply` / `delete`, executes) cluster by cluster, pushing each cluster's
+/// result to `runs` as it is done (and printing it, as text); stops at the first cluster that
+/// cannot be reached.
+async fn run_clusters(
+    args: &TargetArgs,
+    mode: Mode,
+    set: &ValidatedSet,
+    fallback: Option<&KafkaCluster>,
+    runs: &mut Vec<ClusterRun>,
+) -> Result<()> {
     let secrets: Box<dyn SecretReader> = if args.kube_secrets {
         let client = kube::Client::try_default()
             .await
@@ -464,11 +533,17 @@ async fn run_target(args: &TargetArgs, mode: Mode) -> Result<ExitCode> {
     } else {
         Box::new(FileSecrets)
     };
-    let targets = resolve_targets(args, &set, fallback.as_ref(), secrets.as_ref()).await?;
-
-    let mut ok = true;
-    let mut changes = false;
+    let targets = resolve_targets(args, set, fallback, secrets.as_ref()).await?;
     for target in targets {
+        let (cluster, namespace) = target.cluster.clone().unzip();
+        let mut run = ClusterRun {
+            cluster,
+            namespace: namespace.flatten(),
+            bootstrap: target.settings.bootstrap_servers.clone(),
+            plan: Default::default(),
+            report: None,
+            absent: Vec::new(),
+        };
         // Counted for the debug log below (the CLI records no metrics).
         let admin = counted(RdKafkaAdmin::connect(&target.settings)?);
         let (desired, removals): (Vec<_>, Vec<_>) = if mode == Mode::Delete {
@@ -495,32 +570,44 @@ async fn run_target(args: &TargetArgs, mode: Mode) -> Result<ExitCode> {
         let snapshot = admin
             .snapshot(&describe)
             .await
-            .with_context(|| format!("observing {}", target.label))?;
-        let plan = plan::plan(&desired, &removals, &snapshot);
-        changes |= plan
-            .actions
-            .iter()
-            .any(|a| !matches!(a, Action::Refuse { .. }));
-        ok &= plan.refusals().next().is_none();
-        if matches!(mode, Mode::Plan { .. }) || plan.is_empty() {
-            print_plan(&target.label, &plan);
-        } else {
-            let report = execute(&plan, &admin).await;
-            print_report(&target.label, &plan, &report);
-            ok &= report.succeeded();
+            .with_context(|| format!("observing {}", run.label()))?;
+        run.plan = plan::plan(&desired, &removals, &snapshot);
+        if mode == Mode::Delete {
+            // A topic the broker does not have is neither deleted nor kept: say so.
+            let (kept, absent) = std::mem::take(&mut run.plan.retained)
+                .into_iter()
+                .chain(
+                    removals
+                        .iter()
+                        .filter(|r| r.policy == crate::api::DeletionPolicy::Delete)
+                        .map(|r| r.name.clone()),
+                )
+                .partition(|name| snapshot.topics.contains_key(name.as_str()));
+            run.plan.retained = kept;
+            run.plan
+                .retained
+                .retain(|name| !run.plan.actions.iter().any(|a| a.topic() == name));
+            run.absent = absent;
+            run.absent.sort();
         }
-        tracing::debug!(cluster = %target.label, requests = admin.requests_made(), "broker requests");
+        if !matches!(mode, Mode::Plan { .. }) && !run.plan.is_empty() {
+            let admin = progress::Progress::new(
+                &admin,
+                progress::bar(&run.label(), run.plan.actions.len()),
+            );
+            let report = execute(&run.plan, &admin).await;
+            admin.finish();
+            run.report = Some(report);
+        }
+        if args.output == OutputFormat::Text {
+            let mut out = std::io::stdout().lock();
+            run.write_text(mode.verb(), &mut out)
+                .context("writing to standard output")?;
+        }
+        tracing::debug!(cluster = %run.label(), requests = admin.requests_made(), "broker requests");
+        runs.push(run);
     }
-    Ok(match (ok, mode) {
-        (false, _) => ExitCode::FAILURE,
-        (
-            true,
-            Mode::Plan {
-                detailed_exitcode: true,
-            },
-        ) if changes => ExitCode::from(exit::CHANGES),
-        _ => ExitCode::SUCCESS,
-    })
+    Ok(())
 }
 
 fn load_cluster_file(path: &PathBuf) -> Result<KafkaCluster> {
@@ -559,7 +646,7 @@ async fn resolve_targets<'a>(
     let timeout = args.timeout.map(Duration::from_secs);
     if let Some(bootstrap) = &args.bootstrap {
         return Ok(vec![Target {
-            label: bootstrap.clone(),
+            cluster: None,
             settings: ClientSettings::plaintext(bootstrap, timeout.unwrap_or(DEFAULT_TIMEOUT)),
             topics: set.topics.iter().collect(),
         }]);
@@ -574,10 +661,17 @@ async fn resolve_targets<'a>(
     let mut targets = Vec::new();
     for ((_, cluster_ref), topics) in groups {
         let cluster = set.cluster_for(topics[0]).or(fallback).ok_or_else(|| {
-            anyhow!(
-                "{} spec.clusterRef: KafkaCluster '{cluster_ref}' is not among the given manifests; add it, or pass --cluster FILE or --bootstrap HOST:PORT",
-                topics[0].source
-            )
+            let first = topics[0];
+            match inputs::elsewhere_text(set, first.namespace.as_deref(), &cluster_ref) {
+                Some(why) => anyhow!(
+                    "{} spec.clusterRef: {why}; or pass --cluster FILE or --bootstrap HOST:PORT",
+                    first.source
+                ),
+                None => anyhow!(
+                    "{} spec.clusterRef: KafkaCluster '{cluster_ref}' is not among the given manifests; add it, or pass --cluster FILE or --bootstrap HOST:PORT",
+                    first.source
+                ),
+            }
         })?;
         let mut settings = ClientSettings::for_cluster(cluster, secrets)
             .await
@@ -591,60 +685,13 @@ async fn resolve_targets<'a>(
             settings.timeout = t;
         }
         targets.push(Target {
-            label: format!(
-                "{} ({})",
-                cluster.metadata.name.as_deref().unwrap_or_default(),
-                settings.bootstrap_servers
-            ),
+            cluster: Some((
+                cluster.metadata.name.clone().unwrap_or_default(),
+                cluster.metadata.namespace.clone(),
+            )),
             settings,
             topics,
         });
     }
     Ok(targets)
-}
-
-fn print_plan(label: &str, plan: &Plan) {
-    let count = |f: fn(&Action) -> bool| plan.actions.iter().filter(|a| f(a)).count();
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "cluster {label}:");
-    for action in &plan.actions {
-        let _ = writeln!(out, "{action}");
-    }
-    print_retained(&mut out, plan);
-    if plan.is_empty() {
-        let _ = writeln!(out, "No changes: the broker matches the manifests.");
-        return;
-    }
-    let _ = writeln!(
-        out,
-        "Plan: {} to create, {} to grow, {} to reconfigure, {} to delete, {} refused.",
-        count(|a| matches!(a, Action::Create { .. })),
-        count(|a| matches!(a, Action::IncreasePartitions { .. })),
-        count(|a| matches!(a, Action::AlterConfigs { .. })),
-        count(|a| matches!(a, Action::Delete { .. })),
-        count(|a| matches!(a, Action::Refuse { .. })),
-    );
-}
-
-fn print_retained(out: &mut impl Write, plan: &Plan) {
-    for name in &plan.retained {
-        let _ = writeln!(out, "= keep {name}: deletionPolicy is Retain");
-    }
-}
-
-fn print_report(label: &str, plan: &Plan, report: &Report) {
-    let count = |f: fn(&Outcome) -> bool| report.results.iter().filter(|r| f(&r.outcome)).count();
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "cluster {label}:");
-    for r in &report.results {
-        let _ = writeln!(out, "{r}");
-    }
-    print_retained(&mut out, plan);
-    let _ = writeln!(
-        out,
-        "Applied: {} done, {} failed, {} refused.",
-        count(|o| *o == Outcome::Done),
-        count(|o| matches!(o, Outcome::Failed { .. })),
-        count(|o| matches!(o, Outcome::Refused(_))),
-    );
 }

@@ -581,7 +581,13 @@ fn no_colour_on_stderr_when_it_is_not_a_terminal() {
     let file = write(dir.path(), "t.yaml", &topic_doc("orders", 1, ""));
     let bootstrap = format!("127.0.0.1:{}", free_port());
     let out = Command::new(env!("CARGO_BIN_EXE_tributary"))
-        .args(["plan", "-f", file.to_str().unwrap(), "--bootstrap", &bootstrap])
+        .args([
+            "plan",
+            "-f",
+            file.to_str().unwrap(),
+            "--bootstrap",
+            &bootstrap,
+        ])
         .args(["--timeout", "1"])
         .env("TRIBUTARY_LOG", "debug")
         .env_remove("NO_COLOR")
@@ -589,7 +595,298 @@ fn no_colour_on_stderr_when_it_is_not_a_terminal() {
         .unwrap();
     let (_, stderr) = text(&out);
     assert!(stderr.contains("DEBUG"), "logs were written: {stderr}");
-    assert!(!stderr.contains('\u{1b}'), "ANSI escape on a pipe: {stderr:?}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "ANSI escape on a pipe: {stderr:?}"
+    );
     let out = tributary(&["plan", "--no-such-flag"]);
     assert!(!text(&out).1.contains('\u{1b}'), "{:?}", text(&out).1);
+}
+
+/// Issue 13, defect 9: a topic whose namespace has no KafkaCluster of its `clusterRef`, while
+/// the manifests declare one in another namespace, is told both namespaces (by `validate` as a
+/// warning, by `plan` as the error), not that the cluster is missing.
+#[test]
+fn a_cluster_in_another_namespace_is_named_with_both_namespaces() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "t.yaml",
+        &format!(
+            "apiVersion: tributary.io/v1alpha1\nkind: KafkaCluster\nmetadata: {{name: local, namespace: kafka}}\nspec: {{bootstrapServers: [\"127.0.0.1:9092\"]}}\n{}",
+            topic_doc("meter-readings", 3, "").replace("  name: meter-readings\n", "  name: meter-readings\n  namespace: grid\n")
+        ),
+    );
+    let f = file.to_str().unwrap();
+    let expected =
+        "t.yaml#2 spec.clusterRef: KafkaCluster 'local' is declared in namespace 'kafka' (";
+    let out = tributary(&["validate", "-f", f]);
+    let (_, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("warning: {}", file.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains(expected), "{stderr}");
+    assert!(stderr.contains("not in namespace 'grid'"), "{stderr}");
+    let out = tributary(&["plan", "-f", f]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(expected), "{stderr}");
+    assert!(
+        !stderr.contains("is not among the given manifests"),
+        "{stderr}"
+    );
+}
+
+/// Issue 13, defect 9: an empty file, a file of empty documents and a directory without
+/// manifests are warned about instead of validating silently as "valid: 0 …".
+#[test]
+fn empty_input_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty_dir = dir.path().join("nothing-here");
+    std::fs::create_dir(&empty_dir).unwrap();
+    write(&empty_dir, "notes.txt", "not a manifest");
+    let empty_file = write(dir.path(), "empty.yaml", "");
+    let blank_docs = write(dir.path(), "blank.yaml", "---\n# a comment\n---\n");
+    for path in [&empty_dir, &empty_file, &blank_docs] {
+        let out = tributary(&["validate", "-f", path.to_str().unwrap()]);
+        let (_, stderr) = text(&out);
+        assert!(out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains(&format!("warning: {}: holds no manifest", path.display())),
+            "{}: {stderr}",
+            path.display()
+        );
+    }
+    let good = write(dir.path(), "t.yaml", &topic_doc("orders", 1, ""));
+    let out = tributary(&[
+        "validate",
+        "-f",
+        good.to_str().unwrap(),
+        empty_file.to_str().unwrap(),
+    ]);
+    let (_, stderr) = text(&out);
+    assert!(stderr.contains("empty.yaml: holds no manifest"), "{stderr}");
+    assert!(!stderr.contains("t.yaml"), "{stderr}");
+}
+
+/// Issue 13, defect 9: `delete` of topics the broker does not have says so, keeps nothing, and
+/// does not claim that the broker matches the manifests.
+#[tokio::test]
+async fn delete_of_topics_the_broker_lacks_says_what_is_true() {
+    let dir = tempfile::tempdir().unwrap();
+    let (retained, deleted) = (unique("never-created"), unique("never-created-delete"));
+    let file = write(
+        dir.path(),
+        "t.yaml",
+        &format!(
+            "{}{}",
+            topic_doc(&retained, 1, ""),
+            topic_doc(&deleted, 1, "  deletionPolicy: Delete\n")
+        ),
+    );
+    let out = tributary(&[
+        "delete",
+        "-f",
+        file.to_str().unwrap(),
+        "--bootstrap",
+        &broker().bootstrap,
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(!stdout.contains("keep"), "{stdout}");
+    assert!(
+        !stdout.contains("the broker matches the manifests"),
+        "{stdout}"
+    );
+    for name in [&retained, &deleted] {
+        assert!(
+            stdout.contains(&format!("  {name}: not on the broker, nothing to delete")),
+            "{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains("Nothing to delete: 0 kept (deletionPolicy Retain), 2 not on the broker."),
+        "{stdout}"
+    );
+}
+
+/// Issue 13: `plan --output json` and `apply --output json` print one JSON document (schema
+/// version 1, README.md "JSON output"), and the exit codes still follow --detailed-exitcode.
+#[tokio::test]
+async fn plan_and_apply_print_a_versioned_json_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (unique("json-orders"), unique("json-refunds"));
+    let file = write(
+        dir.path(),
+        "t.yaml",
+        &format!(
+            "{}{}",
+            topic_doc(&a, 3, "  config:\n    retention.ms: \"604800000\"\n"),
+            topic_doc(&b, 2, "")
+        ),
+    );
+    let f = file.to_str().unwrap();
+    let bootstrap = broker().bootstrap.as_str();
+    let json = |out: &Output| -> serde_json::Value {
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(out).0))
+    };
+
+    let out = tributary(&[
+        "plan",
+        "-f",
+        f,
+        "--bootstrap",
+        bootstrap,
+        "--output",
+        "json",
+        "--detailed-exitcode",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out).1);
+    let doc = json(&out);
+    assert_eq!(doc["version"], 1);
+    assert_eq!(doc["command"], "plan");
+    assert_eq!(
+        (doc["changes"].as_bool(), doc["ok"].as_bool()),
+        (Some(true), Some(true))
+    );
+    let cluster = &doc["clusters"][0];
+    assert_eq!(
+        cluster["cluster"],
+        serde_json::Value::Null,
+        "--bootstrap names no KafkaCluster"
+    );
+    assert_eq!(cluster["bootstrap"], bootstrap);
+    let create = cluster["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["topic"] == a.as_str())
+        .unwrap();
+    assert_eq!(create["action"], "create");
+    assert_eq!(create["partitions"], 3);
+    assert_eq!(create["replicationFactor"], serde_json::Value::Null);
+    assert_eq!(create["config"]["retention.ms"], "604800000");
+    assert!(create.get("outcome").is_none(), "plan executes nothing");
+    assert_eq!(cluster["summary"]["create"], 2);
+
+    let out = tributary(&["apply", "-f", f, "--bootstrap", bootstrap, "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let doc = json(&out);
+    assert_eq!(doc["command"], "apply");
+    for action in doc["clusters"][0]["actions"].as_array().unwrap() {
+        assert_eq!(action["outcome"]["status"], "done", "{action}");
+    }
+    assert_eq!(doc["clusters"][0]["summary"]["done"], 2);
+
+    let out = tributary(&[
+        "plan",
+        "-f",
+        f,
+        "--bootstrap",
+        bootstrap,
+        "-o",
+        "json",
+        "--detailed-exitcode",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let doc = json(&out);
+    assert_eq!(doc["changes"], false);
+    assert_eq!(doc["clusters"][0]["actions"], serde_json::json!([]));
+
+    // A refusal and a config change: exit 1, the reason as the operator would report it.
+    std::fs::write(
+        &file,
+        format!(
+            "{}{}",
+            topic_doc(&a, 2, "  config:\n    retention.ms: \"86400000\"\n"),
+            topic_doc(&b, 2, "  config:\n    retention.ms: \"86400000\"\n")
+        ),
+    )
+    .unwrap();
+    let out = tributary(&[
+        "plan",
+        "-f",
+        f,
+        "--bootstrap",
+        bootstrap,
+        "-o",
+        "json",
+        "--detailed-exitcode",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out).1);
+    let doc = json(&out);
+    assert_eq!(doc["ok"], false);
+    let actions = doc["clusters"][0]["actions"].as_array().unwrap();
+    let refuse = actions.iter().find(|x| x["action"] == "refuse").unwrap();
+    assert_eq!(refuse["topic"], a.as_str());
+    assert_eq!(refuse["reasons"][0]["reason"], "PartitionDecrease");
+    let configure = actions.iter().find(|x| x["action"] == "configure").unwrap();
+    assert_eq!(
+        configure["changes"],
+        serde_json::json!([{"key": "retention.ms", "from": null, "to": "86400000"}])
+    );
+
+    // An unreachable broker: still one document, with the error, and exit 1.
+    let out = tributary(&[
+        "plan",
+        "-f",
+        f,
+        "--bootstrap",
+        &format!("127.0.0.1:{}", free_port()),
+        "--timeout",
+        "1",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let doc = json(&out);
+    assert!(
+        doc["error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot reach the Kafka cluster"),
+        "{doc}"
+    );
+    assert_eq!(doc["ok"], false);
+}
+
+/// Issue 13: progress is for a terminal only; through a pipe, `apply` and `delete` of many
+/// topics print exactly their report and nothing on standard error.
+#[tokio::test]
+async fn apply_and_delete_of_many_topics_print_no_progress_when_not_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = unique("many");
+    let names: Vec<String> = (0..12).map(|i| format!("{prefix}-{i:02}")).collect();
+    let docs: String = names
+        .iter()
+        .map(|n| topic_doc(n, 1, "  deletionPolicy: Delete\n"))
+        .collect();
+    let file = write(dir.path(), "t.yaml", &docs);
+    let f = file.to_str().unwrap();
+    for (command, summary) in [
+        ("apply", "Applied: 12 done, 0 failed, 0 refused."),
+        ("delete", "Applied: 12 done, 0 failed, 0 refused."),
+    ] {
+        let out = tributary(&[command, "-f", f, "--bootstrap", &broker().bootstrap]);
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{command}: {stdout}{stderr}");
+        assert_eq!(
+            stderr, "",
+            "{command}: nothing on a stderr that is not a terminal"
+        );
+        assert!(
+            !stdout.contains('\r') && !stdout.contains('\u{1b}'),
+            "{command}: {stdout:?}"
+        );
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert_eq!(
+            lines.len(),
+            1 + 12 * 2 + 1,
+            "{command}: header, two lines a topic, summary: {stdout}"
+        );
+        assert_eq!(lines.last(), Some(&summary), "{command}");
+    }
 }
