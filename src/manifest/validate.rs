@@ -48,7 +48,7 @@ impl ValidatedSet {
     }
 }
 
-fn at(source: &Source, e: FieldError) -> ManifestError {
+pub(super) fn at(source: &Source, e: FieldError) -> ManifestError {
     ManifestError {
         file: source.file.clone(),
         document: Some(source.document),
@@ -212,6 +212,8 @@ pub fn validate(
     }
 
     validate_workloads(docs, &duplicates, &mut set, &mut errors);
+    let reads = super::reads::standalone_consumer_warnings(docs, &set);
+    set.warnings.extend(reads);
     set.documents = expanded;
 
     if errors.is_empty() {
