@@ -83,6 +83,19 @@ impl Expansion {
     }
 }
 
+impl Expansion {
+    /// A problem found on one of this topology's `KafkaTopic` children (named `child`), moved
+    /// to the entry it came from: `spec.topicName` of the second topic's child is
+    /// `spec.topics[1].name`. `None` when no topic child has that name.
+    pub fn at_topic_entry(&self, child: &str, error: FieldError) -> Option<FieldError> {
+        let i = self
+            .topics
+            .iter()
+            .position(|t| t.metadata.name.as_deref() == Some(child))?;
+        Some(relocate(error, &format!("spec.topics[{i}]"), TOPIC_RENAMES))
+    }
+}
+
 /// The name of the child made from entry `entry` of topology `topology`.
 pub fn child_name(topology: &str, entry: &str) -> String {
     format!("{topology}-{entry}")

@@ -890,3 +890,57 @@ async fn apply_and_delete_of_many_topics_print_no_progress_when_not_a_terminal()
         assert_eq!(lines.last(), Some(&summary), "{command}");
     }
 }
+
+/// Issue 13, defect 9: topics of topologies that collide in Kafka (`a.b` and `a_b`) give one
+/// error each, at the topology entry (`spec.topics[i].name`), never at a child's field
+/// (`spec.topicName`) or naming a child; so do the problems of a topic child found with its
+/// cluster's defaults.
+#[test]
+fn topology_topics_are_reported_at_their_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let topology = |name: &str, topics: &str| {
+        format!("---\napiVersion: tributary.io/v1alpha1\nkind: StreamTopology\nmetadata: {{name: {name}}}\nspec:\n  clusterRef: local\n  topics: [{topics}]\n  consumers:\n    - {{name: tv, topics: [a.b], template: {{image: ghcr.io/acme/tv:1}}, replicas: 1}}\n")
+    };
+    let one = write(
+        dir.path(),
+        "one.yaml",
+        &topology(
+            "news",
+            "{name: a.b, partitions: 3}, {name: a_b, partitions: 3}",
+        ),
+    );
+    let two = write(
+        dir.path(),
+        "two.yaml",
+        &format!(
+            "{}{}",
+            topology(
+                "news",
+                "{name: x, partitions: 1}, {name: a.b, partitions: 3}"
+            ),
+            topology("radio", "{name: a.b, partitions: 3}").replace("a.b", "a_b")
+        ),
+    );
+    let cluster = write(
+        dir.path(),
+        "three.yaml",
+        &format!(
+            "apiVersion: tributary.io/v1alpha1\nkind: KafkaCluster\nmetadata: {{name: local}}\nspec:\n  bootstrapServers: [\"127.0.0.1:9092\"]\n  topicDefaults: {{replicationFactor: 1, config: {{min.insync.replicas: \"2\"}}}}\n{}",
+            topology("news", "{name: a.b, partitions: 3}")
+        ),
+    );
+    for (file, expected) in [
+        (&one, "one.yaml#1 spec.topics[1].name: topic 'a_b' collides with 'a.b' (spec.topics[0])"),
+        (&two, "two.yaml#2 spec.topics[0].name: topic 'a_b' collides with 'a.b' ("),
+        (&cluster, "three.yaml#2 spec.topics[0].replicationFactor: min.insync.replicas 2 exceeds the replication factor 1"),
+    ] {
+        let out = tributary(&["validate", "-f", file.to_str().unwrap()]);
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+        assert!(stderr.contains("\n1 error(s)"), "one error, no follow-on: {stderr}");
+        for internal in ["spec.topicName", "news-a", "radio-a", "spec.replicationFactor"] {
+            assert!(!stderr.contains(internal), "{internal}: {stderr}");
+        }
+    }
+}
