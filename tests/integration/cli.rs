@@ -944,3 +944,63 @@ fn topology_topics_are_reported_at_their_entry() {
         }
     }
 }
+
+/// Issue 13, defect 9: `graph` of manifests from two namespaces (or clusters) gets a neutral
+/// title and a frame per cluster, and one topic name on two clusters is two nodes.
+#[test]
+fn graph_of_two_clusters_groups_by_cluster_under_a_neutral_title() {
+    let dir = tempfile::tempdir().unwrap();
+    let topology = |name: &str, namespace: &str, cluster: &str| {
+        format!("---\napiVersion: tributary.io/v1alpha1\nkind: StreamTopology\nmetadata: {{name: {name}, namespace: {namespace}}}\nspec:\n  clusterRef: {cluster}\n  topics: [{{name: alarms, partitions: 3}}]\n  producers:\n    - {{name: monitor, topics: [alarms], template: {{image: ghcr.io/acme/m:1}}}}\n  consumers:\n    - {{name: pager, topics: [alarms], template: {{image: ghcr.io/acme/p:1}}, replicas: 1}}\n")
+    };
+    let file = write(
+        dir.path(),
+        "t.yaml",
+        &format!(
+            "{}{}",
+            topology("ward", "hospital", "local"),
+            topology("grid", "energy", "edge")
+        ),
+    );
+    let f = file.to_str().unwrap();
+    let out = tributary(&["graph", "-f", f]);
+    let (mermaid, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        mermaid.starts_with("---\ntitle: \"tributary: 2 clusters\"\n---\nflowchart LR\n"),
+        "{mermaid}"
+    );
+    assert!(
+        mermaid.contains("subgraph g0 [\"cluster edge · namespace energy\"]"),
+        "{mermaid}"
+    );
+    assert!(
+        mermaid.contains("subgraph g1 [\"cluster local · namespace hospital\"]"),
+        "{mermaid}"
+    );
+    assert!(
+        mermaid.contains("g0_t_alarms") && mermaid.contains("g1_t_alarms"),
+        "{mermaid}"
+    );
+    assert!(
+        !mermaid.contains("title: \"ward\"") && !mermaid.contains("title: \"grid\""),
+        "{mermaid}"
+    );
+    let out = tributary(&["graph", "-f", f, "--format", "dot"]);
+    let (dot, _) = text(&out);
+    assert!(
+        dot.starts_with("digraph \"tributary: 2 clusters\" {"),
+        "{dot}"
+    );
+    for frame in ["subgraph cluster_g0 {", "subgraph cluster_g1 {"] {
+        assert_eq!(dot.matches(frame).count(), 1, "{dot}");
+    }
+    let out = tributary(&["graph", "-f", f, "--format", "svg"]);
+    let (svg, _) = text(&out);
+    assert!(
+        svg.contains("<title>tributary: 2 clusters</title>"),
+        "{svg}"
+    );
+    assert!(svg.contains("cluster local · namespace hospital"), "{svg}");
+    assert!(svg.trim_end().ends_with("</svg>"));
+}
