@@ -81,12 +81,17 @@ pub enum Command {
         #[arg(short = 'o', long)]
         output: Option<PathBuf>,
     },
-    /// Print the objects the operator would create for the manifests' StreamTopologies (their
-    /// KafkaTopics, KafkaProducers and KafkaConsumers), like `helm template`; offline.
+    /// Print the objects the operator would create for the manifests, like `helm template`;
+    /// offline: the StreamTopologies' KafkaTopics, KafkaProducers and KafkaConsumers, and the
+    /// Deployments and Services of every consumer and producer.
     Render {
         /// Files or directories of YAML manifests.
         #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
         files: Vec<PathBuf>,
+        /// How many levels to follow: 1 stops at the topologies' children; 2 (the default)
+        /// adds the Deployments and Services the consumer and producer controllers make.
+        #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..))]
+        depth: u8,
     },
     /// Show what `apply` would change on the live broker, changing nothing.
     Plan {
@@ -242,16 +247,20 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Render { files } => {
+        Command::Render { files, depth } => {
             let set = match load_valid(&files, None) {
                 Ok(set) => set,
                 Err(code) => return Ok(code),
             };
             print_warnings(&set);
-            if set.topologies.is_empty() {
-                eprintln!("no StreamTopology among the manifests: nothing to render");
+            let (yaml, notes) = output::render_yaml(&set, output::Depth::from_level(depth));
+            for note in &notes {
+                eprintln!("note: {note}");
             }
-            print!("{}", output::render_yaml(&set));
+            if yaml.is_empty() {
+                eprintln!("nothing to render: no StreamTopology, KafkaConsumer or KafkaProducer whose objects can be rendered at --depth {depth}");
+            }
+            print!("{yaml}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Plan {

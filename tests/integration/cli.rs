@@ -458,7 +458,7 @@ fn validate_and_render_refuse_a_derived_label_value_kubernetes_would_refuse() {
 /// stops both with the entry's path.
 #[test]
 fn render_and_graph_a_topology() {
-    let out = tributary(&["render", "-f", "examples/ride-hailing"]);
+    let out = tributary(&["render", "-f", "examples/ride-hailing", "--depth", "1"]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&stdout).unwrap();
@@ -1003,4 +1003,96 @@ fn graph_of_two_clusters_groups_by_cluster_under_a_neutral_title() {
     );
     assert!(svg.contains("cluster local · namespace hospital"), "{svg}");
     assert!(svg.trim_end().ends_with("</svg>"));
+}
+
+/// Issue 13: `render` goes down to what actually runs: after a topology's children, the
+/// Deployments and Services its consumers and producers become, and those of standalone
+/// consumers and producers, as the controllers render them (the same functions); `--depth 1`
+/// stops at the children.
+#[test]
+fn render_shows_deployments_and_services() {
+    let dir = tempfile::tempdir().unwrap();
+    let standalone = write(
+        dir.path(),
+        "billing.yaml",
+        "apiVersion: tributary.io/v1alpha1\nkind: KafkaConsumer\nmetadata: {name: billing, namespace: ride-hailing}\nspec:\n  clusterRef: local\n  topics: [ride-hailing-trip-events]\n  template: {image: ghcr.io/acme/billing:1}\n  autoscaling: {minReplicas: 2, maxReplicas: 6, lagThreshold: 100}\n",
+    );
+    let out = tributary(&[
+        "render",
+        "-f",
+        "examples/ride-hailing",
+        "-f",
+        standalone.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stderr, "", "everything could be rendered");
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&stdout).unwrap();
+    let count = |kind: &str| docs.iter().filter(|d| d["kind"] == kind).count();
+    assert_eq!(
+        (
+            count("KafkaTopic"),
+            count("KafkaProducer"),
+            count("KafkaConsumer")
+        ),
+        (5, 3, 3)
+    );
+    assert_eq!(
+        count("Deployment"),
+        3 + 3 + 1,
+        "every producer and consumer, the standalone one too"
+    );
+    assert_eq!(count("Service"), 3, "the producers' services");
+    let find = |kind: &str, name: &str| {
+        docs.iter()
+            .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no {kind} {name}: {stdout}"))
+    };
+    let dispatch = find("Deployment", "ride-hailing-dispatch");
+    let env = dispatch["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap();
+    let var = |name: &str| {
+        env.iter()
+            .find(|e| e["name"] == name)
+            .map(|e| e["value"].clone())
+    };
+    assert_eq!(
+        var("KAFKA_GROUP_ID"),
+        Some("ride-hailing-dispatch".into()),
+        "{dispatch}"
+    );
+    assert_eq!(
+        var("KAFKA_TOPICS")
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .split(',')
+            .next(),
+        Some("ride-requests"),
+        "broker names, not KafkaTopic names"
+    );
+    assert!(
+        dispatch["metadata"].get("ownerReferences").is_none(),
+        "no uid to own it by yet"
+    );
+    let billing = find("Deployment", "billing");
+    assert_eq!(
+        billing["spec"]["replicas"], 2,
+        "autoscaled: shown at minReplicas"
+    );
+    assert_eq!(
+        find("Service", "ride-hailing-rider-app-api")["spec"]["ports"][0]["port"],
+        80
+    );
+
+    // Without its KafkaCluster, a workload's Deployment cannot be rendered: said, not guessed.
+    let out = tributary(&["render", "-f", "examples/ride-hailing/topology.yaml"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stdout.contains("kind: Deployment"), "{stdout}");
+    assert!(
+        stderr.contains("note: examples/ride-hailing/topology.yaml#1 KafkaConsumer 'ride-hailing-dispatch': KafkaCluster 'local' is not among the manifests, so its Deployment is not rendered"),
+        "{stderr}"
+    );
 }
