@@ -38,8 +38,12 @@ impl Drawing {
 /// its namespace.
 pub fn manifest_graph(set: &ValidatedSet) -> Drawing {
     type Key = (Option<String>, String);
-    let mut groups: BTreeMap<Key, (Vec<&KafkaTopic>, Vec<&KafkaProducer>, Vec<&KafkaConsumer>)> =
-        BTreeMap::new();
+    type Members<'a> = (
+        Vec<&'a KafkaTopic>,
+        Vec<&'a KafkaProducer>,
+        Vec<&'a KafkaConsumer>,
+    );
+    let mut groups: BTreeMap<Key, Members<'_>> = BTreeMap::new();
     for document in &set.documents {
         let meta = document.resource.metadata();
         let key = |cluster_ref: &str| (meta.namespace.clone(), cluster_ref.to_owned());
