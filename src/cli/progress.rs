@@ -1,7 +1,7 @@
-//! Progress of `apply` and `delete` on a terminal: a bar on standard error that advances as
-//! each broker request of the execution returns, by the topics it carried. Nothing at all when
-//! standard error is not a terminal (a pipe, a file, a CI log), for a few topics, or with
-//! `--output json`'s quiet pipelines in mind: the bar is only ever drawn to a terminal.
+//! Progress of `apply` and `delete` on a terminal: a bar on standard error that says which
+//! kind of request is under way and advances as each broker request of the execution
+//! returns, by the topics it carried; cleared before the report is printed. Nothing at all
+//! when standard error is not a terminal (a pipe, a file, a CI log) or for a few topics.
 
 use std::io::IsTerminal;
 
@@ -64,8 +64,9 @@ impl<'a> Progress<'a> {
 }
 
 macro_rules! advancing {
-    ($self:ident, $requests:ident, $call:ident($topics:ident)) => {
+    ($self:ident, $requests:ident, $call:ident($topics:ident), $doing:literal) => {
         async move {
+            $self.bar.set_message($doing);
             let result = $self.inner.$call($topics, $requests).await;
             $self.advance($topics.len());
             result
@@ -88,7 +89,7 @@ impl BrokerAdmin for Progress<'_> {
         topics: &'a [NewTopic],
         requests: &'a mut RequestTally,
     ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
-        advancing!(self, requests, create_topics_tallied(topics))
+        advancing!(self, requests, create_topics_tallied(topics), "creating")
     }
 
     fn create_partitions_tallied<'a>(
@@ -96,7 +97,12 @@ impl BrokerAdmin for Progress<'_> {
         topics: &'a [(String, i32)],
         requests: &'a mut RequestTally,
     ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
-        advancing!(self, requests, create_partitions_tallied(topics))
+        advancing!(
+            self,
+            requests,
+            create_partitions_tallied(topics),
+            "adding partitions"
+        )
     }
 
     fn alter_configs_tallied<'a>(
@@ -104,7 +110,7 @@ impl BrokerAdmin for Progress<'_> {
         topics: &'a [(String, Vec<ConfigChange>)],
         requests: &'a mut RequestTally,
     ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
-        advancing!(self, requests, alter_configs_tallied(topics))
+        advancing!(self, requests, alter_configs_tallied(topics), "configuring")
     }
 
     fn delete_topics_tallied<'a>(
@@ -112,7 +118,7 @@ impl BrokerAdmin for Progress<'_> {
         topics: &'a [String],
         requests: &'a mut RequestTally,
     ) -> BoxFuture<'a, Result<Vec<TopicOutcome>, BrokerError>> {
-        advancing!(self, requests, delete_topics_tallied(topics))
+        advancing!(self, requests, delete_topics_tallied(topics), "deleting")
     }
 
     fn cluster_info_tallied<'a>(
