@@ -422,16 +422,29 @@ fn load_valid(
     files: &[PathBuf],
     fallback: Option<&KafkaCluster>,
 ) -> Result<ValidatedSet, ExitCode> {
-    let report = |errors: Vec<ManifestError>| {
-        for e in &errors {
-            eprintln!("{e}");
-        }
-        eprintln!(
-            "{} error(s); nothing was contacted or changed",
-            errors.len()
-        );
+    load_checked(files, fallback).map_err(|errors| {
+        report_errors(&errors);
         ExitCode::FAILURE
-    };
+    })
+}
+
+/// Prints every error of the input on standard error, and how many there were.
+fn report_errors(errors: &[ManifestError]) {
+    for e in errors {
+        eprintln!("{e}");
+    }
+    eprintln!(
+        "{} error(s); nothing was contacted or changed",
+        errors.len()
+    );
+}
+
+/// Loads and validates; the set (with the warnings about the input as a whole), or every
+/// error, sorted by file and document.
+fn load_checked(
+    files: &[PathBuf],
+    fallback: Option<&KafkaCluster>,
+) -> Result<ValidatedSet, Vec<ManifestError>> {
     let (docs, mut errors) = manifest::load_paths(files);
     match manifest::validate(&docs, fallback) {
         Ok(mut set) if errors.is_empty() => {
@@ -439,11 +452,11 @@ fn load_valid(
             set.warnings.extend(inputs::misplaced_cluster_refs(&set));
             Ok(set)
         }
-        Ok(_) => Err(report(errors)),
+        Ok(_) => Err(errors),
         Err(more) => {
             errors.extend(more);
             errors.sort_by(|a, b| (&a.file, a.document).cmp(&(&b.file, b.document)));
-            Err(report(errors))
+            Err(errors)
         }
     }
 }
@@ -474,16 +487,40 @@ struct Target<'a> {
 }
 
 async fn run_target(args: &TargetArgs, mode: Mode) -> Result<ExitCode> {
+    let json = args.output == OutputFormat::Json;
+    // With --output json, a run that stops before any cluster still prints its document.
+    let stopped = |error: String| {
+        if json {
+            println!(
+                "{}",
+                report::Document::new(mode.verb(), &[], Some(error)).to_json()
+            );
+        }
+    };
     let fallback = match &args.cluster {
         None => None,
-        Some(path) => Some(load_cluster_file(path)?),
+        Some(path) => match load_cluster_file(path) {
+            Ok(cluster) => Some(cluster),
+            Err(e) => {
+                stopped(format!("{e:#}"));
+                return Err(e);
+            }
+        },
     };
-    let set = match load_valid(&args.files, fallback.as_ref()) {
+    let set = match load_checked(&args.files, fallback.as_ref()) {
         Ok(set) => set,
-        Err(code) => return Ok(code),
+        Err(errors) => {
+            report_errors(&errors);
+            let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            stopped(format!(
+                "{} error(s) in the manifests; nothing was contacted or changed:\n{}",
+                errors.len(),
+                lines.join("\n")
+            ));
+            return Ok(ExitCode::FAILURE);
+        }
     };
     print_warnings(&set);
-    let json = args.output == OutputFormat::Json;
     if set.topics.is_empty() {
         if json {
             println!(

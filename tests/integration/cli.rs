@@ -829,6 +829,28 @@ async fn plan_and_apply_print_a_versioned_json_document() {
         serde_json::json!([{"key": "retention.ms", "from": null, "to": "86400000"}])
     );
 
+    // Invalid manifests: still one document, with every error, and exit 1.
+    let bad = write(dir.path(), "bad.yaml", &topic_doc(&a, 0, ""));
+    let out = tributary(&[
+        "plan",
+        "-f",
+        bad.to_str().unwrap(),
+        "--bootstrap",
+        bootstrap,
+        "-o",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let doc = json(&out);
+    assert!(
+        doc["error"]
+            .as_str()
+            .unwrap()
+            .contains("bad.yaml#1 spec.partitions: must be >= 1, got 0"),
+        "{doc}"
+    );
+    assert_eq!(doc["clusters"], serde_json::json!([]));
+
     // An unreachable broker: still one document, with the error, and exit 1.
     let out = tributary(&[
         "plan",
