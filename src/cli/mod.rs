@@ -1,11 +1,14 @@
 //! The `tributary` command line: `crds`, `validate`, `plan`, `apply`, `delete`.
 //! `anyhow` lives here, at the edge; everything below reports typed errors.
 
+pub mod exit;
+mod inputs;
 mod output;
+mod progress;
+mod report;
 mod summary;
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -20,8 +23,9 @@ use crate::kafka::{
 };
 use crate::manifest::{self, ManifestError, Resource, TopicTarget, ValidatedSet};
 use crate::runtime::instrumented::counted;
-use crate::topics::execute::{execute, Report};
-use crate::topics::plan::{self, Action, Plan, Removal};
+use crate::topics::execute::execute;
+use crate::topics::plan::{self, Removal};
+use report::{ClusterRun, OutputFormat, Verb};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -78,12 +82,17 @@ pub enum Command {
         #[arg(short = 'o', long)]
         output: Option<PathBuf>,
     },
-    /// Print the objects the operator would create for the manifests' StreamTopologies (their
-    /// KafkaTopics, KafkaProducers and KafkaConsumers), like `helm template`; offline.
+    /// Print the objects the operator would create for the manifests, like `helm template`;
+    /// offline: the StreamTopologies' KafkaTopics, KafkaProducers and KafkaConsumers, and the
+    /// Deployments and Services of every consumer and producer.
     Render {
         /// Files or directories of YAML manifests.
         #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
         files: Vec<PathBuf>,
+        /// How many levels to follow: 1 stops at the topologies' children; 2 (the default)
+        /// adds the Deployments and Services the consumer and producer controllers make.
+        #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..))]
+        depth: u8,
     },
     /// Show what `apply` would change on the live broker, changing nothing.
     Plan {
@@ -189,6 +198,10 @@ pub struct TargetArgs {
     /// Read `secretKeyRef` credentials from the Kubernetes cluster of the current kubeconfig.
     #[arg(long)]
     pub kube_secrets: bool,
+    /// `text`, or `json`: one JSON document of every cluster's actions, refusals and (for
+    /// `apply` / `delete`) outcomes, schema version 1 (README.md, "JSON output").
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
 }
 
 /// Runs the CLI; the exit code says whether everything succeeded.
@@ -235,16 +248,20 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Render { files } => {
+        Command::Render { files, depth } => {
             let set = match load_valid(&files, None) {
                 Ok(set) => set,
                 Err(code) => return Ok(code),
             };
             print_warnings(&set);
-            if set.topologies.is_empty() {
-                eprintln!("no StreamTopology among the manifests: nothing to render");
+            let (yaml, notes) = output::render_yaml(&set, output::Depth::from_level(depth));
+            for note in &notes {
+                eprintln!("note: {note}");
             }
-            print!("{}", output::render_yaml(&set));
+            if yaml.is_empty() {
+                eprintln!("nothing to render: no StreamTopology, KafkaConsumer or KafkaProducer whose objects can be rendered at --depth {depth}");
+            }
+            print!("{yaml}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Plan {
@@ -406,24 +423,41 @@ fn load_valid(
     files: &[PathBuf],
     fallback: Option<&KafkaCluster>,
 ) -> Result<ValidatedSet, ExitCode> {
-    let report = |errors: Vec<ManifestError>| {
-        for e in &errors {
-            eprintln!("{e}");
-        }
-        eprintln!(
-            "{} error(s); nothing was contacted or changed",
-            errors.len()
-        );
+    load_checked(files, fallback).map_err(|errors| {
+        report_errors(&errors);
         ExitCode::FAILURE
-    };
+    })
+}
+
+/// Prints every error of the input on standard error, and how many there were.
+fn report_errors(errors: &[ManifestError]) {
+    for e in errors {
+        eprintln!("{e}");
+    }
+    eprintln!(
+        "{} error(s); nothing was contacted or changed",
+        errors.len()
+    );
+}
+
+/// Loads and validates; the set (with the warnings about the input as a whole), or every
+/// error, sorted by file and document.
+fn load_checked(
+    files: &[PathBuf],
+    fallback: Option<&KafkaCluster>,
+) -> Result<ValidatedSet, Vec<ManifestError>> {
     let (docs, mut errors) = manifest::load_paths(files);
     match manifest::validate(&docs, fallback) {
-        Ok(set) if errors.is_empty() => Ok(set),
-        Ok(_) => Err(report(errors)),
+        Ok(mut set) if errors.is_empty() => {
+            set.warnings.extend(inputs::empty_paths(files, &docs));
+            set.warnings.extend(inputs::misplaced_cluster_refs(&set));
+            Ok(set)
+        }
+        Ok(_) => Err(errors),
         Err(more) => {
             errors.extend(more);
             errors.sort_by(|a, b| (&a.file, a.document).cmp(&(&b.file, b.document)));
-            Err(report(errors))
+            Err(errors)
         }
     }
 }
@@ -435,27 +469,110 @@ enum Mode {
     Delete,
 }
 
+impl Mode {
+    fn verb(self) -> Verb {
+        match self {
+            Mode::Plan { .. } => Verb::Plan,
+            Mode::Apply => Verb::Apply,
+            Mode::Delete => Verb::Delete,
+        }
+    }
+}
+
 /// One broker connection and the topics it serves.
 struct Target<'a> {
-    label: String,
+    /// The KafkaCluster's name and namespace; `None` with `--bootstrap`.
+    cluster: Option<(String, Option<String>)>,
     settings: ClientSettings,
     topics: Vec<&'a TopicTarget>,
 }
 
 async fn run_target(args: &TargetArgs, mode: Mode) -> Result<ExitCode> {
+    let json = args.output == OutputFormat::Json;
+    // With --output json, a run that stops before any cluster still prints its document.
+    let stopped = |error: String| {
+        if json {
+            println!(
+                "{}",
+                report::Document::new(mode.verb(), &[], Some(error)).to_json()
+            );
+        }
+    };
     let fallback = match &args.cluster {
         None => None,
-        Some(path) => Some(load_cluster_file(path)?),
+        Some(path) => match load_cluster_file(path) {
+            Ok(cluster) => Some(cluster),
+            Err(e) => {
+                stopped(format!("{e:#}"));
+                return Err(e);
+            }
+        },
     };
-    let set = match load_valid(&args.files, fallback.as_ref()) {
+    let set = match load_checked(&args.files, fallback.as_ref()) {
         Ok(set) => set,
-        Err(code) => return Ok(code),
+        Err(errors) => {
+            report_errors(&errors);
+            let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            stopped(format!(
+                "{} error(s) in the manifests; nothing was contacted or changed:\n{}",
+                errors.len(),
+                lines.join("\n")
+            ));
+            return Ok(ExitCode::FAILURE);
+        }
     };
     print_warnings(&set);
     if set.topics.is_empty() {
-        println!("no KafkaTopic in the given manifests; nothing to do");
+        if json {
+            println!(
+                "{}",
+                report::Document::new(mode.verb(), &[], None).to_json()
+            );
+        } else {
+            println!("no KafkaTopic in the given manifests; nothing to do");
+        }
         return Ok(ExitCode::SUCCESS);
     }
+    let mut runs = Vec::new();
+    let result = run_clusters(args, mode, &set, fallback.as_ref(), &mut runs).await;
+    if json {
+        let error = result.as_ref().err().map(|e| format!("{e:#}"));
+        println!(
+            "{}",
+            report::Document::new(mode.verb(), &runs, error).to_json()
+        );
+        if let Err(e) = result {
+            eprintln!("error: {e:#}");
+            return Ok(ExitCode::FAILURE);
+        }
+    } else {
+        result?;
+    }
+    let ok = runs.iter().all(ClusterRun::ok);
+    let changes = runs.iter().any(ClusterRun::has_changes);
+    Ok(match (ok, mode) {
+        (false, _) => ExitCode::FAILURE,
+        (
+            true,
+            Mode::Plan {
+                detailed_exitcode: true,
+            },
+        ) if changes => ExitCode::from(exit::CHANGES),
+        _ => ExitCode::SUCCESS,
+    })
+}
+
+/// Plans (and for `apply` / `delete`, executes) cluster by cluster, pushing each cluster's
+/// result to `runs` as it is done (and printing it, as text); a cluster that cannot be read is
+/// reported (its run carries the error) and the others still go ahead; stops at the first cluster that
+/// cannot be reached.
+async fn run_clusters(
+    args: &TargetArgs,
+    mode: Mode,
+    set: &ValidatedSet,
+    fallback: Option<&KafkaCluster>,
+    runs: &mut Vec<ClusterRun>,
+) -> Result<()> {
     let secrets: Box<dyn SecretReader> = if args.kube_secrets {
         let client = kube::Client::try_default()
             .await
@@ -464,11 +581,18 @@ async fn run_target(args: &TargetArgs, mode: Mode) -> Result<ExitCode> {
     } else {
         Box::new(FileSecrets)
     };
-    let targets = resolve_targets(args, &set, fallback.as_ref(), secrets.as_ref()).await?;
-
-    let mut ok = true;
-    let mut changes = false;
+    let targets = resolve_targets(args, set, fallback, secrets.as_ref()).await?;
     for target in targets {
+        let (cluster, namespace) = target.cluster.clone().unzip();
+        let mut run = ClusterRun {
+            cluster,
+            namespace: namespace.flatten(),
+            bootstrap: target.settings.bootstrap_servers.clone(),
+            plan: Default::default(),
+            report: None,
+            absent: Vec::new(),
+            error: None,
+        };
         // Counted for the debug log below (the CLI records no metrics).
         let admin = counted(RdKafkaAdmin::connect(&target.settings)?);
         let (desired, removals): (Vec<_>, Vec<_>) = if mode == Mode::Delete {
@@ -496,39 +620,50 @@ async fn run_target(args: &TargetArgs, mode: Mode) -> Result<ExitCode> {
         let snapshot = match admin.snapshot(&describe).await {
             Ok(snapshot) => snapshot,
             Err(e) => {
-                eprintln!(
-                    "Error: observing {}: {e}; nothing was changed on it",
-                    target.label
-                );
-                ok = false;
+                let error = format!("observing {}: {e}; nothing was changed on it", run.label());
+                eprintln!("Error: {error}");
+                run.error = Some(error);
+                runs.push(run);
                 continue;
             }
         };
-        let plan = plan::plan(&desired, &removals, &snapshot);
-        changes |= plan
-            .actions
-            .iter()
-            .any(|a| !matches!(a, Action::Refuse { .. }));
-        ok &= plan.refusals().next().is_none();
-        if matches!(mode, Mode::Plan { .. }) || plan.is_empty() {
-            print_plan(&target.label, &plan);
-        } else {
-            let report = execute(&plan, &admin).await;
-            print_report(&target.label, &plan, &report);
-            ok &= report.succeeded();
+        run.plan = plan::plan(&desired, &removals, &snapshot);
+        if mode == Mode::Delete {
+            // A topic the broker does not have is neither deleted nor kept: say so.
+            let (kept, absent) = std::mem::take(&mut run.plan.retained)
+                .into_iter()
+                .chain(
+                    removals
+                        .iter()
+                        .filter(|r| r.policy == crate::api::DeletionPolicy::Delete)
+                        .map(|r| r.name.clone()),
+                )
+                .partition(|name| snapshot.topics.contains_key(name.as_str()));
+            run.plan.retained = kept;
+            run.plan
+                .retained
+                .retain(|name| !run.plan.actions.iter().any(|a| a.topic() == name));
+            run.absent = absent;
+            run.absent.sort();
         }
-        tracing::debug!(cluster = %target.label, requests = admin.requests_made(), "broker requests");
+        if !matches!(mode, Mode::Plan { .. }) && !run.plan.is_empty() {
+            let admin = progress::Progress::new(
+                &admin,
+                progress::bar(&run.label(), run.plan.actions.len()),
+            );
+            let report = execute(&run.plan, &admin).await;
+            admin.finish();
+            run.report = Some(report);
+        }
+        if args.output == OutputFormat::Text {
+            let mut out = std::io::stdout().lock();
+            run.write_text(mode.verb(), &mut out)
+                .context("writing to standard output")?;
+        }
+        tracing::debug!(cluster = %run.label(), requests = admin.requests_made(), "broker requests");
+        runs.push(run);
     }
-    Ok(match (ok, mode) {
-        (false, _) => ExitCode::FAILURE,
-        (
-            true,
-            Mode::Plan {
-                detailed_exitcode: true,
-            },
-        ) if changes => ExitCode::from(2),
-        _ => ExitCode::SUCCESS,
-    })
+    Ok(())
 }
 
 fn load_cluster_file(path: &PathBuf) -> Result<KafkaCluster> {
@@ -567,7 +702,7 @@ async fn resolve_targets<'a>(
     let timeout = args.timeout.map(Duration::from_secs);
     if let Some(bootstrap) = &args.bootstrap {
         return Ok(vec![Target {
-            label: bootstrap.clone(),
+            cluster: None,
             settings: ClientSettings::plaintext(bootstrap, timeout.unwrap_or(DEFAULT_TIMEOUT)),
             topics: set.topics.iter().collect(),
         }]);
@@ -582,10 +717,17 @@ async fn resolve_targets<'a>(
     let mut targets = Vec::new();
     for ((_, cluster_ref), topics) in groups {
         let cluster = set.cluster_for(topics[0]).or(fallback).ok_or_else(|| {
-            anyhow!(
-                "{} spec.clusterRef: KafkaCluster '{cluster_ref}' is not among the given manifests; add it, or pass --cluster FILE or --bootstrap HOST:PORT",
-                topics[0].source
-            )
+            let first = topics[0];
+            match inputs::elsewhere_text(set, first.namespace.as_deref(), &cluster_ref) {
+                Some(why) => anyhow!(
+                    "{} spec.clusterRef: {why}; or pass --cluster FILE or --bootstrap HOST:PORT",
+                    first.source
+                ),
+                None => anyhow!(
+                    "{} spec.clusterRef: KafkaCluster '{cluster_ref}' is not among the given manifests; add it, or pass --cluster FILE or --bootstrap HOST:PORT",
+                    first.source
+                ),
+            }
         })?;
         let mut settings = ClientSettings::for_cluster(cluster, secrets)
             .await
@@ -599,47 +741,13 @@ async fn resolve_targets<'a>(
             settings.timeout = t;
         }
         targets.push(Target {
-            label: format!(
-                "{} ({})",
-                cluster.metadata.name.as_deref().unwrap_or_default(),
-                settings.bootstrap_servers
-            ),
+            cluster: Some((
+                cluster.metadata.name.clone().unwrap_or_default(),
+                cluster.metadata.namespace.clone(),
+            )),
             settings,
             topics,
         });
     }
     Ok(targets)
-}
-
-fn print_plan(label: &str, plan: &Plan) {
-    let count = |f: fn(&Action) -> bool| plan.actions.iter().filter(|a| f(a)).count();
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "cluster {label}:");
-    for action in &plan.actions {
-        let _ = writeln!(out, "{action}");
-    }
-    print_retained(&mut out, plan);
-    if plan.is_empty() {
-        let _ = writeln!(out, "No changes: the broker matches the manifests.");
-        return;
-    }
-    let _ = writeln!(
-        out,
-        "Plan: {} to create, {} to grow, {} to reconfigure, {} to delete, {} refused.",
-        count(|a| matches!(a, Action::Create { .. })),
-        count(|a| matches!(a, Action::IncreasePartitions { .. })),
-        count(|a| matches!(a, Action::AlterConfigs { .. })),
-        count(|a| matches!(a, Action::Delete { .. })),
-        count(|a| matches!(a, Action::Refuse { .. })),
-    );
-}
-
-fn print_retained(out: &mut impl Write, plan: &Plan) {
-    for name in &plan.retained {
-        let _ = writeln!(out, "= keep {name}: deletionPolicy is Retain");
-    }
-}
-
-fn print_report(label: &str, plan: &Plan, report: &Report) {
-    print!("{}", summary::report_text(label, plan, report));
 }

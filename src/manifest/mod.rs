@@ -3,12 +3,14 @@
 //! Every error names its file, document (1-based) and field path.
 
 mod load;
+mod reads;
 mod validate;
 
 use std::fmt;
 use std::path::PathBuf;
 
 pub use load::{load_paths, load_str};
+use validate::at;
 pub use validate::{validate, TopicTarget, ValidatedSet};
 
 use crate::api::{KafkaCluster, KafkaConsumer, KafkaProducer, KafkaTopic, StreamTopology};

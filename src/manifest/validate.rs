@@ -48,7 +48,7 @@ impl ValidatedSet {
     }
 }
 
-fn at(source: &Source, e: FieldError) -> ManifestError {
+pub(super) fn at(source: &Source, e: FieldError) -> ManifestError {
     ManifestError {
         file: source.file.clone(),
         document: Some(source.document),
@@ -142,7 +142,10 @@ pub fn validate(
         }
     }
 
-    let mut topic_names: BTreeMap<(Option<String>, String, String), Source> = BTreeMap::new();
+    // Collision key -> where the first topic of that key is declared, and its broker name
+    // (a topology's children share one source, so the source alone does not say which).
+    let mut topic_names: BTreeMap<(Option<String>, String, String), (Source, String)> =
+        BTreeMap::new();
     for doc in docs {
         let Resource::Topic(topic) = &doc.resource else {
             continue;
@@ -169,8 +172,18 @@ pub fn validate(
                 Err(errs)
             }
         });
+        // A topology's child is reported at the entry it came from, not at a child's field.
+        let child = topic.metadata.name.as_deref().unwrap_or_default();
+        let at_entry = |e: FieldError| {
+            let entry = set
+                .topologies
+                .iter()
+                .filter(|(s, _)| s == &doc.source)
+                .find_map(|(_, expansion)| expansion.at_topic_entry(child, e.clone()));
+            at(&doc.source, entry.unwrap_or(e))
+        };
         match resolved {
-            Err(errs) => errors.extend(errs.into_iter().map(|e| at(&doc.source, e))),
+            Err(errs) => errors.extend(errs.into_iter().map(at_entry)),
             Ok(desired) => {
                 let path = if topic.spec.topic_name.is_some() {
                     "spec.topicName"
@@ -182,13 +195,7 @@ pub fn validate(
                     topic.spec.cluster_ref.clone(),
                     desired.name.collision_key(),
                 );
-                if let Some(first) = topic_names.get(&key) {
-                    let other = set
-                        .topics
-                        .iter()
-                        .find(|t| &t.source == first)
-                        .map(|t| t.desired.name.to_string())
-                        .unwrap_or_default();
+                if let Some((first, other)) = topic_names.get(&key) {
                     let message = if other == desired.name.as_str() {
                         format!(
                             "topic '{}' on cluster '{}' is already declared by {first}",
@@ -197,10 +204,10 @@ pub fn validate(
                     } else {
                         format!("topic '{}' collides with '{other}' ({first}): Kafka treats '.' and '_' alike in topic names", desired.name)
                     };
-                    errors.push(at(&doc.source, FieldError::new(path, message)));
+                    errors.push(at_entry(FieldError::new(path, message)));
                     continue;
                 }
-                topic_names.insert(key, doc.source.clone());
+                topic_names.insert(key, (doc.source.clone(), desired.name.to_string()));
                 set.topics.push(TopicTarget {
                     source: doc.source.clone(),
                     namespace,
@@ -212,6 +219,8 @@ pub fn validate(
     }
 
     validate_workloads(docs, &duplicates, &mut set, &mut errors);
+    let reads = super::reads::standalone_consumer_warnings(docs, &set);
+    set.warnings.extend(reads);
     set.documents = expanded;
 
     if errors.is_empty() {

@@ -22,7 +22,10 @@ use crate::model::{
     check_annotations_size, topic_config, DnsLabel, DnsSubdomain, FieldError, LabelValue, NameError,
 };
 use crate::topics::resolve_topic;
-use crate::workloads::{validate_consumer, validate_producer, Owner, LABEL_MANAGED_BY};
+use crate::workloads::{
+    consumer_read_warnings, validate_consumer, validate_producer, KnownTopic, Owner,
+    LABEL_MANAGED_BY,
+};
 
 /// Label on every child: the name of the topology it belongs to.
 pub const TOPOLOGY_LABEL: &str = "tributary.io/topology";
@@ -77,6 +80,19 @@ impl Expansion {
             self.consumers.iter().map(|c| &c.metadata).collect(),
         ));
         all
+    }
+}
+
+impl Expansion {
+    /// A problem found on one of this topology's `KafkaTopic` children (named `child`), moved
+    /// to the entry it came from: `spec.topicName` of the second topic's child is
+    /// `spec.topics[1].name`. `None` when no topic child has that name.
+    pub fn at_topic_entry(&self, child: &str, error: FieldError) -> Option<FieldError> {
+        let i = self
+            .topics
+            .iter()
+            .position(|t| t.metadata.name.as_deref() == Some(child))?;
+        Some(relocate(error, &format!("spec.topics[{i}]"), TOPIC_RENAMES))
     }
 }
 
@@ -196,7 +212,14 @@ pub fn expand(topology: &StreamTopology) -> Result<Expansion, Vec<FieldError>> {
         );
         producers.push(producer);
     }
+    let default_partitions = spec.defaults.as_ref().and_then(|d| d.partitions);
+    let partitions: BTreeMap<&str, i32> = spec
+        .topics
+        .iter()
+        .filter_map(|t| Some((t.name.as_str(), t.partitions.or(default_partitions)?)))
+        .collect();
     let mut consumers = Vec::new();
+    let mut read_warnings = Vec::new();
     for (i, entry) in spec.consumers.iter().enumerate() {
         let at = format!("spec.consumers[{i}]");
         let consumer = consumer_child(
@@ -205,7 +228,28 @@ pub fn expand(topology: &StreamTopology) -> Result<Expansion, Vec<FieldError>> {
             meta(child_name(name, &entry.name), &entry.name),
             child_topics(&entry.topics),
         );
-        let errs = validate_consumer(&consumer).err().unwrap_or_default();
+        let errs = match validate_consumer(&consumer) {
+            Ok(valid) => {
+                // Shown by the entry's topic names, as the topology writes them.
+                let known: Vec<Option<KnownTopic>> = entry
+                    .topics
+                    .iter()
+                    .map(|t| {
+                        Some(KnownTopic {
+                            name: t.clone(),
+                            partitions: *partitions.get(t.as_str())?,
+                        })
+                    })
+                    .collect();
+                read_warnings.extend(
+                    consumer_read_warnings(&valid, &known)
+                        .into_iter()
+                        .map(|w| relocate(w, &at, CONSUMER_RENAMES)),
+                );
+                Vec::new()
+            }
+            Err(errs) => errs,
+        };
         check_workload_entry(
             &entry.name,
             &at,
@@ -220,8 +264,9 @@ pub fn expand(topology: &StreamTopology) -> Result<Expansion, Vec<FieldError>> {
         errors.dedup();
         return Err(errors);
     }
+    read_warnings.extend(topic_warnings(topology));
     Ok(Expansion {
-        warnings: warnings(topology),
+        warnings: read_warnings,
         name: name.to_owned(),
         namespace: topology.metadata.namespace.clone(),
         topics,
@@ -521,37 +566,11 @@ fn relocate(error: FieldError, at: &str, renames: &[(&str, &str)]) -> FieldError
     FieldError::new(format!("{at}{rest}"), error.message)
 }
 
-/// What deserves a look but does not stop the topology.
-fn warnings(topology: &StreamTopology) -> Vec<FieldError> {
+/// What deserves a look about the topics but does not stop the topology (what its consumers
+/// read is checked by [`consumer_read_warnings`], as for a standalone consumer).
+fn topic_warnings(topology: &StreamTopology) -> Vec<FieldError> {
     let spec = &topology.spec;
-    let default_partitions = spec.defaults.as_ref().and_then(|d| d.partitions);
-    let partitions: BTreeMap<&str, i32> = spec
-        .topics
-        .iter()
-        .filter_map(|t| Some((t.name.as_str(), t.partitions.or(default_partitions)?)))
-        .collect();
     let mut warnings = Vec::new();
-    for (i, c) in spec.consumers.iter().enumerate() {
-        let total: i32 = c
-            .topics
-            .iter()
-            .filter_map(|t| partitions.get(t.as_str()))
-            .sum();
-        let (most, path) = match (&c.autoscaling, c.replicas) {
-            (Some(a), _) => (a.max_replicas, "autoscaling.maxReplicas"),
-            (None, Some(r)) => (r, "replicas"),
-            (None, None) => continue,
-        };
-        if most > total {
-            warnings.push(FieldError::new(
-                format!("spec.consumers[{i}].{path}"),
-                format!(
-                    "{most} exceeds the {total} partition(s) of its topics ({}): replicas beyond {total} get no partition and sit idle",
-                    c.topics.join(", ")
-                ),
-            ));
-        }
-    }
     for (i, t) in spec.topics.iter().enumerate() {
         let written = spec.producers.iter().any(|p| p.topics.contains(&t.name));
         let read = spec.consumers.iter().any(|c| c.topics.contains(&t.name));

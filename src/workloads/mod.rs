@@ -46,9 +46,9 @@ pub use render::{
     CONSUMER_CONTAINER, PRODUCER_CONTAINER,
 };
 pub use validate::{
-    broker_topics, check_topic_clusters, topic_names, validate_consumer, validate_producer,
-    AutoscalingPolicy, Owner, Scaling, TopicNames, TopicRef, ValidatedConsumer, ValidatedPort,
-    ValidatedProducer, ValidatedService,
+    broker_topics, check_topic_clusters, consumer_read_warnings, topic_names, validate_consumer,
+    validate_producer, AutoscalingPolicy, KnownTopic, Owner, Scaling, TopicNames, TopicRef,
+    ValidatedConsumer, ValidatedPort, ValidatedProducer, ValidatedService,
 };
 
 /// `app.kubernetes.io/name`: the resource's name.

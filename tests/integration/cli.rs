@@ -458,7 +458,7 @@ fn validate_and_render_refuse_a_derived_label_value_kubernetes_would_refuse() {
 /// stops both with the entry's path.
 #[test]
 fn render_and_graph_a_topology() {
-    let out = tributary(&["render", "-f", "examples/ride-hailing"]);
+    let out = tributary(&["render", "-f", "examples/ride-hailing", "--depth", "1"]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&stdout).unwrap();
@@ -536,6 +536,589 @@ fn render_and_graph_a_topology() {
     let out = tributary(&["graph", "-f", "examples/ride-hailing", "--format", "png"]);
     assert!(!out.status.success());
     assert!(text(&out).1.contains("png"), "{}", text(&out).1);
+}
+
+/// Issue 13, defect 6: a usage error (an unknown flag, a missing `-f`, a bad value, an
+/// unknown subcommand) exits 64, never 2, which `plan --detailed-exitcode` means "changes
+/// pending"; `--help` and `--version` succeed.
+#[test]
+fn usage_errors_exit_64_and_never_2() {
+    for args in [
+        &["plan", "--detailed-exitcod", "-f", "examples"][..],
+        &["plan", "--detailed-exitcode"],
+        &["apply"],
+        &["graph", "-f", "examples", "--format", "png"],
+        &["plna", "-f", "examples"],
+        &["plan", "-f", "examples", "--timeout", "soon"],
+    ] {
+        let out = tributary(args);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(64), "{args:?}: {stdout}{stderr}");
+        assert!(stdout.is_empty(), "{args:?}: {stdout}");
+        assert!(stderr.starts_with("error:"), "{args:?}: {stderr}");
+    }
+    let out = tributary(&[]);
+    assert_eq!(out.status.code(), Some(64), "no subcommand");
+    assert!(text(&out).1.contains("Usage:"), "{}", text(&out).1);
+    let out = Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .args(["operator", "--log-level", "info,=nonsense["])
+        .env_remove("TRIBUTARY_LOG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64), "{}", text(&out).1);
+    for args in [&["--help"][..], &["plan", "--help"], &["--version"]] {
+        let out = tributary(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out).1);
+        assert!(!out.stdout.is_empty(), "{args:?}");
+    }
+}
+
+/// Issue 13, defect 9: standard error carries no ANSI colour when it is not a terminal (a
+/// pipe here, as in CI), logs included.
+#[test]
+fn no_colour_on_stderr_when_it_is_not_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "t.yaml", &topic_doc("orders", 1, ""));
+    let bootstrap = format!("127.0.0.1:{}", free_port());
+    let out = Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .args([
+            "plan",
+            "-f",
+            file.to_str().unwrap(),
+            "--bootstrap",
+            &bootstrap,
+        ])
+        .args(["--timeout", "1"])
+        .env("TRIBUTARY_LOG", "debug")
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert!(stderr.contains("DEBUG"), "logs were written: {stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "ANSI escape on a pipe: {stderr:?}"
+    );
+    let out = tributary(&["plan", "--no-such-flag"]);
+    assert!(!text(&out).1.contains('\u{1b}'), "{:?}", text(&out).1);
+}
+
+/// Issue 13, defect 9: a topic whose namespace has no KafkaCluster of its `clusterRef`, while
+/// the manifests declare one in another namespace, is told both namespaces (by `validate` as a
+/// warning, by `plan` as the error), not that the cluster is missing.
+#[test]
+fn a_cluster_in_another_namespace_is_named_with_both_namespaces() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "t.yaml",
+        &format!(
+            "apiVersion: tributary.io/v1alpha1\nkind: KafkaCluster\nmetadata: {{name: local, namespace: kafka}}\nspec: {{bootstrapServers: [\"127.0.0.1:9092\"]}}\n{}",
+            topic_doc("meter-readings", 3, "").replace("  name: meter-readings\n", "  name: meter-readings\n  namespace: grid\n")
+        ),
+    );
+    let f = file.to_str().unwrap();
+    let expected =
+        "t.yaml#2 spec.clusterRef: KafkaCluster 'local' is declared in namespace 'kafka' (";
+    let out = tributary(&["validate", "-f", f]);
+    let (_, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("warning: {}", file.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains(expected), "{stderr}");
+    assert!(stderr.contains("not in namespace 'grid'"), "{stderr}");
+    let out = tributary(&["plan", "-f", f]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(expected), "{stderr}");
+    assert!(
+        !stderr.contains("is not among the given manifests"),
+        "{stderr}"
+    );
+}
+
+/// Issue 13, defect 9: an empty file, a file of empty documents and a directory without
+/// manifests are warned about instead of validating silently as "valid: 0 …".
+#[test]
+fn empty_input_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty_dir = dir.path().join("nothing-here");
+    std::fs::create_dir(&empty_dir).unwrap();
+    write(&empty_dir, "notes.txt", "not a manifest");
+    let empty_file = write(dir.path(), "empty.yaml", "");
+    let blank_docs = write(dir.path(), "blank.yaml", "---\n# a comment\n---\n");
+    for path in [&empty_dir, &empty_file, &blank_docs] {
+        let out = tributary(&["validate", "-f", path.to_str().unwrap()]);
+        let (_, stderr) = text(&out);
+        assert!(out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains(&format!("warning: {}: holds no manifest", path.display())),
+            "{}: {stderr}",
+            path.display()
+        );
+    }
+    let good = write(dir.path(), "t.yaml", &topic_doc("orders", 1, ""));
+    let out = tributary(&[
+        "validate",
+        "-f",
+        good.to_str().unwrap(),
+        empty_file.to_str().unwrap(),
+    ]);
+    let (_, stderr) = text(&out);
+    assert!(stderr.contains("empty.yaml: holds no manifest"), "{stderr}");
+    assert!(!stderr.contains("t.yaml"), "{stderr}");
+}
+
+/// Issue 13, defect 9: `delete` of topics the broker does not have says so, keeps nothing, and
+/// does not claim that the broker matches the manifests.
+#[tokio::test]
+async fn delete_of_topics_the_broker_lacks_says_what_is_true() {
+    let dir = tempfile::tempdir().unwrap();
+    let (retained, deleted) = (unique("never-created"), unique("never-created-delete"));
+    let file = write(
+        dir.path(),
+        "t.yaml",
+        &format!(
+            "{}{}",
+            topic_doc(&retained, 1, ""),
+            topic_doc(&deleted, 1, "  deletionPolicy: Delete\n")
+        ),
+    );
+    let out = tributary(&[
+        "delete",
+        "-f",
+        file.to_str().unwrap(),
+        "--bootstrap",
+        &broker().bootstrap,
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(!stdout.contains("keep"), "{stdout}");
+    assert!(
+        !stdout.contains("the broker matches the manifests"),
+        "{stdout}"
+    );
+    for name in [&retained, &deleted] {
+        assert!(
+            stdout.contains(&format!("  {name}: not on the broker, nothing to delete")),
+            "{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains("Nothing to delete: 0 kept (deletionPolicy Retain), 2 not on the broker."),
+        "{stdout}"
+    );
+}
+
+/// Issue 13: `plan --output json` and `apply --output json` print one JSON document (schema
+/// version 1, README.md "JSON output"), and the exit codes still follow --detailed-exitcode.
+#[tokio::test]
+async fn plan_and_apply_print_a_versioned_json_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (unique("json-orders"), unique("json-refunds"));
+    let file = write(
+        dir.path(),
+        "t.yaml",
+        &format!(
+            "{}{}",
+            topic_doc(&a, 3, "  config:\n    retention.ms: \"604800000\"\n"),
+            topic_doc(&b, 2, "")
+        ),
+    );
+    let f = file.to_str().unwrap();
+    let bootstrap = broker().bootstrap.as_str();
+    let json = |out: &Output| -> serde_json::Value {
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(out).0))
+    };
+
+    let out = tributary(&[
+        "plan",
+        "-f",
+        f,
+        "--bootstrap",
+        bootstrap,
+        "--output",
+        "json",
+        "--detailed-exitcode",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out).1);
+    let doc = json(&out);
+    assert_eq!(doc["version"], 1);
+    assert_eq!(doc["command"], "plan");
+    assert_eq!(
+        (doc["changes"].as_bool(), doc["ok"].as_bool()),
+        (Some(true), Some(true))
+    );
+    let cluster = &doc["clusters"][0];
+    assert_eq!(
+        cluster["cluster"],
+        serde_json::Value::Null,
+        "--bootstrap names no KafkaCluster"
+    );
+    assert_eq!(cluster["bootstrap"], bootstrap);
+    let create = cluster["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["topic"] == a.as_str())
+        .unwrap();
+    assert_eq!(create["action"], "create");
+    assert_eq!(create["partitions"], 3);
+    assert_eq!(create["replicationFactor"], serde_json::Value::Null);
+    assert_eq!(create["config"]["retention.ms"], "604800000");
+    assert!(create.get("outcome").is_none(), "plan executes nothing");
+    assert_eq!(cluster["summary"]["create"], 2);
+
+    let out = tributary(&["apply", "-f", f, "--bootstrap", bootstrap, "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let doc = json(&out);
+    assert_eq!(doc["command"], "apply");
+    for action in doc["clusters"][0]["actions"].as_array().unwrap() {
+        assert_eq!(action["outcome"]["status"], "done", "{action}");
+    }
+    assert_eq!(doc["clusters"][0]["summary"]["done"], 2);
+
+    let out = tributary(&[
+        "plan",
+        "-f",
+        f,
+        "--bootstrap",
+        bootstrap,
+        "-o",
+        "json",
+        "--detailed-exitcode",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let doc = json(&out);
+    assert_eq!(doc["changes"], false);
+    assert_eq!(doc["clusters"][0]["actions"], serde_json::json!([]));
+
+    // A refusal and a config change: exit 1, the reason as the operator would report it.
+    std::fs::write(
+        &file,
+        format!(
+            "{}{}",
+            topic_doc(&a, 2, "  config:\n    retention.ms: \"86400000\"\n"),
+            topic_doc(&b, 2, "  config:\n    retention.ms: \"86400000\"\n")
+        ),
+    )
+    .unwrap();
+    let out = tributary(&[
+        "plan",
+        "-f",
+        f,
+        "--bootstrap",
+        bootstrap,
+        "-o",
+        "json",
+        "--detailed-exitcode",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out).1);
+    let doc = json(&out);
+    assert_eq!(doc["ok"], false);
+    let actions = doc["clusters"][0]["actions"].as_array().unwrap();
+    let refuse = actions.iter().find(|x| x["action"] == "refuse").unwrap();
+    assert_eq!(refuse["topic"], a.as_str());
+    assert_eq!(refuse["reasons"][0]["reason"], "PartitionDecrease");
+    let configure = actions.iter().find(|x| x["action"] == "configure").unwrap();
+    assert_eq!(
+        configure["changes"],
+        serde_json::json!([{"key": "retention.ms", "from": null, "to": "86400000"}])
+    );
+
+    // Invalid manifests: still one document, with every error, and exit 1.
+    let bad = write(dir.path(), "bad.yaml", &topic_doc(&a, 0, ""));
+    let out = tributary(&[
+        "plan",
+        "-f",
+        bad.to_str().unwrap(),
+        "--bootstrap",
+        bootstrap,
+        "-o",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let doc = json(&out);
+    assert!(
+        doc["error"]
+            .as_str()
+            .unwrap()
+            .contains("bad.yaml#1 spec.partitions: must be >= 1, got 0"),
+        "{doc}"
+    );
+    assert_eq!(doc["clusters"], serde_json::json!([]));
+
+    // An unreachable broker: still one document, the error on its cluster (the other
+    // clusters of a run would still be planned), and exit 1.
+    let out = tributary(&[
+        "plan",
+        "-f",
+        f,
+        "--bootstrap",
+        &format!("127.0.0.1:{}", free_port()),
+        "--timeout",
+        "1",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let doc = json(&out);
+    assert!(
+        doc["clusters"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot reach the Kafka cluster"),
+        "{doc}"
+    );
+    assert_eq!(doc["clusters"][0]["actions"], serde_json::json!([]));
+    assert_eq!(doc["ok"], false);
+}
+
+/// Issue 13: progress is for a terminal only; through a pipe, `apply` and `delete` of many
+/// topics print exactly their report and nothing on standard error.
+#[tokio::test]
+async fn apply_and_delete_of_many_topics_print_no_progress_when_not_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = unique("many");
+    let names: Vec<String> = (0..12).map(|i| format!("{prefix}-{i:02}")).collect();
+    let docs: String = names
+        .iter()
+        .map(|n| topic_doc(n, 1, "  deletionPolicy: Delete\n"))
+        .collect();
+    let file = write(dir.path(), "t.yaml", &docs);
+    let f = file.to_str().unwrap();
+    for (command, summary) in [
+        ("apply", "Applied: 12 done, 0 failed, 0 refused."),
+        ("delete", "Applied: 12 done, 0 failed, 0 refused."),
+    ] {
+        let out = tributary(&[command, "-f", f, "--bootstrap", &broker().bootstrap]);
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{command}: {stdout}{stderr}");
+        assert_eq!(
+            stderr, "",
+            "{command}: nothing on a stderr that is not a terminal"
+        );
+        assert!(
+            !stdout.contains('\r') && !stdout.contains('\u{1b}'),
+            "{command}: {stdout:?}"
+        );
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert_eq!(
+            lines.len(),
+            1 + 12 * 2 + 1,
+            "{command}: header, two lines a topic, summary: {stdout}"
+        );
+        assert_eq!(lines.last(), Some(&summary), "{command}");
+    }
+}
+
+/// Issue 13, defect 9: topics of topologies that collide in Kafka (`a.b` and `a_b`) give one
+/// error each, at the topology entry (`spec.topics[i].name`), never at a child's field
+/// (`spec.topicName`) or naming a child; so do the problems of a topic child found with its
+/// cluster's defaults.
+#[test]
+fn topology_topics_are_reported_at_their_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let topology = |name: &str, topics: &str| {
+        format!("---\napiVersion: tributary.io/v1alpha1\nkind: StreamTopology\nmetadata: {{name: {name}}}\nspec:\n  clusterRef: local\n  topics: [{topics}]\n  consumers:\n    - {{name: tv, topics: [a.b], template: {{image: ghcr.io/acme/tv:1}}, replicas: 1}}\n")
+    };
+    let one = write(
+        dir.path(),
+        "one.yaml",
+        &topology(
+            "news",
+            "{name: a.b, partitions: 3}, {name: a_b, partitions: 3}",
+        ),
+    );
+    let two = write(
+        dir.path(),
+        "two.yaml",
+        &format!(
+            "{}{}",
+            topology(
+                "news",
+                "{name: x, partitions: 1}, {name: a.b, partitions: 3}"
+            ),
+            topology("radio", "{name: a.b, partitions: 3}").replace("a.b", "a_b")
+        ),
+    );
+    let cluster = write(
+        dir.path(),
+        "three.yaml",
+        &format!(
+            "apiVersion: tributary.io/v1alpha1\nkind: KafkaCluster\nmetadata: {{name: local}}\nspec:\n  bootstrapServers: [\"127.0.0.1:9092\"]\n  topicDefaults: {{replicationFactor: 1, config: {{min.insync.replicas: \"2\"}}}}\n{}",
+            topology("news", "{name: a.b, partitions: 3}")
+        ),
+    );
+    for (file, expected) in [
+        (&one, "one.yaml#1 spec.topics[1].name: topic 'a_b' collides with 'a.b' (spec.topics[0])"),
+        (&two, "two.yaml#2 spec.topics[0].name: topic 'a_b' collides with 'a.b' ("),
+        (&cluster, "three.yaml#2 spec.topics[0].replicationFactor: min.insync.replicas 2 exceeds the replication factor 1"),
+    ] {
+        let out = tributary(&["validate", "-f", file.to_str().unwrap()]);
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+        assert!(stderr.contains("\n1 error(s)"), "one error, no follow-on: {stderr}");
+        for internal in ["spec.topicName", "news-a", "radio-a", "spec.replicationFactor"] {
+            assert!(!stderr.contains(internal), "{internal}: {stderr}");
+        }
+    }
+}
+
+/// Issue 13, defect 9: `graph` of manifests from two namespaces (or clusters) gets a neutral
+/// title and a frame per cluster, and one topic name on two clusters is two nodes.
+#[test]
+fn graph_of_two_clusters_groups_by_cluster_under_a_neutral_title() {
+    let dir = tempfile::tempdir().unwrap();
+    let topology = |name: &str, namespace: &str, cluster: &str| {
+        format!("---\napiVersion: tributary.io/v1alpha1\nkind: StreamTopology\nmetadata: {{name: {name}, namespace: {namespace}}}\nspec:\n  clusterRef: {cluster}\n  topics: [{{name: alarms, partitions: 3}}]\n  producers:\n    - {{name: monitor, topics: [alarms], template: {{image: ghcr.io/acme/m:1}}}}\n  consumers:\n    - {{name: pager, topics: [alarms], template: {{image: ghcr.io/acme/p:1}}, replicas: 1}}\n")
+    };
+    let file = write(
+        dir.path(),
+        "t.yaml",
+        &format!(
+            "{}{}",
+            topology("ward", "hospital", "local"),
+            topology("grid", "energy", "edge")
+        ),
+    );
+    let f = file.to_str().unwrap();
+    let out = tributary(&["graph", "-f", f]);
+    let (mermaid, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        mermaid.starts_with("---\ntitle: \"tributary: 2 clusters\"\n---\nflowchart LR\n"),
+        "{mermaid}"
+    );
+    assert!(
+        mermaid.contains("subgraph g0 [\"cluster edge · namespace energy\"]"),
+        "{mermaid}"
+    );
+    assert!(
+        mermaid.contains("subgraph g1 [\"cluster local · namespace hospital\"]"),
+        "{mermaid}"
+    );
+    assert!(
+        mermaid.contains("g0_t_alarms") && mermaid.contains("g1_t_alarms"),
+        "{mermaid}"
+    );
+    assert!(
+        !mermaid.contains("title: \"ward\"") && !mermaid.contains("title: \"grid\""),
+        "{mermaid}"
+    );
+    let out = tributary(&["graph", "-f", f, "--format", "dot"]);
+    let (dot, _) = text(&out);
+    assert!(
+        dot.starts_with("digraph \"tributary: 2 clusters\" {"),
+        "{dot}"
+    );
+    for frame in ["subgraph cluster_g0 {", "subgraph cluster_g1 {"] {
+        assert_eq!(dot.matches(frame).count(), 1, "{dot}");
+    }
+    let out = tributary(&["graph", "-f", f, "--format", "svg"]);
+    let (svg, _) = text(&out);
+    assert!(
+        svg.contains("<title>tributary: 2 clusters</title>"),
+        "{svg}"
+    );
+    assert!(svg.contains("cluster local · namespace hospital"), "{svg}");
+    assert!(svg.trim_end().ends_with("</svg>"));
+}
+
+/// Issue 13: `render` goes down to what actually runs: after a topology's children, the
+/// Deployments and Services its consumers and producers become, and those of standalone
+/// consumers and producers, as the controllers render them (the same functions); `--depth 1`
+/// stops at the children.
+#[test]
+fn render_shows_deployments_and_services() {
+    let dir = tempfile::tempdir().unwrap();
+    let standalone = write(
+        dir.path(),
+        "billing.yaml",
+        "apiVersion: tributary.io/v1alpha1\nkind: KafkaConsumer\nmetadata: {name: billing, namespace: ride-hailing}\nspec:\n  clusterRef: local\n  topics: [ride-hailing-trip-events]\n  template: {image: ghcr.io/acme/billing:1}\n  autoscaling: {minReplicas: 2, maxReplicas: 6, lagThreshold: 100}\n",
+    );
+    let out = tributary(&[
+        "render",
+        "-f",
+        "examples/ride-hailing",
+        "-f",
+        standalone.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stderr, "", "everything could be rendered");
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&stdout).unwrap();
+    let count = |kind: &str| docs.iter().filter(|d| d["kind"] == kind).count();
+    assert_eq!(
+        (
+            count("KafkaTopic"),
+            count("KafkaProducer"),
+            count("KafkaConsumer")
+        ),
+        (5, 3, 3)
+    );
+    assert_eq!(
+        count("Deployment"),
+        3 + 3 + 1,
+        "every producer and consumer, the standalone one too"
+    );
+    assert_eq!(count("Service"), 3, "the producers' services");
+    let find = |kind: &str, name: &str| {
+        docs.iter()
+            .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no {kind} {name}: {stdout}"))
+    };
+    let dispatch = find("Deployment", "ride-hailing-dispatch");
+    let env = dispatch["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap();
+    let var = |name: &str| {
+        env.iter()
+            .find(|e| e["name"] == name)
+            .map(|e| e["value"].clone())
+    };
+    assert_eq!(
+        var("KAFKA_GROUP_ID"),
+        Some("ride-hailing-dispatch".into()),
+        "{dispatch}"
+    );
+    assert_eq!(
+        var("KAFKA_TOPICS")
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .split(',')
+            .next(),
+        Some("ride-requests"),
+        "broker names, not KafkaTopic names"
+    );
+    assert!(
+        dispatch["metadata"].get("ownerReferences").is_none(),
+        "no uid to own it by yet"
+    );
+    let billing = find("Deployment", "billing");
+    assert_eq!(
+        billing["spec"]["replicas"], 2,
+        "autoscaled: shown at minReplicas"
+    );
+    assert_eq!(
+        find("Service", "ride-hailing-rider-app-api")["spec"]["ports"][0]["port"],
+        80
+    );
+
+    // Without its KafkaCluster, a workload's Deployment cannot be rendered: said, not guessed.
+    let out = tributary(&["render", "-f", "examples/ride-hailing/topology.yaml"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stdout.contains("kind: Deployment"), "{stdout}");
+    assert!(
+        stderr.contains("note: examples/ride-hailing/topology.yaml#1 KafkaConsumer 'ride-hailing-dispatch': KafkaCluster 'local' is not among the manifests, so its Deployment is not rendered"),
+        "{stderr}"
+    );
 }
 
 /// "The broker matches the manifest" means the same to the CLI as to the operator: a config

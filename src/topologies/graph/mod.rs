@@ -6,7 +6,7 @@ mod build;
 mod render;
 
 pub use build::graph_of;
-pub use render::{format_retention, Format, UnknownFormat};
+pub use render::{format_retention, render_grouped, Format, UnknownFormat};
 
 /// What a drawing shows: the nodes and the edges between them. Built by [`graph_of`] from an
 /// expanded topology's children, or from any set of manifests.

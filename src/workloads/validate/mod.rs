@@ -5,10 +5,12 @@
 //! - [`consumer`]: a `KafkaConsumer` and its scaling;
 //! - [`producer`]: a `KafkaProducer` and its Service;
 //! - [`template`]: the pod template both share (image, env, labels, annotations);
-//! - [`topics`]: `spec.topics` and what the references resolve to.
+//! - [`topics`]: `spec.topics` and what the references resolve to;
+//! - [`reads`]: what a consumer reads, against what is known of its topics (warnings).
 
 mod consumer;
 mod producer;
+mod reads;
 mod template;
 #[cfg(test)]
 mod tests;
@@ -21,6 +23,7 @@ use crate::model::{DnsLabel, FieldError};
 
 pub use consumer::{validate_consumer, AutoscalingPolicy, Scaling, ValidatedConsumer};
 pub use producer::{validate_producer, ValidatedPort, ValidatedProducer, ValidatedService};
+pub use reads::{consumer_read_warnings, KnownTopic};
 pub use topics::{broker_topics, check_topic_clusters, topic_names, TopicNames, TopicRef};
 
 /// The resource that owns the rendered objects. Its name is a DNS label (it names the

@@ -7,23 +7,7 @@ use super::picture::{Kind, Model, COLUMNS, EMPTY_TEXT, MUTED_COLOR, TEXT_COLOR};
 
 impl Model {
     pub(super) fn dot(&self) -> String {
-        const FONT: &str = "Helvetica,Arial,sans-serif";
-        let mut out = String::new();
-        let _ = writeln!(out, "digraph {} {{", dot_quote(&self.title));
-        out.push_str("    rankdir=LR;\n");
-        if !self.title.is_empty() {
-            let _ = writeln!(out, "    label={};", dot_quote(&self.title));
-            out.push_str("    labelloc=t;\n");
-        }
-        let _ = writeln!(out, "    fontname=\"{FONT}\";");
-        let _ = writeln!(
-            out,
-            "    node [fontname=\"{FONT}\", fontsize=11, fontcolor=\"{TEXT_COLOR}\"];"
-        );
-        let _ = writeln!(
-            out,
-            "    edge [fontname=\"{FONT}\", fontsize=10, color=\"{MUTED_COLOR}\", fontcolor=\"{MUTED_COLOR}\"];"
-        );
+        let mut out = dot_header(&self.title);
         if self.nodes.is_empty() {
             let _ = writeln!(
                 out,
@@ -31,16 +15,49 @@ impl Model {
                 dot_quote(EMPTY_TEXT)
             );
         }
+        self.dot_columns(&mut out, "    ", "");
+        self.dot_edges(&mut out);
+        out.push_str("}\n");
+        out
+    }
+
+    /// Several pictures in one digraph, each in a cluster labelled with its title (their node
+    /// ids already told apart, see [`Model::prefixed`]).
+    pub(super) fn dot_grouped(title: &str, groups: &[Model]) -> String {
+        let mut out = dot_header(title);
+        for (g, model) in groups.iter().enumerate() {
+            let _ = writeln!(out, "    subgraph cluster_g{g} {{");
+            let _ = writeln!(out, "        label={};", dot_quote(&model.title));
+            out.push_str("        color=\"#4a5568\";\n");
+            if model.nodes.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "        g{g}_empty [label={}, shape=plaintext];",
+                    dot_quote(EMPTY_TEXT)
+                );
+            }
+            model.dot_columns(&mut out, "        ", &format!("g{g}_"));
+            out.push_str("    }\n");
+        }
+        for model in groups {
+            model.dot_edges(&mut out);
+        }
+        out.push_str("}\n");
+        out
+    }
+
+    /// A cluster per column, indented by `indent`, its id prefixed by `prefix`.
+    fn dot_columns(&self, out: &mut String, indent: &str, prefix: &str) {
         for (column, (id, heading)) in COLUMNS.iter().enumerate() {
             let members = self.column(column);
             if members.is_empty() {
                 continue;
             }
-            let _ = writeln!(out, "    subgraph cluster_{id} {{");
-            let _ = writeln!(out, "        label={};", dot_quote(heading));
-            out.push_str("        style=dashed;\n");
-            out.push_str("        color=\"#a0aec0\";\n");
-            out.push_str("        rank=same;\n");
+            let _ = writeln!(out, "{indent}subgraph cluster_{prefix}{id} {{");
+            let _ = writeln!(out, "{indent}    label={};", dot_quote(heading));
+            let _ = writeln!(out, "{indent}    style=dashed;");
+            let _ = writeln!(out, "{indent}    color=\"#a0aec0\";");
+            let _ = writeln!(out, "{indent}    rank=same;");
             for i in members {
                 let node = &self.nodes[i];
                 let style = node.kind.style();
@@ -57,15 +74,18 @@ impl Model {
                 let label: Vec<&str> = node.lines().collect();
                 let _ = writeln!(
                     out,
-                    "        {} [label={}, shape={shape}, style=\"{fill}\", fillcolor=\"{}\", color=\"{}\"];",
+                    "{indent}    {} [label={}, shape={shape}, style=\"{fill}\", fillcolor=\"{}\", color=\"{}\"];",
                     dot_quote(&node.id),
                     dot_quote(&label.join("\n")),
                     style.fill,
                     style.stroke
                 );
             }
-            out.push_str("    }\n");
+            let _ = writeln!(out, "{indent}}}");
         }
+    }
+
+    fn dot_edges(&self, out: &mut String) {
         for edge in &self.edges {
             let mut attrs = Vec::new();
             if let Some(label) = &edge.label {
@@ -86,9 +106,28 @@ impl Model {
                 dot_quote(&self.nodes[edge.to].id)
             );
         }
-        out.push_str("}\n");
-        out
     }
+}
+
+fn dot_header(title: &str) -> String {
+    const FONT: &str = "Helvetica,Arial,sans-serif";
+    let mut out = String::new();
+    let _ = writeln!(out, "digraph {} {{", dot_quote(title));
+    out.push_str("    rankdir=LR;\n");
+    if !title.is_empty() {
+        let _ = writeln!(out, "    label={};", dot_quote(title));
+        out.push_str("    labelloc=t;\n");
+    }
+    let _ = writeln!(out, "    fontname=\"{FONT}\";");
+    let _ = writeln!(
+        out,
+        "    node [fontname=\"{FONT}\", fontsize=11, fontcolor=\"{TEXT_COLOR}\"];"
+    );
+    let _ = writeln!(
+        out,
+        "    edge [fontname=\"{FONT}\", fontsize=10, color=\"{MUTED_COLOR}\", fontcolor=\"{MUTED_COLOR}\"];"
+    );
+    out
 }
 
 #[cfg(test)]

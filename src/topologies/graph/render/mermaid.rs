@@ -7,23 +7,48 @@ use super::picture::{Kind, Model, COLUMNS, EMPTY_TEXT, TEXT_COLOR};
 
 impl Model {
     pub(super) fn mermaid(&self) -> String {
-        let mut out = String::new();
-        if !self.title.is_empty() {
-            out.push_str("---\ntitle: ");
-            out.push_str(&yaml_quote(&self.title));
-            out.push_str("\n---\n");
-        }
-        out.push_str("flowchart LR\n");
+        let mut out = mermaid_header(&self.title);
         if self.nodes.is_empty() {
             let _ = writeln!(out, "    empty[\"{}\"]", mermaid_text(EMPTY_TEXT));
             return out;
         }
+        self.mermaid_columns(&mut out, "    ", "");
+        self.mermaid_edges(&mut out);
+        mermaid_classes(&mut out, &[self]);
+        out
+    }
+
+    /// Several pictures in one flowchart, each in a subgraph headed by its title (their node
+    /// ids already told apart, see [`Model::prefixed`]).
+    pub(super) fn mermaid_grouped(title: &str, groups: &[Model]) -> String {
+        let mut out = mermaid_header(title);
+        for (g, model) in groups.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "    subgraph g{g} [\"{}\"]",
+                mermaid_text(&model.title)
+            );
+            if model.nodes.is_empty() {
+                let _ = writeln!(out, "        g{g}_empty[\"{}\"]", mermaid_text(EMPTY_TEXT));
+            }
+            model.mermaid_columns(&mut out, "        ", &format!("g{g}_"));
+            out.push_str("    end\n");
+        }
+        for model in groups {
+            model.mermaid_edges(&mut out);
+        }
+        mermaid_classes(&mut out, &groups.iter().collect::<Vec<_>>());
+        out
+    }
+
+    /// A subgraph per column, indented by `indent`, its id prefixed by `prefix`.
+    fn mermaid_columns(&self, out: &mut String, indent: &str, prefix: &str) {
         for (column, (id, heading)) in COLUMNS.iter().enumerate() {
             let members = self.column(column);
             if members.is_empty() {
                 continue;
             }
-            let _ = writeln!(out, "    subgraph {id} [\"{heading}\"]");
+            let _ = writeln!(out, "{indent}subgraph {prefix}{id} [\"{heading}\"]");
             for i in members {
                 let node = &self.nodes[i];
                 let (open, close) = match node.kind {
@@ -34,13 +59,16 @@ impl Model {
                 let label: Vec<String> = node.lines().map(mermaid_text).collect();
                 let _ = writeln!(
                     out,
-                    "        {}{open}\"{}\"{close}",
+                    "{indent}    {}{open}\"{}\"{close}",
                     node.id,
                     label.join("<br/>")
                 );
             }
-            out.push_str("    end\n");
+            let _ = writeln!(out, "{indent}end");
         }
+    }
+
+    fn mermaid_edges(&self, out: &mut String) {
         for edge in &self.edges {
             let arrow = if edge.dashed { "-.->" } else { "-->" };
             let label = match &edge.label {
@@ -53,37 +81,51 @@ impl Model {
                 self.nodes[edge.from].id, self.nodes[edge.to].id
             );
         }
-        for kind in [
-            Kind::Producer,
-            Kind::Topic,
-            Kind::UndeclaredTopic,
-            Kind::Consumer,
-        ] {
-            let members: Vec<&str> = self
-                .nodes
-                .iter()
-                .filter(|n| n.kind == kind)
-                .map(|n| n.id.as_str())
-                .collect();
-            if members.is_empty() {
-                continue;
-            }
-            let style = kind.style();
-            let dash = if style.dashed {
-                ",stroke-dasharray:5 5"
-            } else {
-                ""
-            };
-            let _ = writeln!(
-                out,
-                "    classDef {} fill:{},stroke:{},color:{TEXT_COLOR}{dash}",
-                kind.class(),
-                style.fill,
-                style.stroke
-            );
-            let _ = writeln!(out, "    class {} {}", members.join(","), kind.class());
+    }
+}
+
+fn mermaid_header(title: &str) -> String {
+    let mut out = String::new();
+    if !title.is_empty() {
+        out.push_str("---\ntitle: ");
+        out.push_str(&yaml_quote(title));
+        out.push_str("\n---\n");
+    }
+    out.push_str("flowchart LR\n");
+    out
+}
+
+/// A class per kind of node, and its members among every model's nodes.
+fn mermaid_classes(out: &mut String, models: &[&Model]) {
+    for kind in [
+        Kind::Producer,
+        Kind::Topic,
+        Kind::UndeclaredTopic,
+        Kind::Consumer,
+    ] {
+        let members: Vec<&str> = models
+            .iter()
+            .flat_map(|m| m.nodes.iter())
+            .filter(|n| n.kind == kind)
+            .map(|n| n.id.as_str())
+            .collect();
+        if members.is_empty() {
+            continue;
         }
-        out
+        let style = kind.style();
+        let dash = if style.dashed {
+            ",stroke-dasharray:5 5"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "    classDef {} fill:{},stroke:{},color:{TEXT_COLOR}{dash}",
+            kind.class(),
+            style.fill,
+            style.stroke
+        );
+        let _ = writeln!(out, "    class {} {}", members.join(","), kind.class());
     }
 }
 

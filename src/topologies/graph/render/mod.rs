@@ -138,6 +138,22 @@ impl Graph {
     }
 }
 
+/// Several graphs drawn as one document in `format`, under `title`: each graph in a frame of
+/// its own, headed by its name (for `tributary graph` of manifests spanning several clusters:
+/// one graph per cluster, so a topic of one name on two clusters is two nodes).
+pub fn render_grouped(title: &str, groups: &[Graph], format: Format) -> String {
+    let models: Vec<Model> = groups
+        .iter()
+        .enumerate()
+        .map(|(g, graph)| Model::new(graph).prefixed(&format!("g{g}_")))
+        .collect();
+    match format {
+        Format::Mermaid => Model::mermaid_grouped(title, &models),
+        Format::Dot => Model::dot_grouped(title, &models),
+        Format::Svg => Model::svg_grouped(title, &models),
+    }
+}
+
 /// A `retention.ms` value for people: "604800000" → "7d", "3600000" → "1h", "90000" → "90s",
 /// "1500" → "1500ms", "0" → "0ms", "-1" → "unlimited".
 ///

@@ -162,6 +162,15 @@ impl Ids {
 }
 
 impl Model {
+    /// This model with every node id prefixed by `prefix`, so that several drawn in one
+    /// document keep distinct ids (the same topic on two clusters is two nodes).
+    pub(super) fn prefixed(mut self, prefix: &str) -> Model {
+        for node in &mut self.nodes {
+            node.id = format!("{prefix}{}", node.id);
+        }
+        self
+    }
+
     pub(super) fn new(graph: &Graph) -> Model {
         let mut ids = Ids::default();
         let mut nodes = Vec::new();

@@ -5,11 +5,64 @@ use std::fmt::Write as _;
 use super::escape::xml_escape;
 use super::layout::{
     text_top, Badge, Layout, DETAIL_SIZE, FONT_SIZE, HEADING_SIZE, LABEL_PAD_Y, LABEL_SIZE, LID,
-    LINE_HEIGHT, PAD_Y, TITLE_SIZE,
+    LINE_HEIGHT, MARGIN, PAD_Y, TITLE_SIZE,
 };
 use super::picture::{Kind, Model, EMPTY_TEXT, MUTED_COLOR, TEXT_COLOR};
 
 impl Model {
+    /// Several pictures in one SVG document, stacked top to bottom under `title`, each laid out
+    /// on its own (and titled with its own title) as a nested `<svg>`.
+    pub(super) fn svg_grouped(title: &str, groups: &[Model]) -> String {
+        let drawn: Vec<(Layout, String)> = groups
+            .iter()
+            .map(|model| {
+                let layout = Layout::new(model);
+                let svg = model.svg(&layout);
+                let body = svg
+                    .strip_prefix("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n")
+                    .unwrap_or(&svg)
+                    .to_owned();
+                (layout, body)
+            })
+            .collect();
+        let band = MARGIN + TITLE_SIZE + MARGIN / 2.0;
+        let width = drawn.iter().map(|(l, _)| l.width).fold(
+            MARGIN * 2.0 + title.chars().count() as f64 * TITLE_SIZE * 0.6,
+            f64::max,
+        );
+        let height = band + drawn.iter().map(|(l, _)| l.height).sum::<f64>();
+        let (w, h) = (num(width), num(height));
+        let mut out = String::new();
+        out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        let _ = writeln!(
+            out,
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"{}\" role=\"img\">",
+            num(FONT_SIZE)
+        );
+        let _ = writeln!(out, "<title>{}</title>", xml_escape(title));
+        let _ = writeln!(
+            out,
+            "<rect x=\"0\" y=\"0\" width=\"{w}\" height=\"{h}\" fill=\"#ffffff\"/>"
+        );
+        let _ = writeln!(
+            out,
+            "<text x=\"{}\" y=\"{}\" font-size=\"{}\" font-weight=\"bold\" fill=\"{TEXT_COLOR}\">{}</text>",
+            num(MARGIN),
+            num(MARGIN + TITLE_SIZE),
+            num(TITLE_SIZE),
+            xml_escape(title)
+        );
+        let mut y = band;
+        for (layout, body) in &drawn {
+            // A nested <svg> is placed by x and y; the rest of its opening tag stays as is.
+            let placed = body.replacen("<svg ", &format!("<svg x=\"0\" y=\"{}\" ", num(y)), 1);
+            out.push_str(&placed);
+            y += layout.height;
+        }
+        out.push_str("</svg>\n");
+        out
+    }
+
     pub(super) fn svg(&self, layout: &Layout) -> String {
         let mut out = String::new();
         let (w, h) = (num(layout.width), num(layout.height));
