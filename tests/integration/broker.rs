@@ -439,3 +439,25 @@ async fn cluster_info_lists_the_brokers() {
     );
     let _unused: BTreeMap<i32, String> = info.brokers.into_iter().collect();
 }
+
+/// A cluster failing the same way is reported in the same words at every probe (so its status
+/// is not rewritten each time): librdkafka's suppressed-repeat counts, timings and its
+/// aggregate "brokers are down" do not leak into the message.
+#[tokio::test]
+async fn an_unreachable_cluster_reads_the_same_at_every_probe() {
+    let port = free_port();
+    let admin = RdKafkaAdmin::connect(&ClientSettings::plaintext(
+        &format!("127.0.0.1:{port}"),
+        Duration::from_secs(1),
+    ))
+    .unwrap();
+    let mut messages = Vec::new();
+    for _ in 0..3 {
+        messages.push(admin.snapshot(&[]).await.unwrap_err().to_string());
+    }
+    assert!(messages[0].contains("Connection refused"), "{messages:?}");
+    assert!(
+        messages.iter().all(|m| m == &messages[0]),
+        "{messages:#?}"
+    );
+}
