@@ -109,6 +109,8 @@ struct Broker {
     listen: u16,
     advertised: SocketAddr,
     guard: Option<(Child, ChildStdin)>,
+    /// When it last started.
+    started: Instant,
 }
 
 impl Broker {
@@ -118,6 +120,7 @@ impl Broker {
             self.listen,
             &self.advertised.to_string(),
         ));
+        self.started = Instant::now();
         broker::wait_for(
             format!("127.0.0.1:{}", self.listen).parse().unwrap(),
             Duration::from_secs(20),
@@ -439,6 +442,7 @@ async fn run(seed: u64, seconds: u64, max_ops: usize) {
         listen,
         advertised: proxy_listener.local_addr().unwrap(),
         guard: None,
+        started: Instant::now(),
     };
     tansu.start();
     let proxy = proxy::Proxy::start(
@@ -523,8 +527,6 @@ async fn run(seed: u64, seconds: u64, max_ops: usize) {
     };
     let mut broker_back_at: Option<Instant> = None;
     let mut replica_due: Vec<Instant> = Vec::new();
-    // Topics a broker restart may have lost: Retain topics no KafkaTopic manages any more.
-    let mut may_be_lost: BTreeSet<String> = BTreeSet::new();
 
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut steps = 0;
@@ -559,8 +561,6 @@ async fn run(seed: u64, seconds: u64, max_ops: usize) {
                 &mut figures,
                 &mut broker_back_at,
                 &mut replica_due,
-                &model,
-                &mut may_be_lost,
             )
             .await;
             continue;
@@ -586,10 +586,6 @@ async fn run(seed: u64, seconds: u64, max_ops: usize) {
         replicas.start();
     }
     let schedule_took = started.elapsed();
-    // Any topic the broker restarts lost is a Retain topic or a paused one.
-    if figures.broker_restarts > 0 {
-        may_be_lost.extend(model.retained.iter().cloned());
-    }
 
     // ------------------------------------------------------------------------------------
     // The quiet period: converge.
@@ -598,7 +594,8 @@ async fn run(seed: u64, seconds: u64, max_ops: usize) {
     let converged_at = loop {
         // The test plays the kubelet: every Deployment's pods run.
         play_kubelet(&client).await;
-        match converged(&ops, &admin, &model, &may_be_lost).await {
+        let created = created_since(&proxy.log.lock().unwrap().calls, tansu.started);
+        match converged(&ops, &admin, &model, &created).await {
             Ok(()) => break Instant::now(),
             Err(why) => {
                 let waited = figures.last_fault.elapsed();
@@ -822,8 +819,6 @@ async fn inject(
     figures: &mut Figures,
     broker_back_at: &mut Option<Instant>,
     replica_due: &mut Vec<Instant>,
-    model: &Model,
-    may_be_lost: &mut BTreeSet<String>,
 ) {
     let matchers = [
         ("*", ""),
@@ -867,10 +862,9 @@ async fn inject(
             figures.fault("410 (compacted, watches dropped)");
         }
         6 if tansu.running() && rng.chance(40) => {
-            tansu.stop();
             // The broker keeps topics in memory: the Retain topics no KafkaTopic manages go
             // with it (the others are recreated).
-            may_be_lost.extend(model.retained.iter().cloned());
+            tansu.stop();
             *broker_back_at = Some(Instant::now() + rng.millis(500, 5000));
             figures.fault("broker stop");
         }
@@ -1069,6 +1063,19 @@ fn mark_gone(model: &mut Model, topic: &str, policy: Policy) {
     };
 }
 
+/// Topics of the CreateTopics requests sent since `since` and answered.
+fn created_since(calls: &[proxy::AdminCall], since: Instant) -> BTreeSet<String> {
+    calls
+        .iter()
+        .filter(|c| c.sent > since && c.done.is_some())
+        .filter_map(|c| match &c.topics {
+            Topics::Create(names) => Some(names.iter().cloned()),
+            Topics::Delete(_) => None,
+        })
+        .flatten()
+        .collect()
+}
+
 /// Marks every Deployment's replicas ready, as the kubelet and the Deployment controller would.
 async fn play_kubelet(client: &Client) {
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), NAMESPACE);
@@ -1112,7 +1119,7 @@ async fn converged(
     ops: &Ops,
     admin: &RdKafkaAdmin,
     model: &Model,
-    may_be_lost: &BTreeSet<String>,
+    created: &BTreeSet<String>,
 ) -> Result<(), String> {
     let err = |e: kube::Error| e.to_string();
     let topics = ops
@@ -1199,11 +1206,11 @@ async fn converged(
             return Err(format!("topic {name} on the broker, no longer desired"));
         }
     }
-    for name in &model.retained {
-        if !on_broker.contains(name) && !may_be_lost.contains(name) {
-            // A Retain topic never made it to the broker only if its KafkaTopic went first;
-            // the DeleteTopics check below is what proves none was deleted.
-            continue;
+    // A Retain topic created since the broker last started is there still (one whose
+    // KafkaTopic went before it was created, or that a broker restart lost, may not be).
+    for name in model.retained.intersection(created) {
+        if !on_broker.contains(name) {
+            return Err(format!("Retain topic {name} is gone from the broker"));
         }
     }
     let described: Vec<String> = must

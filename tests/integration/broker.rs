@@ -456,8 +456,5 @@ async fn an_unreachable_cluster_reads_the_same_at_every_probe() {
         messages.push(admin.snapshot(&[]).await.unwrap_err().to_string());
     }
     assert!(messages[0].contains("Connection refused"), "{messages:?}");
-    assert!(
-        messages.iter().all(|m| m == &messages[0]),
-        "{messages:#?}"
-    );
+    assert!(messages.iter().all(|m| m == &messages[0]), "{messages:#?}");
 }
