@@ -8,16 +8,18 @@
 //! At the end, after a quiet period, it checks that the broker holds exactly the desired
 //! topics, that every DeleteTopics the broker saw (read off the wire by [`proxy`]) was for a
 //! topic whose KafkaTopic was deleted with `Delete`, that no topic was in two CreateTopics in
-//! flight at once, that every resource is Ready or carries the right refusal, that the
-//! operator's request rate stayed under the bounds of [`BASE_PER_SECOND`] and [`WRITES_PER_OBJECT`], that after a dropped
-//! watch each kind is watched once, and that no log line (trace level) carries the SASL
-//! password. It prints its figures.
+//! flight at once, that every resource is Ready or carries the right refusal, that once
+//! converged the operator writes nothing, that its request rate stayed under the bounds of
+//! [`BASE_PER_SECOND`] and [`WRITES_PER_OBJECT`], that after a dropped watch each kind is
+//! watched once, and that no log line (trace level) carries the SASL password. It prints its
+//! figures.
 //!
 //! Its own test binary: it starts, stops and restarts a broker of its own (the other test
 //! binaries share one that must stay up), and it runs for a minute or more, alone.
 //!
 //! `cargo test --test chaos` runs the short seeded run (CI). The long run:
-//! `CHAOS_SEED=7 CHAOS_SECONDS=600 cargo test --release --test chaos -- --ignored --nocapture`.
+//! `CHAOS_SEED=7 CHAOS_SECONDS=480 cargo test --test chaos long_chaos_run -- --ignored
+//! --nocapture` (`CHAOS_OPS` caps the steps; `CHAOS_KEEP=1` keeps the operators' logs).
 
 #[path = "../support/broker.rs"]
 mod broker;
@@ -268,6 +270,7 @@ struct Model {
     deletable: BTreeSet<String>,
     /// Topics whose KafkaTopic went with `Retain`: they may stay on the broker.
     retained: BTreeSet<String>,
+    /// Numbers names, so that no name is ever used twice.
     next: usize,
     /// The most objects (KafkaTopics, topologies and their children, consumers) at once.
     peak_objects: usize,
@@ -1401,8 +1404,8 @@ async fn seeded_chaos_run() {
     .await;
 }
 
-/// The long run: `CHAOS_SEED=… CHAOS_SECONDS=600 cargo test --release --test chaos -- --ignored
-/// --nocapture`.
+/// The long run: `CHAOS_SEED=… CHAOS_SECONDS=600 cargo test --test chaos long_chaos_run --
+/// --ignored --nocapture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "the long chaos run: CHAOS_SEED and CHAOS_SECONDS (default 600)"]
 async fn long_chaos_run() {
