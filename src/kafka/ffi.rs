@@ -113,7 +113,7 @@ impl Client {
     pub(super) fn drain(&self) {
         let (errors, stats) = drain_main_queue(self.handle());
         let mut d = self.diagnostics();
-        if let Some(last) = errors.into_iter().last() {
+        if let Some(last) = latest_cause(&errors, d.last_error.is_some()) {
             d.last_error = Some(last);
         }
         if stats.is_some() {
@@ -169,6 +169,40 @@ impl Client {
             .await
             .map_err(|e| BrokerError::Client(format!("{what} panicked: {e}")))
     }
+}
+
+/// The error an unreachable cluster is reported with, from the errors librdkafka posted since
+/// the last look (oldest first), or `None` to keep the one kept so far (`have_one`): the newest
+/// that names a cause, in the words that stay the same from one occurrence to the next. So a
+/// cluster failing the same way reads the same at every probe, and its status is not rewritten
+/// (librdkafka alternates a cause, e.g. a refused SASL handshake, with the aggregate "1/1
+/// brokers are down", and counts suppressed repeats in the text).
+fn latest_cause(errors: &[String], have_one: bool) -> Option<String> {
+    let stable: Vec<String> = errors.iter().map(|e| stable_error(e)).collect();
+    let aggregate = |e: &String| e.ends_with("brokers are down");
+    match stable.iter().rev().find(|e| !aggregate(e)) {
+        Some(cause) => Some(cause.clone()),
+        None if have_one => None,
+        None => stable.last().cloned(),
+    }
+}
+
+/// `message` without librdkafka's parts that vary between occurrences of one error: the
+/// `[thrd:NAME]: ` prefix of a log line and the `(after Nms in state S[, N identical error(s)
+/// suppressed])` suffix.
+fn stable_error(message: &str) -> String {
+    let mut text = message.trim();
+    if let Some(rest) = text.strip_prefix("[thrd:") {
+        if let Some((_, after)) = rest.split_once("]: ") {
+            text = after;
+        }
+    }
+    if let Some(start) = text.rfind(" (after ") {
+        if text.ends_with(')') && text[start..].contains("ms in state ") {
+            text = &text[..start];
+        }
+    }
+    text.to_owned()
 }
 
 /// Drains the client's main queue: logs go to `tracing`; returns the messages of errors and
@@ -535,5 +569,48 @@ impl<T> Drop for Requests<T> {
             // SAFETY: every item was created by the matching `*_new` and is destroyed once.
             unsafe { (self.destroy)(self.items.as_mut_ptr(), self.items.len()) }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{latest_cause, stable_error};
+
+    const SASL: &str = "sasl_plaintext://127.0.0.1:41589/bootstrap: SASL PLAIN mechanism handshake failed: Broker: Unsupported SASL mechanism: broker's supported mechanisms: PLAIN";
+
+    #[test]
+    fn an_error_reads_the_same_at_each_occurrence() {
+        for raw in [
+            format!("{SASL} (after 0ms in state AUTH_HANDSHAKE)"),
+            format!("{SASL} (after 1ms in state AUTH_HANDSHAKE, 3 identical error(s) suppressed)"),
+            format!("[thrd:sasl_plaintext://127.0.0.1:41589/bootstrap]: {SASL} (after 0ms in state AUTH_HANDSHAKE)"),
+        ] {
+            assert_eq!(stable_error(&raw), SASL, "{raw}");
+        }
+        let refused = "127.0.0.1:9/bootstrap: Connect to ipv4#127.0.0.1:9 failed: Connection refused (after 0ms in state CONNECT)";
+        assert_eq!(
+            stable_error(refused),
+            "127.0.0.1:9/bootstrap: Connect to ipv4#127.0.0.1:9 failed: Connection refused"
+        );
+        // Parentheses of the message itself stay.
+        assert_eq!(stable_error("Broker: Unknown (x)"), "Broker: Unknown (x)");
+    }
+
+    #[test]
+    fn the_cause_wins_over_the_aggregate_and_is_kept() {
+        let down = "[thrd:sasl_plaintext://127.0.0.1:41589/bootstrap]: 1/1 brokers are down";
+        let errors = [
+            format!("{SASL} (after 0ms in state AUTH_HANDSHAKE)"),
+            down.to_owned(),
+        ];
+        assert_eq!(latest_cause(&errors, false).as_deref(), Some(SASL));
+        // Only the aggregate since: the cause kept so far stays.
+        assert_eq!(latest_cause(&[down.to_owned()], true), None);
+        // Nothing better known: the aggregate is what there is.
+        assert_eq!(
+            latest_cause(&[down.to_owned()], false).as_deref(),
+            Some("1/1 brokers are down")
+        );
+        assert_eq!(latest_cause(&[], false), None);
     }
 }

@@ -484,3 +484,22 @@ async fn a_topic_the_client_refuses_does_not_sink_the_others_of_its_batch() {
         .all(|t| seen.topics.contains_key(t.name.as_str())));
     assert!(!seen.topics.contains_key(&bad));
 }
+
+/// A cluster failing the same way is reported in the same words at every probe (so its status
+/// is not rewritten each time): librdkafka's suppressed-repeat counts, timings and its
+/// aggregate "brokers are down" do not leak into the message.
+#[tokio::test]
+async fn an_unreachable_cluster_reads_the_same_at_every_probe() {
+    let port = free_port();
+    let admin = RdKafkaAdmin::connect(&ClientSettings::plaintext(
+        &format!("127.0.0.1:{port}"),
+        Duration::from_secs(1),
+    ))
+    .unwrap();
+    let mut messages = Vec::new();
+    for _ in 0..3 {
+        messages.push(admin.snapshot(&[]).await.unwrap_err().to_string());
+    }
+    assert!(messages[0].contains("Connection refused"), "{messages:?}");
+    assert!(messages.iter().all(|m| m == &messages[0]), "{messages:#?}");
+}

@@ -1235,14 +1235,14 @@ fn proxy_losing_the_first_create_answer(listener: std::net::TcpListener, upstrea
 /// reported as 40 failures: the broker is read again and shows every topic created.
 #[test]
 fn a_lost_answer_is_settled_by_reading_the_broker_again() {
-    use crate::support::broker::{spawn_guarded_tansu_advertising, stop_guarded, wait_for};
+    use crate::support::broker::{spawn_guarded_tansu_at, stop_guarded, wait_for};
 
     let (port, proxy) = (
         free_port(),
         std::net::TcpListener::bind("127.0.0.1:0").unwrap(),
     );
     let proxy_port = proxy.local_addr().unwrap().port();
-    let tansu = spawn_guarded_tansu_advertising(port, proxy_port);
+    let tansu = spawn_guarded_tansu_at(port, &format!("127.0.0.1:{proxy_port}"));
     wait_for(
         format!("127.0.0.1:{port}").parse().unwrap(),
         Duration::from_secs(20),

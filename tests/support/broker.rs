@@ -85,14 +85,15 @@ fn start_tansu() -> TestBroker {
 
 /// Starts Tansu on `port` under the pipe guard; returns the guard and the pipe's write end.
 pub fn spawn_guarded_tansu(port: u16) -> (Child, ChildStdin) {
-    spawn_guarded_tansu_advertising(port, port)
+    spawn_guarded_tansu_at(port, &format!("127.0.0.1:{port}"))
 }
 
-/// [`spawn_guarded_tansu`], telling clients to connect to `advertised` (a proxy in front of it).
-pub fn spawn_guarded_tansu_advertising(port: u16, advertised: u16) -> (Child, ChildStdin) {
+/// Starts Tansu listening on `port` and advertising `advertised` (`host:port`, e.g. a proxy in
+/// front of it) under the pipe guard; returns the guard and the pipe's write end.
+pub fn spawn_guarded_tansu_at(port: u16, advertised: &str) -> (Child, ChildStdin) {
     let bin = tansu_binary();
     let url = format!("tcp://127.0.0.1:{port}");
-    let advertised = format!("tcp://127.0.0.1:{advertised}");
+    let advertised = format!("tcp://{advertised}");
     let mut child = Command::new("sh")
         .arg("-c")
         .arg(r#""$0" broker --listener-url "$1" --advertised-listener-url "$2" --storage-engine memory://tansu/ </dev/null >/dev/null 2>&1 & pid=$!; read -r _; kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; exit 0"#)

@@ -95,10 +95,18 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "/".into());
 
+    let at = std::time::Instant::now();
+    let user_agent = req
+        .headers()
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
     if let Some(delay) = shared.delay_for(method.as_str(), &target) {
         tokio::time::sleep(delay).await;
     }
-    if let Some(code) = shared.take_fault(method.as_str(), &target) {
+    if let Some(fault) = shared.take_fault(method.as_str(), &target) {
+        let code = fault.status;
         let err = ApiError::new(
             code,
             reason_for(code),
@@ -109,8 +117,19 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
             path: target,
             status: code,
             injected: true,
+            at,
+            user_agent,
         });
-        return error_response(&err);
+        let Some(seconds) = fault.retry_after else {
+            return error_response(&err);
+        };
+        let mut status = err.status();
+        status["details"]["retryAfterSeconds"] = json!(seconds);
+        let mut response = json_response(code, &status, &[]);
+        response
+            .headers_mut()
+            .insert(http::header::RETRY_AFTER, seconds.into());
+        return response;
     }
 
     let headers = req.headers().clone();
@@ -128,6 +147,8 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
         path: target,
         status: response.status().as_u16(),
         injected: false,
+        at,
+        user_agent,
     });
     response
 }

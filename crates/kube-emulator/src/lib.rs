@@ -116,9 +116,11 @@
 //!   on an API server restart or a watch timeout; clients rewatch from their last version);
 //!   [`ApiServer::fail_next`] answers the next `count` requests matching a [`Matcher`] (method +
 //!   path-and-query substring) with an error `Status` of the given code (409, 429, 500, ...;
-//!   note kube's client itself retries 429, 503 and 504); [`ApiServer::set_delay`] holds
+//!   note kube's client itself retries 429, 503 and 504), and
+//!   [`ApiServer::fail_next_retry_after`] adds a `Retry-After` header; [`ApiServer::set_delay`] holds
 //!   matching requests back before they are handled (a delayed write lands late, a delayed watch
-//!   starts late); [`ApiServer::requests`] lists every request served;
+//!   starts late); [`ApiServer::requests`] lists every request served (with its arrival time
+//!   and `User-Agent`);
 //!   [`ApiServer::open_watches`] / [`ApiServer::wait_for_watches`] tell when clients watch.
 //!
 //! # What it does not implement
@@ -247,14 +249,26 @@ pub struct RequestRecord {
     /// Path and query.
     pub path: String,
     pub status: u16,
-    /// Answered by [`ApiServer::fail_next`].
+    /// Answered by [`ApiServer::fail_next`] (or [`ApiServer::fail_next_retry_after`]).
     pub injected: bool,
+    /// When the request arrived (before any [`ApiServer::set_delay`]).
+    pub at: std::time::Instant,
+    /// The request's `User-Agent` header (`""` when it sent none), to tell clients apart.
+    pub user_agent: String,
 }
 
 struct Fault {
     matcher: Matcher,
     status: u16,
     remaining: usize,
+    retry_after: Option<u64>,
+}
+
+/// An injected error: its status code and the `Retry-After` seconds it carries, if any.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct InjectedFault {
+    pub(crate) status: u16,
+    pub(crate) retry_after: Option<u64>,
 }
 
 /// What the HTTP side shares with the handle.
@@ -270,15 +284,18 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn take_fault(&self, method: &str, path: &str) -> Option<u16> {
+    pub(crate) fn take_fault(&self, method: &str, path: &str) -> Option<InjectedFault> {
         let mut faults = self.faults.lock().unwrap();
         let f = faults
             .iter_mut()
             .find(|f| f.remaining > 0 && f.matcher.matches(method, path))?;
         f.remaining -= 1;
-        let status = f.status;
+        let fault = InjectedFault {
+            status: f.status,
+            retry_after: f.retry_after,
+        };
         faults.retain(|f| f.remaining > 0);
-        Some(status)
+        Some(fault)
     }
 
     pub(crate) fn delay_for(&self, method: &str, path: &str) -> Option<Duration> {
@@ -490,6 +507,25 @@ impl ApiServer {
             matcher: matcher.into(),
             status,
             remaining: count,
+            retry_after: None,
+        });
+    }
+
+    /// As [`ApiServer::fail_next`], with a `Retry-After: seconds` header on each answer and
+    /// `details.retryAfterSeconds` in its `Status`, as the real server sends with 429 (API
+    /// priority and fairness) and some 5xx.
+    pub fn fail_next_retry_after(
+        &self,
+        matcher: impl Into<Matcher>,
+        status: u16,
+        count: usize,
+        seconds: u64,
+    ) {
+        self.shared.faults.lock().unwrap().push(Fault {
+            matcher: matcher.into(),
+            status,
+            remaining: count,
+            retry_after: Some(seconds),
         });
     }
 
