@@ -12,6 +12,7 @@ pub mod memory;
 mod native;
 mod observed;
 mod rdkafka_admin;
+mod record_store;
 mod requests;
 
 use std::fmt;
@@ -27,6 +28,7 @@ pub use connection::{
 };
 pub use observed::{BrokerSnapshot, ObservedConfig, ObservedTopic};
 pub use rdkafka_admin::RdKafkaAdmin;
+pub use record_store::{RecordStore, Records};
 pub use requests::{result_label, RequestTally};
 
 /// One change to one config key.
