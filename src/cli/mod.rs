@@ -667,41 +667,20 @@ async fn run_clusters(
         // The stack: every stack's state on the cluster, what a prune removes.
         let declared = declared_topics(&target);
         let store = StackStore::new(&target.settings);
-        let prune = stack_args.is_some_and(|s| s.prune);
-        let mut states = None;
-        if let Some(stack_args) = stack_args {
-            let name = stack_args
-                .stack
-                .clone()
-                .unwrap_or_else(|| default_stack(&target));
-            match store.read().await {
-                Ok(read) => {
-                    let pruning = stack::plan_prune(&name, &read, &declared);
-                    for warning in prune_warnings(&name, &pruning, prune) {
-                        eprintln!("warning: {warning}");
+        let states = match stack_args {
+            None => None,
+            Some(stack_args) => {
+                match read_stack(stack_args, mode, &target, &store, &declared, &mut run).await {
+                    Ok(states) => states,
+                    Err(error) => {
+                        eprintln!("Error: {error}");
+                        run.error = Some(error);
+                        runs.push(run);
+                        continue;
                     }
-                    if prune {
-                        run.pruned = pruning.prune.into_iter().collect();
-                    }
-                    states = Some(read);
-                    run.stack = Some(name);
-                }
-                // Apply records the state, and must know it; a plan without --prune does not.
-                Err(e) if prune || mode == Mode::Apply => {
-                    let error = format!(
-                        "reading the state of stack '{name}' on {}: {e}; nothing was changed on it (README.md, \"Pruning\", lists the permissions)",
-                        run.label()
-                    );
-                    eprintln!("Error: {error}");
-                    run.error = Some(error);
-                    runs.push(run);
-                    continue;
-                }
-                Err(e) => {
-                    eprintln!("warning: stack '{name}': its state could not be read ({e}); renamed topics are not told");
                 }
             }
-        }
+        };
         let removals: Vec<Removal> = removals
             .into_iter()
             .chain(run.pruned.iter().map(|name| Removal {
@@ -763,6 +742,46 @@ async fn run_clusters(
         runs.push(run);
     }
     Ok(())
+}
+
+/// Reads every stack's state on the target's cluster, sets `run.stack` and, under `--prune`,
+/// `run.pruned`, and warns of renames and of what a prune leaves. `Err`: the state is needed
+/// (`apply`, `--prune`) and could not be read. `Ok(None)`: a plan without `--prune` that could
+/// not read it (a warning).
+async fn read_stack(
+    stack_args: &StackArgs,
+    mode: Mode,
+    target: &Target<'_>,
+    store: &StackStore,
+    declared: &[stack::Declared],
+    run: &mut ClusterRun,
+) -> Result<Option<BTreeMap<String, stack::StackState>>, String> {
+    let name = stack_args
+        .stack
+        .clone()
+        .unwrap_or_else(|| default_stack(target));
+    match store.read().await {
+        Ok(states) => {
+            let pruning = stack::plan_prune(&name, &states, declared);
+            for warning in prune_warnings(&name, &pruning, stack_args.prune) {
+                eprintln!("warning: {warning}");
+            }
+            if stack_args.prune {
+                run.pruned = pruning.prune.into_iter().collect();
+            }
+            run.stack = Some(name);
+            Ok(Some(states))
+        }
+        // Apply records the state, and must know it; a plan without --prune does not.
+        Err(e) if stack_args.prune || mode == Mode::Apply => Err(format!(
+            "reading the state of stack '{name}' on {}: {e}; nothing was changed on it (README.md, \"Pruning\", lists the permissions)",
+            run.label()
+        )),
+        Err(e) => {
+            eprintln!("warning: stack '{name}': its state could not be read ({e}); renamed topics are not told");
+            Ok(None)
+        }
+    }
 }
 
 /// The topics a target declares, for its stack.

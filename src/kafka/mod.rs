@@ -1,7 +1,7 @@
 //! Broker access: the [`BrokerAdmin`] trait the planner's executor talks to, and its
 //! librdkafka implementation. Every operation takes a batch and makes one broker request.
 //! Every call tells the requests it made ([`RequestTally`]); the broker layer records no
-//! metrics itself.
+//! metrics itself. [`RecordStore`]: keyed records in a compacted topic (the CLI's stacks).
 
 pub mod api_versions;
 mod connection;
