@@ -19,6 +19,10 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use super::ffi::client_config;
 use super::{BrokerAdmin, BrokerError, ClientSettings, NewTopic};
 
+/// The `group.id` of the reader; librdkafka may look its coordinator up, but the group is never
+/// joined and no offset is committed, so a refusal about the group is not an error here.
+pub const READER_GROUP: &str = "tributary-store-reader";
+
 /// The records of a store: each key's latest value.
 pub type Records = BTreeMap<String, Vec<u8>>;
 
@@ -127,13 +131,28 @@ fn fetch_error(topic: &str, what: &str, error: KafkaError) -> BrokerError {
     }
 }
 
+/// An error about the reader's consumer group (its coordinator, its authorization), which an
+/// assigned, never committing reader does not use.
+fn about_the_group(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::GroupAuthorizationFailed
+                | RDKafkaErrorCode::CoordinatorNotAvailable
+                | RDKafkaErrorCode::NotCoordinator
+                | RDKafkaErrorCode::CoordinatorLoadInProgress
+        )
+    )
+}
+
 /// Consumes every partition of `topic` from its start to the high watermark it had when the
 /// read began; the last record of each key wins.
 fn read_to_end(settings: &ClientSettings, topic: &str) -> Result<Records, BrokerError> {
     let timeout = settings.timeout;
     let consumer: BaseConsumer = client_config(settings, "tributary-store")
-        // Partitions are assigned by hand: no group is joined and no offset is committed.
-        .set("group.id", "tributary-store-reader")
+        // Partitions are assigned by hand: no group is joined and no offset is committed
+        // (librdkafka needs a `group.id` to assign all the same).
+        .set("group.id", READER_GROUP)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("allow.auto.create.topics", "false")
@@ -204,7 +223,14 @@ fn read_to_end(settings: &ClientSettings, topic: &str) -> Result<Records, Broker
             }
             continue;
         };
-        let message = result.map_err(|e| fetch_error(topic, "Fetch", e))?;
+        let message = match result {
+            Ok(message) => message,
+            Err(e) if about_the_group(&e) => {
+                tracing::debug!(%topic, error = %e, "store reader: a group error, ignored (no group is used)");
+                continue;
+            }
+            Err(e) => return Err(fetch_error(topic, "Fetch", e)),
+        };
         let partition = message.partition();
         if let Some(key) = message.key() {
             let key = String::from_utf8_lossy(key).into_owned();

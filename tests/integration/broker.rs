@@ -516,7 +516,9 @@ async fn a_record_store_keeps_the_latest_value_of_each_key() {
     let seen = admin.snapshot(std::slice::from_ref(&topic)).await.unwrap();
     assert_eq!(seen.topics[&topic].partitions, 1);
     assert_eq!(
-        seen.topics[&topic].configs["cleanup.policy"].value.as_deref(),
+        seen.topics[&topic].configs["cleanup.policy"]
+            .value
+            .as_deref(),
         Some("compact"),
         "created compacted"
     );
