@@ -555,14 +555,22 @@ async fn run_target(args: &TargetArgs, stack: Option<&StackArgs>, mode: Mode) ->
         }
     };
     print_warnings(&set);
-    if set.topics.is_empty() {
+    // With --prune, no topic may be the point: every topic of the stack left the manifests.
+    let prune_target = stack.is_some_and(|s| s.prune)
+        && (args.bootstrap.is_some() || fallback.is_some() || !set.clusters.is_empty());
+    if set.topics.is_empty() && !prune_target {
         if json {
             println!(
                 "{}",
                 report::Document::new(mode.verb(), &[], None).to_json()
             );
         } else {
-            println!("no KafkaTopic in the given manifests; nothing to do");
+            let hint = if stack.is_some_and(|s| s.prune) {
+                " (to prune a cluster, name it: --bootstrap, --cluster or a KafkaCluster manifest)"
+            } else {
+                ""
+            };
+            println!("no KafkaTopic in the given manifests; nothing to do{hint}");
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -615,7 +623,8 @@ async fn run_clusters(
     } else {
         Box::new(FileSecrets)
     };
-    let targets = resolve_targets(args, set, fallback, secrets.as_ref()).await?;
+    let prune = stack_args.is_some_and(|s| s.prune);
+    let targets = resolve_targets(args, set, fallback, secrets.as_ref(), prune).await?;
     for target in targets {
         let (cluster, namespace) = target.cluster.clone().unzip();
         let mut run = ClusterRun {
@@ -887,11 +896,14 @@ fn load_cluster_file(path: &PathBuf) -> Result<KafkaCluster> {
     Ok(cluster)
 }
 
+/// The broker connections of a run and their topics; under `prune`, also the clusters the
+/// manifests (or --cluster) name that no topic refers to any more.
 async fn resolve_targets<'a>(
     args: &TargetArgs,
     set: &'a ValidatedSet,
     fallback: Option<&KafkaCluster>,
     secrets: &dyn SecretReader,
+    prune: bool,
 ) -> Result<Vec<Target<'a>>> {
     let timeout = args.timeout.map(Duration::from_secs);
     if let Some(bootstrap) = &args.bootstrap {
@@ -923,25 +935,49 @@ async fn resolve_targets<'a>(
                 ),
             }
         })?;
-        let mut settings = ClientSettings::for_cluster(cluster, secrets)
-            .await
-            .with_context(|| {
-                format!(
-                    "KafkaCluster '{}'",
-                    cluster.metadata.name.as_deref().unwrap_or_default()
-                )
-            })?;
-        if let Some(t) = timeout {
-            settings.timeout = t;
-        }
-        targets.push(Target {
-            cluster: Some((
+        targets.push(cluster_target(cluster, topics, timeout, secrets).await?);
+    }
+    if prune {
+        // A cluster whose topics all left the manifests is still pruned: every KafkaCluster
+        // among the manifests, and the --cluster one, is a target.
+        let clusters = set.clusters.iter().map(|(_, c)| c).chain(fallback);
+        for cluster in clusters {
+            let id = (
                 cluster.metadata.name.clone().unwrap_or_default(),
                 cluster.metadata.namespace.clone(),
-            )),
-            settings,
-            topics,
-        });
+            );
+            if !targets.iter().any(|t| t.cluster.as_ref() == Some(&id)) {
+                targets.push(cluster_target(cluster, Vec::new(), timeout, secrets).await?);
+            }
+        }
     }
     Ok(targets)
+}
+
+/// The target of one KafkaCluster, serving `topics`.
+async fn cluster_target<'a>(
+    cluster: &KafkaCluster,
+    topics: Vec<&'a TopicTarget>,
+    timeout: Option<Duration>,
+    secrets: &dyn SecretReader,
+) -> Result<Target<'a>> {
+    let mut settings = ClientSettings::for_cluster(cluster, secrets)
+        .await
+        .with_context(|| {
+            format!(
+                "KafkaCluster '{}'",
+                cluster.metadata.name.as_deref().unwrap_or_default()
+            )
+        })?;
+    if let Some(t) = timeout {
+        settings.timeout = t;
+    }
+    Ok(Target {
+        cluster: Some((
+            cluster.metadata.name.clone().unwrap_or_default(),
+            cluster.metadata.namespace.clone(),
+        )),
+        settings,
+        topics,
+    })
 }

@@ -1450,8 +1450,7 @@ async fn apply_prune_deletes_only_the_stacks_undeclared_delete_topics() {
         assert!(seen.topics.contains_key(t), "{t} is untouched");
     }
 
-    // The state now holds what is left: a second prune has nothing to do, and the other
-    // stack, pruning with an empty manifest set of its own... still finds only its own topic.
+    // The state now holds what is left: a second prune has nothing to do.
     let out = tributary(&[
         "plan",
         "-f",
@@ -1463,7 +1462,10 @@ async fn apply_prune_deletes_only_the_stacks_undeclared_delete_topics() {
         "--prune",
     ]);
     assert!(text(&out).0.contains("No changes"), "{:?}", text(&out));
-    std::fs::write(&others, topic_doc(&a, 1, delete)).unwrap();
+
+    // The other stack's every topic leaves its manifests: its cluster is still pruned, and only
+    // its own topic.
+    std::fs::write(&others, "# every topic removed\n").unwrap();
     let out = tributary(&[
         "plan",
         "-f",
@@ -1476,10 +1478,25 @@ async fn apply_prune_deletes_only_the_stacks_undeclared_delete_topics() {
     ]);
     let (stdout, stderr) = text(&out);
     assert!(
-        stdout.contains(&format!("- delete {theirs} (pruned)")),
+        stdout.contains(&format!("- delete {theirs} (pruned)\n")) && stdout.contains("1 to delete"),
         "{stdout}{stderr}"
     );
-    assert!(!stdout.contains(&format!("delete {b}")), "{stdout}");
+    let out = tributary(&[
+        "apply",
+        "-f",
+        g,
+        "--bootstrap",
+        bootstrap,
+        "--stack",
+        &other_stack,
+        "--prune",
+    ]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let seen = topics_after_deleting(&theirs, &all).await;
+    assert!(!seen.topics.contains_key(&theirs));
+    for t in [&a, &b, &kept] {
+        assert!(seen.topics.contains_key(t), "{t} is stack {stack}'s");
+    }
 }
 
 #[tokio::test]
