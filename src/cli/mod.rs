@@ -6,9 +6,11 @@ mod inputs;
 mod output;
 mod progress;
 mod report;
+mod stack;
+mod stack_store;
 mod summary;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -18,14 +20,15 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::api::{crds, KafkaCluster};
 use crate::kafka::{
-    BrokerAdmin, ClientSettings, FileSecrets, KubeSecrets, RdKafkaAdmin, SecretReader,
-    DEFAULT_TIMEOUT,
+    BrokerAdmin, BrokerSnapshot, ClientSettings, FileSecrets, KubeSecrets, RdKafkaAdmin,
+    SecretReader, DEFAULT_TIMEOUT,
 };
 use crate::manifest::{self, ManifestError, Resource, TopicTarget, ValidatedSet};
 use crate::runtime::instrumented::counted;
-use crate::topics::execute::execute;
-use crate::topics::plan::{self, Removal};
+use crate::topics::execute::{execute, Outcome, Report};
+use crate::topics::plan::{self, Action, Removal};
 use report::{ClusterRun, OutputFormat, Verb};
+use stack_store::StackStore;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -98,14 +101,18 @@ pub enum Command {
     Plan {
         #[command(flatten)]
         target: TargetArgs,
+        #[command(flatten)]
+        stack: StackArgs,
         /// Exit 2 when there are changes to make (0: none, 1: errors or refusals).
         #[arg(long)]
         detailed_exitcode: bool,
     },
-    /// Make the broker match the manifests.
+    /// Make the broker match the manifests, and record the stack's topics on the cluster.
     Apply {
         #[command(flatten)]
         target: TargetArgs,
+        #[command(flatten)]
+        stack: StackArgs,
     },
     /// Remove the topics the manifests declare: those with `deletionPolicy: Delete` are
     /// deleted from the broker, those with `Retain` (the default) are kept.
@@ -204,6 +211,30 @@ pub struct TargetArgs {
     pub output: OutputFormat,
 }
 
+/// The stack of `plan` and `apply` (README.md, "Pruning").
+#[derive(Args, Debug, Default)]
+pub struct StackArgs {
+    /// Also delete the topics an earlier `apply` of this stack created or adopted that the
+    /// manifests no longer declare, when their last declared deletionPolicy was Delete.
+    #[arg(long)]
+    pub prune: bool,
+    /// The stack whose topics `apply` records on the cluster (in the topic
+    /// __tributary_stacks) and `--prune` prunes; default: the KafkaCluster's
+    /// `namespace/name`, or with --bootstrap `bootstrap:HOST:PORT`.
+    #[arg(long, value_name = "NAME", value_parser = parse_stack_name)]
+    pub stack: Option<String>,
+}
+
+/// A stack name: 1 to 249 printable characters (it is a record key; no limit of Kafka's).
+fn parse_stack_name(value: &str) -> Result<String, String> {
+    if value.is_empty() || value.len() > 249 || value.chars().any(char::is_control) {
+        return Err(format!(
+            "'{value}' is not a stack name: use 1 to 249 printable characters, such as team/orders"
+        ));
+    }
+    Ok(value.to_owned())
+}
+
 /// Runs the CLI; the exit code says whether everything succeeded.
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
@@ -266,10 +297,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Plan {
             target,
+            stack,
             detailed_exitcode,
-        } => run_target(&target, Mode::Plan { detailed_exitcode }).await,
-        Command::Apply { target } => run_target(&target, Mode::Apply).await,
-        Command::Delete { target } => run_target(&target, Mode::Delete).await,
+        } => run_target(&target, Some(&stack), Mode::Plan { detailed_exitcode }).await,
+        Command::Apply { target, stack } => run_target(&target, Some(&stack), Mode::Apply).await,
+        Command::Delete { target } => run_target(&target, None, Mode::Delete).await,
     }
 }
 
@@ -487,7 +519,8 @@ struct Target<'a> {
     topics: Vec<&'a TopicTarget>,
 }
 
-async fn run_target(args: &TargetArgs, mode: Mode) -> Result<ExitCode> {
+/// `stack`: `None` for `delete`, which neither reads nor records stacks.
+async fn run_target(args: &TargetArgs, stack: Option<&StackArgs>, mode: Mode) -> Result<ExitCode> {
     let json = args.output == OutputFormat::Json;
     // With --output json, a run that stops before any cluster still prints its document.
     let stopped = |error: String| {
@@ -522,19 +555,27 @@ async fn run_target(args: &TargetArgs, mode: Mode) -> Result<ExitCode> {
         }
     };
     print_warnings(&set);
-    if set.topics.is_empty() {
+    // With --prune, no topic may be the point: every topic of the stack left the manifests.
+    let prune_target = stack.is_some_and(|s| s.prune)
+        && (args.bootstrap.is_some() || fallback.is_some() || !set.clusters.is_empty());
+    if set.topics.is_empty() && !prune_target {
         if json {
             println!(
                 "{}",
                 report::Document::new(mode.verb(), &[], None).to_json()
             );
         } else {
-            println!("no KafkaTopic in the given manifests; nothing to do");
+            let hint = if stack.is_some_and(|s| s.prune) {
+                " (to prune a cluster, name it: --bootstrap, --cluster or a KafkaCluster manifest)"
+            } else {
+                ""
+            };
+            println!("no KafkaTopic in the given manifests; nothing to do{hint}");
         }
         return Ok(ExitCode::SUCCESS);
     }
     let mut runs = Vec::new();
-    let result = run_clusters(args, mode, &set, fallback.as_ref(), &mut runs).await;
+    let result = run_clusters(args, stack, mode, &set, fallback.as_ref(), &mut runs).await;
     if json {
         let error = result.as_ref().err().map(|e| format!("{e:#}"));
         println!(
@@ -568,6 +609,7 @@ async fn run_target(args: &TargetArgs, mode: Mode) -> Result<ExitCode> {
 /// cannot be reached.
 async fn run_clusters(
     args: &TargetArgs,
+    stack_args: Option<&StackArgs>,
     mode: Mode,
     set: &ValidatedSet,
     fallback: Option<&KafkaCluster>,
@@ -581,7 +623,8 @@ async fn run_clusters(
     } else {
         Box::new(FileSecrets)
     };
-    let targets = resolve_targets(args, set, fallback, secrets.as_ref()).await?;
+    let prune = stack_args.is_some_and(|s| s.prune);
+    let targets = resolve_targets(args, set, fallback, secrets.as_ref(), prune).await?;
     for target in targets {
         let (cluster, namespace) = target.cluster.clone().unzip();
         let mut run = ClusterRun {
@@ -592,6 +635,9 @@ async fn run_clusters(
             report: None,
             absent: Vec::new(),
             error: None,
+            stack: None,
+            pruned: BTreeSet::new(),
+            stack_error: None,
         };
         // Counted for the debug log below (the CLI records no metrics).
         let admin = counted(RdKafkaAdmin::connect(&target.settings)?);
@@ -627,6 +673,30 @@ async fn run_clusters(
                 continue;
             }
         };
+        // The stack: every stack's state on the cluster, what a prune removes.
+        let declared = declared_topics(&target);
+        let store = StackStore::new(&target.settings);
+        let states = match stack_args {
+            None => None,
+            Some(stack_args) => {
+                match read_stack(stack_args, mode, &target, &store, &declared, &mut run).await {
+                    Ok(states) => states,
+                    Err(error) => {
+                        eprintln!("Error: {error}");
+                        run.error = Some(error);
+                        runs.push(run);
+                        continue;
+                    }
+                }
+            }
+        };
+        let removals: Vec<Removal> = removals
+            .into_iter()
+            .chain(run.pruned.iter().map(|name| Removal {
+                name: name.clone(),
+                policy: crate::api::DeletionPolicy::Delete,
+            }))
+            .collect();
         run.plan = plan::plan(&desired, &removals, &snapshot);
         if mode == Mode::Delete {
             // A topic the broker does not have is neither deleted nor kept: say so.
@@ -655,6 +725,23 @@ async fn run_clusters(
             admin.finish();
             run.report = Some(report);
         }
+        if let (Mode::Apply, Some(states), Some(name)) = (mode, &states, &run.stack) {
+            let previous = states.get(name);
+            let next = stack::next_state(previous, &declared, |topic| {
+                present_after(topic, &snapshot, run.report.as_ref())
+            });
+            let unchanged = match previous {
+                Some(previous) => *previous == next,
+                None => next.topics.is_empty(),
+            };
+            if !unchanged {
+                if let Err(e) = store.write(&admin, name, &next).await {
+                    let error = format!("stack '{name}': {e}");
+                    eprintln!("Error: recording the state of {error}");
+                    run.stack_error = Some(error);
+                }
+            }
+        }
         if args.output == OutputFormat::Text {
             let mut out = std::io::stdout().lock();
             run.write_text(mode.verb(), &mut out)
@@ -664,6 +751,122 @@ async fn run_clusters(
         runs.push(run);
     }
     Ok(())
+}
+
+/// Reads every stack's state on the target's cluster, sets `run.stack` and, under `--prune`,
+/// `run.pruned`, and warns of renames and of what a prune leaves. `Err`: the state is needed
+/// (`apply`, `--prune`) and could not be read. `Ok(None)`: a plan without `--prune` that could
+/// not read it (a warning).
+async fn read_stack(
+    stack_args: &StackArgs,
+    mode: Mode,
+    target: &Target<'_>,
+    store: &StackStore,
+    declared: &[stack::Declared],
+    run: &mut ClusterRun,
+) -> Result<Option<BTreeMap<String, stack::StackState>>, String> {
+    let name = stack_args
+        .stack
+        .clone()
+        .unwrap_or_else(|| default_stack(target));
+    match store.read().await {
+        Ok(states) => {
+            let pruning = stack::plan_prune(&name, &states, declared);
+            for warning in prune_warnings(&name, &pruning, stack_args.prune) {
+                eprintln!("warning: {warning}");
+            }
+            if stack_args.prune {
+                run.pruned = pruning.prune.into_iter().collect();
+            }
+            run.stack = Some(name);
+            Ok(Some(states))
+        }
+        // Apply records the state, and must know it; a plan without --prune does not.
+        Err(e) if stack_args.prune || mode == Mode::Apply => Err(format!(
+            "reading the state of stack '{name}' on {}: {e}; nothing was changed on it (README.md, \"Pruning\", lists the permissions)",
+            run.label()
+        )),
+        Err(e) => {
+            eprintln!("warning: stack '{name}': its state could not be read ({e}); renamed topics are not told");
+            Ok(None)
+        }
+    }
+}
+
+/// The topics a target declares, for its stack.
+fn declared_topics(target: &Target<'_>) -> Vec<stack::Declared> {
+    target
+        .topics
+        .iter()
+        .map(|t| stack::Declared {
+            name: t.desired.name.clone(),
+            policy: t.desired.deletion_policy,
+            resource: format!(
+                "{}/{}",
+                t.namespace.as_deref().unwrap_or("default"),
+                t.resource
+            ),
+        })
+        .collect()
+}
+
+/// The stack of a target without `--stack`: its KafkaCluster's `namespace/name`, or
+/// `bootstrap:HOST:PORT` with `--bootstrap`.
+fn default_stack(target: &Target<'_>) -> String {
+    match &target.cluster {
+        Some((name, namespace)) => {
+            format!("{}/{name}", namespace.as_deref().unwrap_or("default"))
+        }
+        None => format!("bootstrap:{}", target.settings.bootstrap_servers),
+    }
+}
+
+/// Whether `topic` is on the broker after the run: created, or there before and not deleted.
+fn present_after(topic: &str, snapshot: &BrokerSnapshot, report: Option<&Report>) -> bool {
+    let done = |f: fn(&Action) -> bool| {
+        report.is_some_and(|r| {
+            r.results.iter().any(|e| {
+                e.outcome == Outcome::Done && e.action.topic().as_str() == topic && f(&e.action)
+            })
+        })
+    };
+    if done(|a| matches!(a, Action::Create { .. })) {
+        return true;
+    }
+    if done(|a| matches!(a, Action::Delete { .. })) {
+        return false;
+    }
+    snapshot.topics.contains_key(topic)
+}
+
+/// What a stack's renamed topics, and its undeclared topics a prune leaves, say.
+fn prune_warnings(stack: &str, pruning: &stack::Pruning, prune: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in &pruning.renames {
+        let fate = match (prune, r.policy) {
+            (true, crate::api::DeletionPolicy::Delete) => "is deleted by this prune".to_owned(),
+            (false, crate::api::DeletionPolicy::Delete) => {
+                "stays on the broker; `--prune` deletes it (its deletionPolicy was Delete)"
+                    .to_owned()
+            }
+            (_, crate::api::DeletionPolicy::Retain) => {
+                "stays on the broker (its deletionPolicy was Retain)".to_owned()
+            }
+        };
+        out.push(format!(
+            "KafkaTopic {}: its topic was renamed from '{}' to '{}' since stack '{stack}' last applied; '{}' {fate}",
+            r.resource, r.from, r.to, r.from
+        ));
+    }
+    if prune {
+        for topic in &pruning.retained {
+            out.push(format!("stack '{stack}': '{topic}' is no longer declared but its deletionPolicy was Retain: not pruned"));
+        }
+        for (topic, owner) in &pruning.shared {
+            out.push(format!("stack '{stack}': '{topic}' is no longer declared here but stack '{owner}' lists it: not pruned"));
+        }
+    }
+    out
 }
 
 fn load_cluster_file(path: &PathBuf) -> Result<KafkaCluster> {
@@ -693,11 +896,14 @@ fn load_cluster_file(path: &PathBuf) -> Result<KafkaCluster> {
     Ok(cluster)
 }
 
+/// The broker connections of a run and their topics; under `prune`, also the clusters the
+/// manifests (or --cluster) name that no topic refers to any more.
 async fn resolve_targets<'a>(
     args: &TargetArgs,
     set: &'a ValidatedSet,
     fallback: Option<&KafkaCluster>,
     secrets: &dyn SecretReader,
+    prune: bool,
 ) -> Result<Vec<Target<'a>>> {
     let timeout = args.timeout.map(Duration::from_secs);
     if let Some(bootstrap) = &args.bootstrap {
@@ -729,25 +935,49 @@ async fn resolve_targets<'a>(
                 ),
             }
         })?;
-        let mut settings = ClientSettings::for_cluster(cluster, secrets)
-            .await
-            .with_context(|| {
-                format!(
-                    "KafkaCluster '{}'",
-                    cluster.metadata.name.as_deref().unwrap_or_default()
-                )
-            })?;
-        if let Some(t) = timeout {
-            settings.timeout = t;
-        }
-        targets.push(Target {
-            cluster: Some((
+        targets.push(cluster_target(cluster, topics, timeout, secrets).await?);
+    }
+    if prune {
+        // A cluster whose topics all left the manifests is still pruned: every KafkaCluster
+        // among the manifests, and the --cluster one, is a target.
+        let clusters = set.clusters.iter().map(|(_, c)| c).chain(fallback);
+        for cluster in clusters {
+            let id = (
                 cluster.metadata.name.clone().unwrap_or_default(),
                 cluster.metadata.namespace.clone(),
-            )),
-            settings,
-            topics,
-        });
+            );
+            if !targets.iter().any(|t| t.cluster.as_ref() == Some(&id)) {
+                targets.push(cluster_target(cluster, Vec::new(), timeout, secrets).await?);
+            }
+        }
     }
     Ok(targets)
+}
+
+/// The target of one KafkaCluster, serving `topics`.
+async fn cluster_target<'a>(
+    cluster: &KafkaCluster,
+    topics: Vec<&'a TopicTarget>,
+    timeout: Option<Duration>,
+    secrets: &dyn SecretReader,
+) -> Result<Target<'a>> {
+    let mut settings = ClientSettings::for_cluster(cluster, secrets)
+        .await
+        .with_context(|| {
+            format!(
+                "KafkaCluster '{}'",
+                cluster.metadata.name.as_deref().unwrap_or_default()
+            )
+        })?;
+    if let Some(t) = timeout {
+        settings.timeout = t;
+    }
+    Ok(Target {
+        cluster: Some((
+            cluster.metadata.name.clone().unwrap_or_default(),
+            cluster.metadata.namespace.clone(),
+        )),
+        settings,
+        topics,
+    })
 }

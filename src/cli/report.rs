@@ -6,7 +6,7 @@
 //! schema is documented in README.md ("The CLI", "JSON output") and held by
 //! tests/integration/cli.rs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 
 use serde::Serialize;
@@ -50,6 +50,13 @@ pub struct ClusterRun {
     pub absent: Vec<TopicName>,
     /// Why the cluster could not be read (nothing was planned or changed on it).
     pub error: Option<String>,
+    /// The stack whose state was read (`plan`, `apply`); `None` for `delete`, or when the
+    /// state could not be read by a `plan` without `--prune`.
+    pub stack: Option<String>,
+    /// The deletions `--prune` planned (topics of the stack the manifests no longer declare).
+    pub pruned: BTreeSet<TopicName>,
+    /// Why the stack's state could not be recorded after `apply`.
+    pub stack_error: Option<String>,
 }
 
 impl ClusterRun {
@@ -72,8 +79,14 @@ impl ClusterRun {
     /// Nothing refused, and everything executed succeeded.
     pub fn ok(&self) -> bool {
         self.error.is_none()
+            && self.stack_error.is_none()
             && self.plan.refusals().next().is_none()
             && self.report.as_ref().is_none_or(Report::succeeded)
+    }
+
+    /// A deletion `--prune` planned.
+    fn is_pruned(&self, action: &Action) -> bool {
+        matches!(action, Action::Delete { .. }) && self.pruned.contains(action.topic())
     }
 
     fn count(&self, f: fn(&Action) -> bool) -> usize {
@@ -88,8 +101,12 @@ impl ClusterRun {
         if let Some(report) = &self.report {
             // Each action done or failed; failures of one cause told once.
             out.write_all(
-                super::summary::report_text(&self.label(), &self.plan, report).as_bytes(),
+                super::summary::report_text(&self.label(), &self.plan, report, &self.pruned)
+                    .as_bytes(),
             )?;
+            if let Some(error) = &self.stack_error {
+                writeln!(out, "  stack state not recorded: {error}")?;
+            }
             for name in &self.absent {
                 writeln!(out, "  {name}: not on the broker, nothing to delete")?;
             }
@@ -97,7 +114,11 @@ impl ClusterRun {
         }
         writeln!(out, "cluster {}:", self.label())?;
         for action in &self.plan.actions {
-            writeln!(out, "{action}")?;
+            if self.is_pruned(action) {
+                writeln!(out, "{action} (pruned)")?;
+            } else {
+                writeln!(out, "{action}")?;
+            }
         }
         for name in &self.plan.retained {
             writeln!(out, "= keep {name}: deletionPolicy is Retain")?;
@@ -172,6 +193,12 @@ pub struct ClusterJson<'a> {
     /// Why the cluster could not be read; nothing was planned or changed on it.
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a str>,
+    /// `plan` / `apply`: the stack whose state was read (`--stack`, or the default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stack: Option<&'a str>,
+    /// `apply`: why the stack's state could not be recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stack_error: Option<&'a str>,
     actions: Vec<ActionJson<'a>>,
     /// Topics a `delete` keeps on the broker (`deletionPolicy: Retain`).
     kept: Vec<&'a str>,
@@ -218,6 +245,9 @@ struct ActionJson<'a> {
     changes: Option<Vec<ConfigJson<'a>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reasons: Option<Vec<RefusalJson>>,
+    /// `delete`: `true` when `--prune` planned it (a topic of the stack no longer declared).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pruned: bool,
     /// `apply` and `delete` only.
     #[serde(skip_serializing_if = "Option::is_none")]
     outcome: Option<OutcomeJson>,
@@ -275,6 +305,7 @@ impl<'a> From<&'a ClusterRun> for ClusterJson<'a> {
             .enumerate()
             .map(|(i, a)| {
                 let mut json = ActionJson::from(a);
+                json.pruned = run.is_pruned(a);
                 json.outcome = outcomes
                     .as_ref()
                     .map(|o| o[i].map_or_else(OutcomeJson::missing, OutcomeJson::from));
@@ -305,6 +336,8 @@ impl<'a> From<&'a ClusterRun> for ClusterJson<'a> {
             namespace: run.namespace.as_deref(),
             bootstrap: &run.bootstrap,
             error: run.error.as_deref(),
+            stack: run.stack.as_deref(),
+            stack_error: run.stack_error.as_deref(),
             actions,
             kept: run.plan.retained.iter().map(TopicName::as_str).collect(),
             absent: run.absent.iter().map(TopicName::as_str).collect(),
@@ -325,6 +358,7 @@ impl<'a> From<&'a Action> for ActionJson<'a> {
             to: None,
             changes: None,
             reasons: None,
+            pruned: false,
             outcome: None,
         };
         match action {

@@ -2,9 +2,10 @@
 //! failures that share one cause (a broker that stopped answering fails every topic of its
 //! request alike) told once, as a count and a few names, not once per topic.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
+use crate::model::TopicName;
 use crate::topics::execute::{Executed, Outcome, Report};
 use crate::topics::plan::{Action, Plan};
 
@@ -15,7 +16,13 @@ const GROUP_ABOVE: usize = 3;
 const NAMES_SHOWN: usize = 5;
 
 /// The text printed for one cluster's execution.
-pub fn report_text(label: &str, plan: &Plan, report: &Report) -> String {
+/// `pruned`: the deletions `--prune` planned, marked `(pruned)`.
+pub fn report_text(
+    label: &str,
+    plan: &Plan,
+    report: &Report,
+    pruned: &BTreeSet<TopicName>,
+) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "cluster {label}:");
 
@@ -35,7 +42,13 @@ pub fn report_text(label: &str, plan: &Plan, report: &Report) -> String {
         _ => false,
     };
     for r in report.results.iter().filter(|r| !grouped(r)) {
-        let _ = writeln!(out, "{r}");
+        let text = r.to_string();
+        if matches!(r.action, Action::Delete { .. }) && pruned.contains(r.action.topic()) {
+            let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
+            let _ = writeln!(out, "{first} (pruned)\n{rest}");
+        } else {
+            let _ = writeln!(out, "{text}");
+        }
     }
     for ((reason, message), members) in groups.iter().filter(|(_, m)| m.len() > GROUP_ABOVE) {
         let _ = writeln!(
@@ -168,7 +181,7 @@ mod tests {
         broker.lose_next_answer(137, false);
         let plan = creates(2000);
         let report = execute(&plan, &broker).await;
-        let text = report_text("grid (127.0.0.1:9092)", &plan, &report);
+        let text = report_text("grid (127.0.0.1:9092)", &plan, &report, &BTreeSet::new());
         assert_eq!(broker.topics().len(), 137);
         assert!(
             text.contains(
@@ -194,7 +207,7 @@ mod tests {
         broker.refuse_whole_request("grid-0001");
         let plan = creates(4);
         let report = execute(&plan, &broker).await;
-        let text = report_text("grid", &plan, &report);
+        let text = report_text("grid", &plan, &report, &BTreeSet::new());
         assert!(
             text.contains("+ create grid-0001: partitions=1 replicationFactor=broker default\n  FAILED (BrokerRejected): the broker refused CreateTopics (InvalidRequest): the request naming grid-0001 is invalid\n"),
             "{text}"

@@ -60,25 +60,7 @@ impl Client {
         settings: &ClientSettings,
         client_id: &str,
     ) -> Result<Arc<Self>, BrokerError> {
-        let mut config = ClientConfig::new();
-        let timeout_ms = settings.timeout.as_millis().to_string();
-        config
-            .set("bootstrap.servers", &settings.bootstrap_servers)
-            .set("client.id", client_id)
-            .set("socket.connection.setup.timeout.ms", &timeout_ms)
-            .set("log.connection.close", "false")
-            // No KIP-714 client telemetry: requests of no use to the operator.
-            .set("enable.metrics.push", "false")
-            // Connection failures are logged at error level; they become the reason an
-            // unreachable cluster is reported with (see `Client::drain`).
-            .set_log_level(RDKafkaLogLevel::Error);
-        for (k, v) in &settings.properties {
-            config.set(k, v);
-        }
-        for (k, v) in &settings.secret_properties {
-            config.set(k, v.expose());
-        }
-        let admin: AdminClient<DefaultClientContext> = config
+        let admin: AdminClient<DefaultClientContext> = client_config(settings, client_id)
             .create()
             .map_err(|e| BrokerError::Client(e.to_string()))?;
         Ok(Arc::new(Self {
@@ -203,6 +185,30 @@ fn stable_error(message: &str) -> String {
         }
     }
     text.to_owned()
+}
+
+/// The librdkafka configuration of a client of the cluster `settings` describe: the cluster's
+/// properties (secrets included, never logged), its timeouts, no client telemetry.
+pub(super) fn client_config(settings: &ClientSettings, client_id: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    let timeout_ms = settings.timeout.as_millis().to_string();
+    config
+        .set("bootstrap.servers", &settings.bootstrap_servers)
+        .set("client.id", client_id)
+        .set("socket.connection.setup.timeout.ms", &timeout_ms)
+        .set("log.connection.close", "false")
+        // No KIP-714 client telemetry: requests of no use to the operator.
+        .set("enable.metrics.push", "false")
+        // Connection failures are logged at error level; they become the reason an
+        // unreachable cluster is reported with (see `Client::drain`).
+        .set_log_level(RDKafkaLogLevel::Error);
+    for (k, v) in &settings.properties {
+        config.set(k, v);
+    }
+    for (k, v) in &settings.secret_properties {
+        config.set(k, v.expose());
+    }
+    config
 }
 
 /// Drains the client's main queue: logs go to `tracing`; returns the messages of errors and

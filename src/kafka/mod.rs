@@ -1,7 +1,7 @@
 //! Broker access: the [`BrokerAdmin`] trait the planner's executor talks to, and its
 //! librdkafka implementation. Every operation takes a batch and makes one broker request.
 //! Every call tells the requests it made ([`RequestTally`]); the broker layer records no
-//! metrics itself.
+//! metrics itself. [`RecordStore`]: keyed records in a compacted topic (the CLI's stacks).
 
 pub mod api_versions;
 mod connection;
@@ -12,6 +12,7 @@ pub mod memory;
 mod native;
 mod observed;
 mod rdkafka_admin;
+mod record_store;
 mod requests;
 
 use std::fmt;
@@ -27,6 +28,7 @@ pub use connection::{
 };
 pub use observed::{BrokerSnapshot, ObservedConfig, ObservedTopic};
 pub use rdkafka_admin::RdKafkaAdmin;
+pub use record_store::{RecordStore, Records};
 pub use requests::{result_label, RequestTally};
 
 /// One change to one config key.

@@ -16,6 +16,8 @@ use crate::workloads::{
 pub struct TopicTarget {
     pub source: Source,
     pub namespace: Option<String>,
+    /// The KafkaTopic's `metadata.name`.
+    pub resource: String,
     pub cluster_ref: String,
     pub desired: DesiredTopic,
 }
@@ -211,6 +213,7 @@ pub fn validate(
                 set.topics.push(TopicTarget {
                     source: doc.source.clone(),
                     namespace,
+                    resource: child.to_owned(),
                     cluster_ref: topic.spec.cluster_ref.clone(),
                     desired,
                 });

@@ -503,3 +503,44 @@ async fn an_unreachable_cluster_reads_the_same_at_every_probe() {
     assert!(messages[0].contains("Connection refused"), "{messages:?}");
     assert!(messages.iter().all(|m| m == &messages[0]), "{messages:#?}");
 }
+
+#[tokio::test]
+async fn a_record_store_keeps_the_latest_value_of_each_key() {
+    use tributary::kafka::RecordStore;
+    let settings = ClientSettings::plaintext(&broker().bootstrap, Duration::from_secs(10));
+    let topic = format!("__{}", unique("store"));
+    let store = RecordStore::new(&settings, &topic);
+    assert!(
+        store.read().await.unwrap().is_empty(),
+        "a store whose topic does not exist yet is empty (and reading does not create it)"
+    );
+    let admin = admin();
+    assert!(!admin
+        .snapshot(&[])
+        .await
+        .unwrap()
+        .topics
+        .contains_key(&topic));
+    store.write(&admin, "a", b"1").await.unwrap();
+    store.write(&admin, "b", b"2").await.unwrap();
+    store.write(&admin, "a", b"3").await.unwrap();
+    let read = store.read().await.unwrap();
+    assert_eq!(
+        read,
+        BTreeMap::from([
+            ("a".to_owned(), b"3".to_vec()),
+            ("b".to_owned(), b"2".to_vec())
+        ])
+    );
+    let seen = admin.snapshot(std::slice::from_ref(&topic)).await.unwrap();
+    assert_eq!(seen.topics[&topic].partitions, 1);
+    assert_eq!(
+        seen.topics[&topic].configs["cleanup.policy"]
+            .value
+            .as_deref(),
+        Some("compact"),
+        "created compacted"
+    );
+    // Deleted again: the test's topic does not linger on a shared broker.
+    admin.delete_topics(&[topic]).await.unwrap();
+}

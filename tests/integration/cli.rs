@@ -1306,3 +1306,248 @@ async fn an_unreachable_cluster_does_not_stop_the_others() {
         .topics
         .contains_key(&live));
 }
+
+/// Waits (up to 5 s) until the broker no longer has `name`; the snapshot of `names` then.
+async fn topics_after_deleting(name: &str, names: &[String]) -> tributary::kafka::BrokerSnapshot {
+    let mut seen = broker_topics(names).await;
+    for _ in 0..50 {
+        if !seen.topics.contains_key(name) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        seen = broker_topics(names).await;
+    }
+    seen
+}
+
+#[tokio::test]
+async fn apply_prune_deletes_only_the_stacks_undeclared_delete_topics() {
+    let dir = tempfile::tempdir().unwrap();
+    let bootstrap = broker().bootstrap.as_str();
+    let (stack, other_stack) = (unique("stack-s"), unique("stack-t"));
+    let (a, b, gone) = (unique("prune-a"), unique("prune-b"), unique("prune-gone"));
+    let (kept, theirs) = (unique("prune-retain"), unique("prune-theirs"));
+    let delete = "  deletionPolicy: Delete\n";
+    let mine = write(
+        dir.path(),
+        "mine.yaml",
+        &[
+            topic_doc(&a, 1, delete),
+            topic_doc(&b, 1, delete),
+            topic_doc(&gone, 1, delete),
+            topic_doc(&kept, 1, "  deletionPolicy: Retain\n"),
+        ]
+        .concat(),
+    );
+    let others = write(dir.path(), "theirs.yaml", &topic_doc(&theirs, 1, delete));
+    let (f, g) = (mine.to_str().unwrap(), others.to_str().unwrap());
+    for (file, name) in [(f, &stack), (g, &other_stack)] {
+        let out = tributary(&[
+            "apply",
+            "-f",
+            file,
+            "--bootstrap",
+            bootstrap,
+            "--stack",
+            name,
+        ]);
+        assert!(out.status.success(), "{:?}", text(&out));
+    }
+    let all = [&a, &b, &gone, &kept, &theirs].map(|s| s.to_string());
+    let seen = broker_topics(&all).await;
+    assert!(all.iter().all(|t| seen.topics.contains_key(t)), "applied");
+    assert!(
+        seen.topics.contains_key("__tributary_stacks"),
+        "the state topic is created on first use"
+    );
+
+    // `gone` and `kept` leave the manifests; `theirs` belongs to the other stack.
+    std::fs::write(
+        &mine,
+        [topic_doc(&a, 1, delete), topic_doc(&b, 1, delete)].concat(),
+    )
+    .unwrap();
+    let out = tributary(&["plan", "-f", f, "--bootstrap", bootstrap, "--stack", &stack]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("No changes"),
+        "no prune without --prune: {stdout}"
+    );
+
+    let out = tributary(&[
+        "plan",
+        "-f",
+        f,
+        "--bootstrap",
+        bootstrap,
+        "--stack",
+        &stack,
+        "--prune",
+        "--detailed-exitcode",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!("- delete {gone} (pruned)\n")),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains(&format!("delete {kept}")),
+        "Retain is never pruned: {stdout}"
+    );
+    assert!(!stdout.contains(&theirs), "another stack's topic: {stdout}");
+    assert!(
+        stderr.contains(&format!(
+            "'{kept}' is no longer declared but its deletionPolicy was Retain"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("Plan: 0 to create, 0 to grow, 0 to reconfigure, 1 to delete, 0 refused."),
+        "{stdout}"
+    );
+
+    let out = tributary(&[
+        "plan",
+        "-f",
+        f,
+        "--bootstrap",
+        bootstrap,
+        "--stack",
+        &stack,
+        "--prune",
+        "-o",
+        "json",
+    ]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cluster = &doc["clusters"][0];
+    assert_eq!(cluster["stack"], stack.as_str());
+    assert_eq!(
+        cluster["actions"],
+        serde_json::json!([{"action": "delete", "topic": gone, "pruned": true}])
+    );
+
+    let out = tributary(&[
+        "apply",
+        "-f",
+        f,
+        "--bootstrap",
+        bootstrap,
+        "--stack",
+        &stack,
+        "--prune",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!("- delete {gone} (pruned)\n  done")),
+        "{stdout}"
+    );
+    let seen = topics_after_deleting(&gone, &all).await;
+    assert!(!seen.topics.contains_key(&gone), "pruned on the broker");
+    for t in [&a, &b, &kept, &theirs] {
+        assert!(seen.topics.contains_key(t), "{t} is untouched");
+    }
+
+    // The state now holds what is left: a second prune has nothing to do.
+    let out = tributary(&[
+        "plan",
+        "-f",
+        f,
+        "--bootstrap",
+        bootstrap,
+        "--stack",
+        &stack,
+        "--prune",
+    ]);
+    assert!(text(&out).0.contains("No changes"), "{:?}", text(&out));
+
+    // The other stack's every topic leaves its manifests: its cluster is still pruned, and only
+    // its own topic.
+    std::fs::write(&others, "# every topic removed\n").unwrap();
+    let out = tributary(&[
+        "plan",
+        "-f",
+        g,
+        "--bootstrap",
+        bootstrap,
+        "--stack",
+        &other_stack,
+        "--prune",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(
+        stdout.contains(&format!("- delete {theirs} (pruned)\n")) && stdout.contains("1 to delete"),
+        "{stdout}{stderr}"
+    );
+    let out = tributary(&[
+        "apply",
+        "-f",
+        g,
+        "--bootstrap",
+        bootstrap,
+        "--stack",
+        &other_stack,
+        "--prune",
+    ]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let seen = topics_after_deleting(&theirs, &all).await;
+    assert!(!seen.topics.contains_key(&theirs));
+    for t in [&a, &b, &kept] {
+        assert!(seen.topics.contains_key(t), "{t} is stack {stack}'s");
+    }
+}
+
+#[tokio::test]
+async fn a_renamed_topic_name_is_delete_and_create_under_prune_and_a_warning_without() {
+    let dir = tempfile::tempdir().unwrap();
+    let bootstrap = broker().bootstrap.as_str();
+    let stack = unique("stack-rename");
+    let (resource, old, new) = (unique("orders"), unique("orders-v1"), unique("orders-v2"));
+    let doc = |topic: &str| {
+        format!("---\napiVersion: tributary.io/v1alpha1\nkind: KafkaTopic\nmetadata:\n  name: {resource}\nspec:\n  clusterRef: local\n  topicName: {topic}\n  partitions: 1\n  deletionPolicy: Delete\n")
+    };
+    let file = write(dir.path(), "t.yaml", &doc(&old));
+    let f = file.to_str().unwrap();
+    let out = tributary(&[
+        "apply",
+        "-f",
+        f,
+        "--bootstrap",
+        bootstrap,
+        "--stack",
+        &stack,
+    ]);
+    assert!(out.status.success(), "{:?}", text(&out));
+
+    std::fs::write(&file, doc(&new)).unwrap();
+    let out = tributary(&["plan", "-f", f, "--bootstrap", bootstrap, "--stack", &stack]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains(&format!("+ create {new}")), "{stdout}");
+    assert!(!stdout.contains(&format!("delete {old}")), "{stdout}");
+    assert!(
+        stderr.contains(&format!(
+            "warning: KafkaTopic default/{resource}: its topic was renamed from '{old}' to '{new}'"
+        )) && stderr.contains("`--prune` deletes it"),
+        "{stderr}"
+    );
+
+    let out = tributary(&[
+        "plan",
+        "-f",
+        f,
+        "--bootstrap",
+        bootstrap,
+        "--stack",
+        &stack,
+        "--prune",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(stdout.contains(&format!("+ create {new}")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("- delete {old} (pruned)")),
+        "{stdout}{stderr}"
+    );
+}
