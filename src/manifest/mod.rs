@@ -4,12 +4,14 @@
 
 mod load;
 mod validate;
+mod yaml;
 
 use std::fmt;
 use std::path::PathBuf;
 
 pub use load::{load_paths, load_str};
 pub use validate::{validate, TopicTarget, ValidatedSet};
+pub use yaml::{MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES};
 
 use crate::api::{KafkaCluster, KafkaConsumer, KafkaProducer, KafkaTopic, StreamTopology};
 
@@ -69,6 +71,9 @@ impl Resource {
 pub struct Document {
     pub source: Source,
     pub resource: Resource,
+    /// Fields removed from the document because they were invalid (already reported by the
+    /// loader): what validation says at or under these paths would only repeat it.
+    pub pruned: Vec<String>,
 }
 
 /// A doubt about the input that does not make it invalid (`tributary validate` prints it;

@@ -212,6 +212,7 @@ pub fn validate(
     }
 
     validate_workloads(docs, &duplicates, &mut set, &mut errors);
+    drop_repeats_of_pruned(docs, &mut errors);
     set.documents = expanded;
 
     if errors.is_empty() {
@@ -222,6 +223,33 @@ pub fn validate(
         errors.dedup();
         Err(errors)
     }
+}
+
+/// A document whose invalid fields the loader removed (and reported) is validated without
+/// them; what the rules then say at, above or under a removed path only repeats the loader.
+fn drop_repeats_of_pruned(docs: &[Document], errors: &mut Vec<ManifestError>) {
+    let pruned: BTreeMap<(&std::path::Path, usize), &[String]> = docs
+        .iter()
+        .filter(|d| !d.pruned.is_empty())
+        .map(|d| {
+            (
+                (d.source.file.as_path(), d.source.document),
+                d.pruned.as_slice(),
+            )
+        })
+        .collect();
+    if pruned.is_empty() {
+        return;
+    }
+    errors.retain(|e| {
+        let Some(paths) = e.document.and_then(|n| pruned.get(&(e.file.as_path(), n))) else {
+            return true;
+        };
+        e.path.is_empty()
+            || !paths
+                .iter()
+                .any(|p| p.starts_with(&e.path) || e.path.starts_with(p.as_str()))
+    });
 }
 
 /// Expands every topology (the same [`expand`] the operator runs) and returns the documents
@@ -305,6 +333,7 @@ fn expand_topologies(
         all.extend(children.into_iter().map(|(_, resource)| Document {
             source: doc.source.clone(),
             resource,
+            pruned: Vec::new(),
         }));
         set.topologies.push((doc.source.clone(), expansion));
     }
@@ -462,6 +491,38 @@ mod tests {
     }
 
     const CLUSTER: &str = "---\napiVersion: tributary.io/v1alpha1\nkind: KafkaCluster\nmetadata:\n  name: local\nspec:\n  bootstrapServers: [\"127.0.0.1:9092\"]\n  topicDefaults:\n    replicationFactor: 1\n    config:\n      min.insync.replicas: \"1\"\n";
+
+    /// Loading and validating as the CLI does: every error of both.
+    fn all_errors(text: &str) -> Vec<String> {
+        let (docs, mut errors) = load_str(Path::new("orders.yaml"), text);
+        errors.extend(validate(&docs, None).err().unwrap_or_default());
+        errors.iter().map(ToString::to_string).collect()
+    }
+
+    /// Issue #13, defect 8: an invalid enum value (and a wrong type, and a repeated key) no
+    /// longer hides the document's other problems.
+    #[test]
+    fn a_shape_error_hides_no_other_problem() {
+        let text = topic("orders", 0).replace(
+            "  partitions: 0\n",
+            "  partitions: 0\n  deletionPolicy: Purge\n  replicationFactor: one\n  config:\n    retention.ms: \"soon\"\n    cleanup.policy: delete\n    cleanup.policy: compact\n",
+        );
+        let e = all_errors(&text);
+        assert_eq!(e.len(), 5, "{e:#?}");
+        for path in [
+            "spec.config.cleanup.policy: is given more than once",
+            "spec.deletionPolicy: must be one of Retain, Delete",
+            "spec.replicationFactor: must be an integer",
+            "spec.partitions: must be >= 1, got 0",
+            "spec.config.retention.ms: ",
+        ] {
+            assert!(
+                e.iter()
+                    .any(|l| l.starts_with(&format!("orders.yaml#1 {path}"))),
+                "{path} in {e:#?}"
+            );
+        }
+    }
 
     #[test]
     fn the_issue_example_error() {
