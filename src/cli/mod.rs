@@ -416,7 +416,7 @@ fn load_valid(
         ExitCode::FAILURE
     };
     let (docs, mut errors) = manifest::load_paths(files);
-    match manifest::validate(&docs, fallback) {
+    match manifest::validate(docs, fallback) {
         Ok(set) if errors.is_empty() => Ok(set),
         Ok(_) => Err(report(errors)),
         Err(more) => {
