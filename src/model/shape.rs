@@ -201,7 +201,7 @@ fn walk(
         Some("boolean") => value.is_boolean() || mismatch(path, schema, value, errors),
         Some("array") => match value {
             Value::Array(items) => {
-                let mut ok = true;
+                let mut ok = within_bound(path, schema, "maxItems", items.len(), "entries", errors);
                 if let Some(item_schema) = schema.get("items") {
                     for (i, item) in items.iter_mut().enumerate() {
                         ok &= walk(item, item_schema, &format!("{path}[{i}]"), secret, errors);
@@ -229,6 +229,7 @@ fn walk_object(
     errors: &mut Vec<FieldError>,
 ) -> bool {
     let secret = secret || is_credential(schema);
+    let mut ok = within_bound(path, schema, "maxProperties", map.len(), "keys", errors);
     let properties = schema.get("properties").and_then(Value::as_object);
     let additional = schema.get("additionalProperties");
     let open = flag(schema, "x-kubernetes-preserve-unknown-fields")
@@ -239,7 +240,6 @@ fn walk_object(
         .and_then(Value::as_array)
         .map(|r| r.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
-    let mut ok = true;
     for name in &required {
         if !map.contains_key(*name) {
             errors.push(FieldError::new(join(path, name), "is required"));
@@ -290,6 +290,28 @@ fn walk_object(
         }
     }
     ok
+}
+
+/// The schema's bound on a list's entries or a mapping's keys (against hostile input: a
+/// topology of 10,000 entries the API server's schema would have refused).
+fn within_bound(
+    path: &str,
+    schema: &Value,
+    bound: &str,
+    len: usize,
+    what: &str,
+    errors: &mut Vec<FieldError>,
+) -> bool {
+    match schema.get(bound).and_then(Value::as_u64) {
+        Some(max) if len as u64 > max => {
+            errors.push(FieldError::new(
+                path,
+                format!("has {len} {what}; at most {max}"),
+            ));
+            false
+        }
+        _ => true,
+    }
 }
 
 /// serde's message for a value it could not take, in the manifest's terms and without the
@@ -410,7 +432,7 @@ mod tests {
             "policy": {"type": "string", "enum": ["Retain", "Delete"]},
             "config": {"type": "object", "additionalProperties": {"type": "string"}},
             "password": credential(),
-            "servers": {"type": "array", "items": {"type": "string"}},
+            "servers": {"type": "array", "items": {"type": "string"}, "maxItems": 3},
             "port": {"x-kubernetes-int-or-string": true}
         }}}})
     }
@@ -470,6 +492,14 @@ mod tests {
             e[0].starts_with("spec.password: 1 unknown field(s)"),
             "{e:?}"
         );
+    }
+
+    #[test]
+    fn lists_longer_than_the_schema_allows() {
+        let servers: Vec<String> = (0..10_000).map(|i| format!("h{i}:9092")).collect();
+        let (e, usable, _) = problems(json!({"spec": {"partitions": 1, "servers": servers}}));
+        assert_eq!(e, ["spec.servers: has 10000 entries; at most 3"]);
+        assert!(usable);
     }
 
     #[test]
