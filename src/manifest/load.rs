@@ -1,16 +1,11 @@
 use std::path::{Path, PathBuf};
 
-use std::collections::BTreeMap;
-use std::sync::OnceLock;
-
 use serde::de::DeserializeOwned;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::yaml::read_documents;
 use super::{Document, ManifestError, Resource, Source};
-use crate::api::{
-    KafkaCluster, KafkaConsumer, KafkaProducer, KafkaTopic, StreamTopology, API_VERSION, GROUP,
-};
+use crate::api::{API_VERSION, GROUP};
 use crate::model::{shape, FieldError};
 
 const KINDS: &str = "KafkaCluster, KafkaTopic, KafkaConsumer, KafkaProducer, StreamTopology";
@@ -149,7 +144,7 @@ impl Parsed {
     }
 }
 
-fn parse_document(mut value: Value) -> Parsed {
+fn parse_document(value: Value) -> Parsed {
     let Value::Object(map) = &value else {
         return Parsed::refused(
             "",
@@ -163,7 +158,7 @@ fn parse_document(mut value: Value) -> Parsed {
     let Some(kind) = text("kind") else {
         return Parsed::refused("kind", format!("is required; one of {KINDS}"));
     };
-    let Some(schema) = schema_of(&kind) else {
+    let Some(schema) = crate::api::crds::schema(&kind) else {
         return Parsed::refused(
             "kind",
             format!("unknown kind '{kind}' (apiVersion {api_version}); Tributary reads {KINDS} of {API_VERSION}"),
@@ -180,73 +175,28 @@ fn parse_document(mut value: Value) -> Parsed {
     if !map.contains_key("spec") {
         return Parsed::refused("spec", "is required".into());
     }
-    let (mut problems, usable) = shape::check(&mut value, schema);
-    for p in &mut problems {
+    fn typed<K: DeserializeOwned>(value: Value, schema: &Value, wrap: fn(K) -> Resource) -> Parsed {
+        let parsed = shape::parse::<K>(value, Some(schema));
+        Parsed {
+            resource: parsed.value.map(wrap),
+            problems: parsed.problems,
+            pruned: parsed.pruned,
+        }
+    }
+    let mut parsed = match kind.as_str() {
+        "KafkaCluster" => typed(value, schema, Resource::Cluster),
+        "KafkaConsumer" => typed(value, schema, Resource::Consumer),
+        "KafkaProducer" => typed(value, schema, Resource::Producer),
+        "StreamTopology" => typed(value, schema, Resource::Topology),
+        _ => typed(value, schema, Resource::Topic),
+    };
+    for p in &mut parsed.problems {
         if p.path.contains(".config.") && p.message.starts_with("must be a string, got") {
             p.message
                 .push_str("; config values are strings: quote the value, e.g. \"604800000\"");
         }
     }
-    let pruned: Vec<String> = problems.iter().map(|e| e.path.clone()).collect();
-    let resource = if usable {
-        let typed = match kind.as_str() {
-            "KafkaCluster" => typed::<KafkaCluster>(value).map(Resource::Cluster),
-            "KafkaConsumer" => typed::<KafkaConsumer>(value).map(Resource::Consumer),
-            "KafkaProducer" => typed::<KafkaProducer>(value).map(Resource::Producer),
-            "StreamTopology" => typed::<StreamTopology>(value).map(Resource::Topology),
-            _ => typed::<KafkaTopic>(value).map(Resource::Topic),
-        };
-        typed.map_err(|e| problems.push(e)).ok()
-    } else {
-        None
-    };
-    Parsed {
-        resource,
-        problems,
-        pruned,
-    }
-}
-
-/// The schema a document of `kind` is checked against: its CRD's, with the fields of
-/// `metadata` a manifest sets (the CRD leaves `metadata` to the API server).
-fn schema_of(kind: &str) -> Option<&'static Value> {
-    static SCHEMAS: OnceLock<BTreeMap<String, Value>> = OnceLock::new();
-    let schemas = SCHEMAS.get_or_init(|| {
-        let strings = json!({"type": "object", "additionalProperties": {"type": "string"}});
-        let metadata = json!({
-            "type": "object",
-            "x-kubernetes-preserve-unknown-fields": true,
-            "properties": {
-                "name": {"type": "string"},
-                "namespace": {"type": "string"},
-                "generateName": {"type": "string"},
-                "labels": strings,
-                "annotations": strings,
-            },
-        });
-        crate::api::crds::all()
-            .into_iter()
-            .filter_map(|crd| {
-                let schema = crd.spec.versions.first()?.schema.as_ref()?;
-                let mut schema = serde_json::to_value(schema.open_api_v3_schema.as_ref()?).ok()?;
-                schema["properties"]["metadata"] = metadata.clone();
-                schema["properties"]["apiVersion"] = json!({"type": "string"});
-                schema["properties"]["kind"] = json!({"type": "string"});
-                Some((crd.spec.names.kind, schema))
-            })
-            .collect()
-    });
-    schemas.get(kind)
-}
-
-/// Types a document whose shape was checked. What serde still refuses (a field the schema
-/// leaves open) is said in the manifest's terms, never with the value.
-fn typed<T: DeserializeOwned>(value: Value) -> Result<T, FieldError> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let path = if path == "." { String::new() } else { path };
-        FieldError::new(path, shape::describe_serde_error(&e.inner().to_string()))
-    })
+    parsed
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 //! field the schema leaves open) in the same terms. Nothing here knows a resource kind: the
 //! schema is the caller's.
 
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use super::FieldError;
@@ -24,6 +25,48 @@ pub fn check(value: &mut Value, schema: &Value) -> (Vec<FieldError>, bool) {
     let mut errors = Vec::new();
     let usable = walk(value, schema, "", false, &mut errors);
     (cap(errors), usable)
+}
+
+/// An object as far as it could be typed.
+#[derive(Debug)]
+pub struct Parsed<T> {
+    /// `None` when the object cannot be typed at all (a required field failed).
+    pub value: Option<T>,
+    /// Every problem found, at most [`MAX_REPORTED`] (and a count of the rest).
+    pub problems: Vec<FieldError>,
+    /// Paths removed from the object because they were invalid (each reported in
+    /// `problems`): `value`, if any, was typed without them.
+    pub pruned: Vec<String>,
+}
+
+/// Checks `value` against `schema` (when there is one), then types what is left: every
+/// problem of the object at once, and the object without its invalid fields when it can still
+/// be typed, so that the caller's own rules can report the rest.
+pub fn parse<T: DeserializeOwned>(mut value: Value, schema: Option<&Value>) -> Parsed<T> {
+    let (mut problems, usable) = match schema {
+        Some(schema) => check(&mut value, schema),
+        None => (Vec::new(), true),
+    };
+    let pruned = problems.iter().map(|e| e.path.clone()).collect();
+    let typed = if usable {
+        serde_path_to_error::deserialize(value)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let path = if path == "." { String::new() } else { path };
+                problems.push(FieldError::new(
+                    path,
+                    describe_serde_error(&e.inner().to_string()),
+                ));
+            })
+            .ok()
+    } else {
+        None
+    };
+    Parsed {
+        value: typed,
+        problems,
+        pruned,
+    }
 }
 
 /// Keeps the first [`MAX_REPORTED`] problems and says how many more there were.
