@@ -3,6 +3,8 @@
 //! Every error names its file, document (1-based) and field path.
 
 mod load;
+#[cfg(test)]
+mod properties;
 mod validate;
 mod yaml;
 

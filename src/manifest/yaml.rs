@@ -155,6 +155,7 @@ const OWN: &str = "tributary: ";
 
 fn strip_location(message: &str) -> String {
     let message = message.strip_prefix("error: ").unwrap_or(message);
+    let message = message.split(" at line ").next().unwrap_or(message);
     // `line 3 column 5: …` leads the library's messages; the line is reported separately.
     match message.split_once(": ") {
         Some((head, rest)) if head.starts_with("line ") => rest.to_owned(),

@@ -53,10 +53,15 @@ pub fn parse<T: DeserializeOwned>(mut value: Value, schema: Option<&Value>) -> P
             .map_err(|e| {
                 let path = e.path().to_string();
                 let path = if path == "." { String::new() } else { path };
-                problems.push(FieldError::new(
-                    path,
-                    describe_serde_error(&e.inner().to_string()),
-                ));
+                let message = e.inner().to_string();
+                // A missing field is named by its own path.
+                let missing = message
+                    .strip_prefix("missing field `")
+                    .and_then(|rest| rest.split('`').next());
+                problems.push(match missing {
+                    Some(field) => FieldError::new(join(&path, field), "is required"),
+                    None => FieldError::new(path, describe_serde_error(&message)),
+                });
             })
             .ok()
     } else {
