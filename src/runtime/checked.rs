@@ -32,7 +32,7 @@ use crate::model::{shape, FieldError};
 
 /// One object of kind `K` as read from the API server: typed, or refused.
 #[derive(Clone, Debug)]
-pub struct Checked<K>(pub Result<K, Refused>);
+pub struct Checked<K>(pub Result<K, Box<Refused>>);
 
 /// An object that is not what its kind's schema promises.
 #[derive(Clone, Debug)]
@@ -88,7 +88,7 @@ where
 
 /// Checks one object of kind `K`: against its CRD's schema when it is a Tributary kind, then
 /// typed. The status is Tributary's own writing and is not held to the schema of this version.
-pub fn check<K>(mut value: Value) -> Result<K, Refused>
+pub fn check<K>(mut value: Value) -> Result<K, Box<Refused>>
 where
     K: Resource<DynamicType = ()> + DeserializeOwned,
 {
@@ -101,13 +101,15 @@ where
         .unwrap_or_default();
     let status = value.as_object_mut().and_then(|o| o.remove("status"));
     let checked = shape::parse::<Value>(value, schema);
-    let refused = |problems: Vec<FieldError>, status: Option<&Value>| Refused {
-        metadata: metadata.clone(),
-        problems,
-        conditions: status
-            .and_then(|s| s.get("conditions"))
-            .and_then(|c| serde_json::from_value(c.clone()).ok())
-            .unwrap_or_default(),
+    let refused = |problems: Vec<FieldError>, status: Option<&Value>| {
+        Box::new(Refused {
+            metadata: metadata.clone(),
+            problems,
+            conditions: status
+                .and_then(|s| s.get("conditions"))
+                .and_then(|c| serde_json::from_value(c.clone()).ok())
+                .unwrap_or_default(),
+        })
     };
     let mut value = match checked.value {
         Some(v) if checked.problems.is_empty() => v,
@@ -147,7 +149,7 @@ pub struct Refusals {
 }
 
 impl Refusals {
-    fn refused<K: Resource<DynamicType = ()>>(&self, refused: Refused) {
+    fn refused<K: Resource<DynamicType = ()>>(&self, refused: Box<Refused>) {
         let kind = K::kind(&());
         let name = refused.metadata.name.clone().unwrap_or_default();
         let namespace = refused.metadata.namespace.clone().unwrap_or_default();
