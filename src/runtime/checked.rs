@@ -302,6 +302,35 @@ mod tests {
         assert!(FieldError::join(&refused.problems).len() < 5_000);
     }
 
+    /// A valid object edited into a misfit leaves the controllers (taken out of the cache as if
+    /// deleted) rather than being acted on in its stale version.
+    #[tokio::test]
+    async fn a_misfit_edit_takes_the_known_version_out() {
+        let (store, mut writer) = kube::runtime::reflector::store::<KafkaTopic>();
+        let valid = topic(json!({"clusterRef": "c", "partitions": 1}));
+        let known = check::<KafkaTopic>(valid.clone()).unwrap();
+        writer.apply_watcher_event(&Event::Apply(known.clone()));
+        let cache = Arc::new(OnceLock::new());
+        cache.set(store).unwrap();
+        let misfit: Checked<KafkaTopic> =
+            serde_json::from_value(topic(json!({"clusterRef": "c", "partitions": "x"}))).unwrap();
+        let other: Checked<KafkaTopic> = serde_json::from_value(
+            json!({"metadata": {"name": "new", "namespace": "shop"}, "spec": {"partitions": []}}),
+        )
+        .unwrap();
+        let events = futures::stream::iter([
+            Ok(Event::Apply(misfit)),
+            Ok(Event::InitApply(other)),
+            Ok(Event::Apply(serde_json::from_value(valid).unwrap())),
+        ]);
+        let out: Vec<_> = valid_events(events, cache, Refusals { client: None })
+            .collect()
+            .await;
+        assert_eq!(out.len(), 2, "the misfit with no known version is left out");
+        assert!(matches!(&out[0], Ok(Event::Delete(k)) if *k == known));
+        assert!(matches!(&out[1], Ok(Event::Apply(k)) if *k == known));
+    }
+
     #[test]
     fn a_valid_object_keeps_its_status() {
         let k = check::<KafkaTopic>(topic(json!({"clusterRef": "c", "partitions": 1}))).unwrap();
