@@ -546,7 +546,7 @@ fn load_cluster_file(path: &PathBuf) -> Result<KafkaCluster> {
         let lines: Vec<String> = errors.iter().map(|e| format!("{source} {e}")).collect();
         bail!("{}", lines.join("\n"));
     }
-    Ok(cluster)
+    Ok(*cluster)
 }
 
 async fn resolve_targets<'a>(

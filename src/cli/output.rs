@@ -17,15 +17,15 @@ pub fn manifest_graph(set: &ValidatedSet) -> Graph {
     };
     let resources = set.documents.iter().map(|d| &d.resource);
     let topics = resources.clone().filter_map(|r| match r {
-        Resource::Topic(t) => Some(t),
+        Resource::Topic(t) => Some(&**t),
         _ => None,
     });
     let producers = resources.clone().filter_map(|r| match r {
-        Resource::Producer(p) => Some(p),
+        Resource::Producer(p) => Some(&**p),
         _ => None,
     });
     let consumers = resources.filter_map(|r| match r {
-        Resource::Consumer(c) => Some(c),
+        Resource::Consumer(c) => Some(&**c),
         _ => None,
     });
     graph_of(&title, topics, producers, consumers)

@@ -184,11 +184,11 @@ fn parse_document(value: Value) -> Parsed {
         }
     }
     let mut parsed = match kind.as_str() {
-        "KafkaCluster" => typed(value, schema, Resource::Cluster),
-        "KafkaConsumer" => typed(value, schema, Resource::Consumer),
-        "KafkaProducer" => typed(value, schema, Resource::Producer),
-        "StreamTopology" => typed(value, schema, Resource::Topology),
-        _ => typed(value, schema, Resource::Topic),
+        "KafkaCluster" => typed(value, schema, |k| Resource::Cluster(Box::new(k))),
+        "KafkaConsumer" => typed(value, schema, |k| Resource::Consumer(Box::new(k))),
+        "KafkaProducer" => typed(value, schema, |k| Resource::Producer(Box::new(k))),
+        "StreamTopology" => typed(value, schema, |k| Resource::Topology(Box::new(k))),
+        _ => typed(value, schema, |k| Resource::Topic(Box::new(k))),
     };
     for p in &mut parsed.problems {
         if p.path.contains(".config.") && p.message.starts_with("must be a string, got") {

@@ -31,18 +31,18 @@ impl fmt::Display for Source {
     }
 }
 
-/// One Tributary resource read from a manifest.
-#[allow(clippy::large_enum_variant)] // few, short-lived values
+/// One Tributary resource read from a manifest. Boxed: a file may hold 100,000 of them, and
+/// each takes only the size of its own kind.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Resource {
-    Cluster(KafkaCluster),
-    Topic(KafkaTopic),
+    Cluster(Box<KafkaCluster>),
+    Topic(Box<KafkaTopic>),
     /// For the operator: validated, but never part of a topic plan.
-    Consumer(KafkaConsumer),
+    Consumer(Box<KafkaConsumer>),
     /// For the operator: validated, but never part of a topic plan.
-    Producer(KafkaProducer),
+    Producer(Box<KafkaProducer>),
     /// Expanded into its children, which are validated and planned like the others.
-    Topology(StreamTopology),
+    Topology(Box<StreamTopology>),
 }
 
 impl Resource {

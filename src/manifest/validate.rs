@@ -139,7 +139,7 @@ pub fn validate(
                 errs = cluster_rules.check(c);
             }
             if errs.is_empty() {
-                set.clusters.push((doc.source.clone(), c.clone()));
+                set.clusters.push((doc.source.clone(), (**c).clone()));
             }
             errors.extend(errs.into_iter().map(|e| at(&doc.source, e)));
         }
@@ -345,21 +345,22 @@ fn expand_topologies(
 
 /// A topology's children as resources, each with the path of the entry it came from.
 fn children_of(expansion: &Expansion) -> Vec<(String, Resource)> {
-    let topics = expansion
-        .topics
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (format!("spec.topics[{i}].name"), Resource::Topic(t.clone())));
+    let topics = expansion.topics.iter().enumerate().map(|(i, t)| {
+        (
+            format!("spec.topics[{i}].name"),
+            Resource::Topic(Box::new(t.clone())),
+        )
+    });
     let producers = expansion.producers.iter().enumerate().map(|(i, p)| {
         (
             format!("spec.producers[{i}].name"),
-            Resource::Producer(p.clone()),
+            Resource::Producer(Box::new(p.clone())),
         )
     });
     let consumers = expansion.consumers.iter().enumerate().map(|(i, c)| {
         (
             format!("spec.consumers[{i}].name"),
-            Resource::Consumer(c.clone()),
+            Resource::Consumer(Box::new(c.clone())),
         )
     });
     topics.chain(producers).chain(consumers).collect()
@@ -380,7 +381,7 @@ fn validate_workloads(
     let kafka_topics: Vec<&KafkaTopic> = docs
         .iter()
         .filter_map(|d| match &d.resource {
-            Resource::Topic(t) => Some(t),
+            Resource::Topic(t) => Some(&**t),
             _ => None,
         })
         .collect();

@@ -173,7 +173,7 @@ fn render_workloads(dir: &str) -> (Vec<(String, Deployment)>, Vec<String>) {
         .documents
         .iter()
         .filter_map(|d| match &d.resource {
-            Resource::Topic(t) => Some(t),
+            Resource::Topic(t) => Some(&**t),
             _ => None,
         })
         .collect();
