@@ -88,6 +88,8 @@ pub fn cap(mut errors: Vec<FieldError>) -> Vec<FieldError> {
 }
 
 fn join(path: &str, key: &str) -> String {
+    // An empty (or null) key still names a field.
+    let key = if key.is_empty() { "\"\"" } else { key };
     if path.is_empty() {
         key.to_owned()
     } else {
@@ -276,7 +278,13 @@ fn walk_object(
     secret: bool,
     errors: &mut Vec<FieldError>,
 ) -> bool {
-    let secret = secret || is_credential(schema);
+    // Inside a credential, or beside one (`sasl`, `tls`): a key written by mistake may be
+    // the secret itself.
+    let holds_credentials = schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .is_some_and(|p| p.values().any(is_credential));
+    let secret = secret || is_credential(schema) || holds_credentials;
     let mut ok = within_bound(path, schema, "maxProperties", map.len(), "keys", errors);
     let properties = schema.get("properties").and_then(Value::as_object);
     let additional = schema.get("additionalProperties");
@@ -479,7 +487,7 @@ mod tests {
             "partitions": {"type": "integer", "format": "int32"},
             "policy": {"type": "string", "enum": ["Retain", "Delete"]},
             "config": {"type": "object", "additionalProperties": {"type": "string"}},
-            "password": credential(),
+            "sasl": {"type": "object", "properties": {"password": credential()}},
             "servers": {"type": "array", "items": {"type": "string"}, "maxItems": 3},
             "port": {"x-kubernetes-int-or-string": true}
         }}}})
@@ -498,22 +506,22 @@ mod tests {
     fn reports_every_problem_without_values() {
         let (e, usable, pruned) = problems(json!({"spec": {
             "partitions": 6, "policy": "Purge", "config": {"a": 5, "b": "x"},
-            "password": "hunter2", "servers": "h:1", "port": true, "extra": 1}}));
+            "sasl": {"password": "hunter2"}, "servers": "h:1", "port": true, "extra": 1}}));
         assert_eq!(
             e,
             [
                 "spec.config.a: must be a string, got an integer",
-                "spec.extra: unknown field; the fields here are config, partitions, password, policy, port, servers",
-                "spec.password: must be a mapping with one of value, secretKeyRef, file, got a string",
+                "spec.extra: unknown field; the fields here are config, partitions, policy, port, sasl, servers",
                 "spec.policy: must be one of Retain, Delete",
                 "spec.port: must be an integer or a string, got true or false",
+                "spec.sasl.password: must be a mapping with one of value, secretKeyRef, file, got a string",
                 "spec.servers: must be a list of strings, got a string",
             ]
         );
         assert!(usable);
         assert_eq!(
             pruned,
-            json!({"spec": {"partitions": 6, "config": {"b": "x"}}})
+            json!({"spec": {"partitions": 6, "config": {"b": "x"}, "sasl": {}}})
         );
         assert!(!e.iter().any(|e| e.contains("hunter2")));
     }
@@ -533,11 +541,12 @@ mod tests {
 
     #[test]
     fn keys_under_a_credential_are_not_repeated() {
-        let (e, _, _) = problems(json!({"spec": {"partitions": 1, "password": {"hunter2": null}}}));
+        let (e, _, _) =
+            problems(json!({"spec": {"partitions": 1, "sasl": {"password": {"hunter2": null}}}}));
         assert_eq!(e.len(), 1);
         assert!(!e[0].contains("hunter2"), "{e:?}");
         assert!(
-            e[0].starts_with("spec.password: 1 unknown field(s)"),
+            e[0].starts_with("spec.sasl.password: 1 unknown field(s)"),
             "{e:?}"
         );
     }
@@ -548,6 +557,21 @@ mod tests {
         let (e, usable, _) = problems(json!({"spec": {"partitions": 1, "servers": servers}}));
         assert_eq!(e, ["spec.servers: has 10000 entries; at most 3"]);
         assert!(usable);
+    }
+
+    #[test]
+    fn keys_beside_a_credential_are_not_repeated() {
+        let schema = json!({"type": "object", "properties": {"sasl": {"type": "object",
+            "properties": {"mechanism": {"type": "string"}, "password": credential()}}}});
+        let mut value = json!({"sasl": {"hunter2": 1, "mechanism": "PLAIN"}});
+        let (e, _) = check(&mut value, &schema);
+        assert_eq!(
+            e,
+            [FieldError::new(
+                "sasl",
+                "1 unknown field(s) (not repeated: this is a credential); the fields here are mechanism, password"
+            )]
+        );
     }
 
     #[test]
