@@ -479,9 +479,10 @@ fn load_checked(
     fallback: Option<&KafkaCluster>,
 ) -> Result<ValidatedSet, Vec<ManifestError>> {
     let (docs, mut errors) = manifest::load_paths(files);
-    match manifest::validate(&docs, fallback) {
+    let empty = inputs::empty_paths(files, &docs);
+    match manifest::validate(docs, fallback) {
         Ok(mut set) if errors.is_empty() => {
-            set.warnings.extend(inputs::empty_paths(files, &docs));
+            set.warnings.extend(empty);
             set.warnings.extend(inputs::misplaced_cluster_refs(&set));
             Ok(set)
         }
@@ -893,7 +894,7 @@ fn load_cluster_file(path: &PathBuf) -> Result<KafkaCluster> {
         let lines: Vec<String> = errors.iter().map(|e| format!("{source} {e}")).collect();
         bail!("{}", lines.join("\n"));
     }
-    Ok(cluster)
+    Ok(*cluster)
 }
 
 /// The broker connections of a run and their topics; under `prune`, also the clusters the

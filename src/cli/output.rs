@@ -52,17 +52,17 @@ pub fn manifest_graph(set: &ValidatedSet) -> Drawing {
                 .entry(key(&t.spec.cluster_ref))
                 .or_default()
                 .0
-                .push(t),
+                .push(&**t),
             Resource::Producer(p) => groups
                 .entry(key(&p.spec.cluster_ref))
                 .or_default()
                 .1
-                .push(p),
+                .push(&**p),
             Resource::Consumer(c) => groups
                 .entry(key(&c.spec.cluster_ref))
                 .or_default()
                 .2
-                .push(c),
+                .push(&**c),
             Resource::Cluster(_) | Resource::Topology(_) => {}
         }
     }
@@ -244,7 +244,7 @@ fn connection(
         }
     };
     let topics = set.documents.iter().filter_map(|d| match &d.resource {
-        Resource::Topic(t) if t.metadata.namespace == owner.namespace => Some(t),
+        Resource::Topic(t) if t.metadata.namespace == owner.namespace => Some(&**t),
         _ => None,
     });
     Some((facts, topic_names(topics)))
@@ -363,7 +363,7 @@ spec:
         owned.owner.uid = Some("uid-1".into());
         let cluster = &set.clusters[0].1;
         let topics = set.documents.iter().filter_map(|d| match &d.resource {
-            Resource::Topic(t) => Some(t),
+            Resource::Topic(t) => Some(&**t),
             _ => None,
         });
         let mut expected = consumer_deployment(

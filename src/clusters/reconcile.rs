@@ -23,11 +23,7 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
 
     let errors = validate_cluster(&cluster);
     let (verdict, requeue) = if !errors.is_empty() {
-        let message = errors
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("; ");
+        let message = crate::model::FieldError::join(&errors);
         (
             Verdict {
                 ready: false,

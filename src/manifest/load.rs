@@ -3,17 +3,19 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::yaml::read_documents;
 use super::{Document, ManifestError, Resource, Source};
-use crate::api::{
-    KafkaCluster, KafkaConsumer, KafkaProducer, KafkaTopic, StreamTopology, API_VERSION, GROUP,
-};
+use crate::api::{API_VERSION, GROUP};
+use crate::model::{shape, FieldError};
 
 const KINDS: &str = "KafkaCluster, KafkaTopic, KafkaConsumer, KafkaProducer, StreamTopology";
-const ROOT_FIELDS: &[&str] = &["apiVersion", "kind", "metadata", "spec", "status"];
 
 /// Reads every `.yaml` / `.yml` file named, or found (recursively, in name order) under a
-/// named directory. Returns the documents that parsed and every error of every file, so one
-/// broken document does not hide the problems of the others.
+/// named directory. Returns the documents that could be typed and every error of every file, so
+/// one broken document does not hide the problems of the others. A document with errors may
+/// still be among the documents (its invalid fields removed, see [`Document::pruned`]) so that
+/// [`super::validate`] reports its other problems too: act on the documents only when there is
+/// no error.
 pub fn load_paths(paths: &[PathBuf]) -> (Vec<Document>, Vec<ManifestError>) {
     let mut files = Vec::new();
     let mut errors = Vec::new();
@@ -22,12 +24,8 @@ pub fn load_paths(paths: &[PathBuf]) -> (Vec<Document>, Vec<ManifestError>) {
     }
     let mut docs = Vec::new();
     for file in files {
-        match std::fs::read_to_string(&file) {
-            Ok(text) => {
-                let (d, e) = load_str(&file, &text);
-                docs.extend(d);
-                errors.extend(e);
-            }
+        match std::fs::File::open(&file) {
+            Ok(f) => load_reader(&file, std::io::BufReader::new(f), &mut docs, &mut errors),
             Err(e) => errors.push(file_error(&file, format!("cannot read: {e}"))),
         }
     }
@@ -66,107 +64,139 @@ fn file_error(file: &Path, message: String) -> ManifestError {
     }
 }
 
-/// Parses one multi-document YAML text: the documents that parsed, and an error for each
-/// that did not. Empty documents are skipped (but counted).
+/// Parses one multi-document YAML text: the documents that could be typed, and every problem
+/// of every document. Empty documents are skipped (and not counted).
 pub fn load_str(file: &Path, text: &str) -> (Vec<Document>, Vec<ManifestError>) {
-    let values: Vec<Value> = match serde_saphyr::from_multiple(text) {
-        Ok(values) => values,
-        Err(e) => {
-            return (
-                Vec::new(),
-                vec![file_error(file, format!("YAML syntax error: {e}"))],
-            )
-        }
-    };
     let mut docs = Vec::new();
     let mut errors = Vec::new();
-    for (i, value) in values.into_iter().enumerate() {
-        if value.is_null() {
-            continue;
-        }
-        let source = Source {
-            file: file.to_owned(),
-            document: i + 1,
-        };
-        match parse_document(value) {
-            Ok(resource) => docs.push(Document { source, resource }),
-            Err((path, message)) => errors.push(ManifestError {
-                file: file.to_owned(),
-                document: Some(source.document),
-                path,
-                message,
-            }),
-        }
-    }
+    load_reader(file, text.as_bytes(), &mut docs, &mut errors);
     (docs, errors)
 }
 
-fn parse_document(value: Value) -> Result<Resource, (String, String)> {
+/// Reads one file document by document: each is typed (or refused) before the next is read.
+fn load_reader(
+    file: &Path,
+    reader: impl std::io::Read,
+    docs: &mut Vec<Document>,
+    errors: &mut Vec<ManifestError>,
+) {
+    read_documents(reader, |n, raw| {
+        let error = |path: String, message: String| ManifestError {
+            file: file.to_owned(),
+            document: Some(n),
+            path,
+            message,
+        };
+        let raw = match raw {
+            Ok(raw) => raw,
+            Err(e) => {
+                errors.push(ManifestError {
+                    file: file.to_owned(),
+                    document: if e.fatal { None } else { Some(n) },
+                    path: String::new(),
+                    message: match (e.fatal, e.line) {
+                        (true, Some(line)) => format!("document {n}, line {line}: {}", e.message),
+                        (true, None) => e.message,
+                        (false, Some(line)) => format!("line {line}: {}", e.message),
+                        (false, None) => e.message,
+                    },
+                });
+                return;
+            }
+        };
+        let source = Source {
+            file: file.to_owned(),
+            document: n,
+        };
+        let parsed = parse_document(raw.value);
+        errors.extend(
+            raw.problems
+                .into_iter()
+                .chain(parsed.problems)
+                .map(|e| error(e.path, e.message)),
+        );
+        if let Some(resource) = parsed.resource {
+            docs.push(Document {
+                source,
+                resource,
+                pruned: parsed.pruned,
+            });
+        }
+    });
+}
+
+/// One document, as far as it could be typed.
+struct Parsed {
+    /// `None` when the document cannot be typed at all.
+    resource: Option<Resource>,
+    problems: Vec<FieldError>,
+    /// Paths removed from the document because they were invalid (reported in `problems`).
+    pruned: Vec<String>,
+}
+
+impl Parsed {
+    fn refused(path: &str, message: String) -> Self {
+        Parsed {
+            resource: None,
+            problems: vec![FieldError::new(path, message)],
+            pruned: Vec::new(),
+        }
+    }
+}
+
+fn parse_document(value: Value) -> Parsed {
     let Value::Object(map) = &value else {
-        return Err((
-            String::new(),
+        return Parsed::refused(
+            "",
             "a document must be a mapping with apiVersion, kind, metadata and spec".into(),
-        ));
+        );
     };
     let text = |key: &str| map.get(key).and_then(Value::as_str).map(str::to_owned);
-    let api_version = text("apiVersion").ok_or_else(|| {
-        (
-            "apiVersion".to_owned(),
-            format!("is required; use {API_VERSION}"),
-        )
-    })?;
-    let kind =
-        text("kind").ok_or_else(|| ("kind".to_owned(), format!("is required; one of {KINDS}")))?;
-    if let Some(extra) = map.keys().find(|k| !ROOT_FIELDS.contains(&k.as_str())) {
-        return Err((
-            extra.clone(),
-            format!(
-                "unknown field; a resource has only {}",
-                ROOT_FIELDS.join(", ")
-            ),
-        ));
-    }
-    let known_kind = matches!(
-        kind.as_str(),
-        "KafkaCluster" | "KafkaTopic" | "KafkaConsumer" | "KafkaProducer" | "StreamTopology"
-    );
-    if !known_kind {
-        return Err(("kind".into(), format!("unknown kind '{kind}' (apiVersion {api_version}); Tributary reads {KINDS} of {API_VERSION}")));
-    }
+    let Some(api_version) = text("apiVersion") else {
+        return Parsed::refused("apiVersion", format!("is required; use {API_VERSION}"));
+    };
+    let Some(kind) = text("kind") else {
+        return Parsed::refused("kind", format!("is required; one of {KINDS}"));
+    };
+    let Some(schema) = crate::api::crds::schema(&kind) else {
+        return Parsed::refused(
+            "kind",
+            format!("unknown kind '{kind}' (apiVersion {api_version}); Tributary reads {KINDS} of {API_VERSION}"),
+        );
+    };
     if api_version != API_VERSION {
         let hint = if api_version.starts_with(&format!("{GROUP}/")) {
             format!("version not served; use {API_VERSION}")
         } else {
             format!("{kind} belongs to {API_VERSION}")
         };
-        return Err(("apiVersion".into(), format!("'{api_version}': {hint}")));
+        return Parsed::refused("apiVersion", format!("'{api_version}': {hint}"));
     }
     if !map.contains_key("spec") {
-        return Err(("spec".into(), "is required".into()));
+        return Parsed::refused("spec", "is required".into());
     }
-    match kind.as_str() {
-        "KafkaCluster" => typed::<KafkaCluster>(value).map(Resource::Cluster),
-        "KafkaConsumer" => typed::<KafkaConsumer>(value).map(Resource::Consumer),
-        "KafkaProducer" => typed::<KafkaProducer>(value).map(Resource::Producer),
-        "StreamTopology" => typed::<StreamTopology>(value).map(Resource::Topology),
-        _ => typed::<KafkaTopic>(value).map(Resource::Topic),
-    }
-}
-
-/// Deserializes with the failing field's path, and a fix where the mistake is a common one.
-fn typed<T: DeserializeOwned>(value: Value) -> Result<T, (String, String)> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let mut message = e.inner().to_string();
-        if path.starts_with("spec.")
-            && path.contains("config.")
-            && message.contains("expected a string")
-        {
-            message.push_str("; config values are strings: quote the value, e.g. \"604800000\"");
+    fn typed<K: DeserializeOwned>(value: Value, schema: &Value, wrap: fn(K) -> Resource) -> Parsed {
+        let parsed = shape::parse::<K>(value, Some(schema));
+        Parsed {
+            resource: parsed.value.map(wrap),
+            problems: parsed.problems,
+            pruned: parsed.pruned,
         }
-        let path = if path == "." { String::new() } else { path };
-        (path, message)
-    })
+    }
+    let mut parsed = match kind.as_str() {
+        "KafkaCluster" => typed(value, schema, |k| Resource::Cluster(Box::new(k))),
+        "KafkaConsumer" => typed(value, schema, |k| Resource::Consumer(Box::new(k))),
+        "KafkaProducer" => typed(value, schema, |k| Resource::Producer(Box::new(k))),
+        "StreamTopology" => typed(value, schema, |k| Resource::Topology(Box::new(k))),
+        _ => typed(value, schema, |k| Resource::Topic(Box::new(k))),
+    };
+    for p in &mut parsed.problems {
+        if p.path.contains(".config.") && p.message.starts_with("must be a string, got") {
+            p.message
+                .push_str("; config values are strings: quote the value, e.g. \"604800000\"");
+        }
+    }
+    parsed
 }
 
 #[cfg(test)]
@@ -195,9 +225,12 @@ mod tests {
     #[test]
     fn unknown_field_names_the_path() {
         let e = errors(&TOPIC.replace("partitions: 6", "partitons: 6"));
-        assert_eq!(e.len(), 1);
+        assert_eq!(e.len(), 2);
+        assert_eq!(e[0], "t.yaml#1 spec.partitions: is required");
         assert!(
-            e[0].starts_with("t.yaml#1 spec.partitons: unknown field `partitons`, expected one of"),
+            e[1].starts_with(
+                "t.yaml#1 spec.partitons: unknown field; the fields here are clusterRef, config,"
+            ),
             "{e:?}"
         );
     }
@@ -205,9 +238,9 @@ mod tests {
     #[test]
     fn wrong_type_names_the_path() {
         let e = errors(&TOPIC.replace("partitions: 6", "partitions: six"));
-        assert!(
-            e[0].starts_with("t.yaml#1 spec.partitions: invalid type"),
-            "{e:?}"
+        assert_eq!(
+            e,
+            ["t.yaml#1 spec.partitions: must be an integer from -2147483648 to 2147483647, got a string"]
         );
     }
 
@@ -222,7 +255,7 @@ mod tests {
     fn bad_enum_value() {
         let e = errors(&format!("{TOPIC}  deletionPolicy: Purge\n"));
         assert!(
-            e[0].starts_with("t.yaml#1 spec.deletionPolicy: unknown variant `Purge`"),
+            e[0] == "t.yaml#1 spec.deletionPolicy: must be one of Retain, Delete",
             "{e:?}"
         );
     }
@@ -241,12 +274,128 @@ mod tests {
     #[test]
     fn syntax_error_names_the_file() {
         let e = errors("kind: [unclosed\n");
-        assert!(e[0].starts_with("t.yaml: YAML syntax error"), "{e:?}");
+        assert!(
+            e[0].starts_with("t.yaml: document 1, line 1: YAML syntax error"),
+            "{e:?}"
+        );
     }
 
     #[test]
     fn unknown_root_field() {
         let e = errors(&format!("{TOPIC}specs: {{}}\n"));
         assert!(e[0].starts_with("t.yaml#1 specs: unknown field"), "{e:?}");
+    }
+
+    const CLUSTER: &str = "apiVersion: tributary.io/v1alpha1\nkind: KafkaCluster\nmetadata:\n  name: local\nspec:\n  bootstrapServers: [\"h:9092\"]\n";
+
+    /// Issue #13, defect 1: a credential written in any wrong shape is refused without its
+    /// value, and no message names a Rust type.
+    #[test]
+    fn credentials_in_the_wrong_shape_are_never_echoed() {
+        let secret = "hunter2-s3cr3t";
+        let sasl = |password: &str| {
+            format!("{CLUSTER}  sasl:\n    mechanism: PLAIN\n    username: {{value: app}}\n    password: {password}\n")
+        };
+        let tls = |ca: &str| format!("{CLUSTER}  tls:\n    caCert: {ca}\n");
+        let cases = [
+            sasl(secret),
+            sasl(&format!("\"{secret}\"")),
+            sasl(&format!("[{secret}]")),
+            sasl(&format!("{{{secret}}}")),
+            sasl(&format!("{{value: {{v: {secret}}}}}")),
+            sasl(&format!("{{secretKeyRef: {secret}}}")),
+            sasl(&format!("{{file: [{secret}]}}")),
+            sasl(&format!("{{secretKeyRef: {{name: s, key: [{secret}]}}}}")),
+            sasl(&format!("{{secretKeyRef: {{name: s, key: k, {secret}: 1}}}}")),
+            sasl("12345678"),
+            tls(secret),
+            tls(&format!("{{value: [{secret}]}}")),
+            format!("{CLUSTER}  sasl:\n    mechanism: PLAIN\n    username: {secret}\n    password: {{file: /p}}\n"),
+            format!("{CLUSTER}  sasl: {secret}\n"),
+            format!("{CLUSTER}  tls: [{secret}]\n"),
+        ];
+        for case in cases {
+            let e = errors(&case);
+            assert!(!e.is_empty(), "{case}");
+            for line in &e {
+                for leak in [
+                    secret,
+                    "12345678",
+                    "struct",
+                    "expected",
+                    "CredentialSource",
+                    "i32",
+                    "sequence",
+                    "invalid type",
+                ] {
+                    assert!(!line.contains(leak), "{line:?} for\n{case}");
+                }
+            }
+        }
+        let e = errors(&sasl(secret));
+        assert_eq!(
+            e,
+            ["t.yaml#1 spec.sasl.password: must be a mapping with one of value, secretKeyRef, file, got a string"]
+        );
+    }
+
+    /// Issue #13, defect 8: every problem of a document at once, each with its path.
+    #[test]
+    fn every_problem_of_a_document_at_once() {
+        let text = format!("{TOPIC}  deletionPolicy: Purge\n  replicationFactor: three\n  topicName: [a]\n  extra: 1\n");
+        let e = errors(&text);
+        assert_eq!(
+            e,
+            [
+                "t.yaml#1 spec.deletionPolicy: must be one of Retain, Delete",
+                "t.yaml#1 spec.extra: unknown field; the fields here are clusterRef, config, deletionPolicy, partitions, replicationFactor, topicName",
+                "t.yaml#1 spec.replicationFactor: must be an integer from -2147483648 to 2147483647, got a string",
+                "t.yaml#1 spec.topicName: must be a string, got a list",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_repeated_key_hides_nothing() {
+        let text = format!(
+            "{}  partitions: 3\n  deletionPolicy: Purge\n---\n{}",
+            TOPIC,
+            TOPIC.replace("partitions: 6", "partitions: x")
+        );
+        let e = errors(&text);
+        assert_eq!(
+            e,
+            [
+                "t.yaml#1 spec.partitions: is given more than once in the same mapping; keep one",
+                "t.yaml#1 spec.deletionPolicy: must be one of Retain, Delete",
+                "t.yaml#2 spec.partitions: must be an integer from -2147483648 to 2147483647, got a string",
+            ]
+        );
+        for line in &e {
+            assert!(
+                !line.contains("DuplicateKeyPolicy") && !line.contains("option"),
+                "{line}"
+            );
+        }
+    }
+
+    /// Issue #13, defect 3: a file of 10,000 documents loads.
+    #[test]
+    fn ten_thousand_documents_load() {
+        let text: String = (0..10_000)
+            .map(|i| format!("---\n{}", TOPIC.replace("bookings", &format!("t{i}"))))
+            .collect();
+        let (docs, errors) = load_str(Path::new("t.yaml"), &text);
+        assert!(errors.is_empty(), "{:?}", &errors[..errors.len().min(3)]);
+        assert_eq!(docs.len(), 10_000);
+        assert_eq!(docs[9_999].source.to_string(), "t.yaml#10000");
+    }
+
+    #[test]
+    fn a_hostile_document_hits_a_plain_limit() {
+        let deep = format!("{}1{}", "[".repeat(100), "]".repeat(100));
+        let e = errors(&format!("{TOPIC}---\n{deep}\n"));
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].starts_with("t.yaml: document 2, line 9: a document nests more than 64 levels deep; this limit guards against hostile input"), "{e:?}");
     }
 }

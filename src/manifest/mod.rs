@@ -3,8 +3,11 @@
 //! Every error names its file, document (1-based) and field path.
 
 mod load;
+#[cfg(test)]
+mod properties;
 mod reads;
 mod validate;
+mod yaml;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -12,6 +15,7 @@ use std::path::PathBuf;
 pub use load::{load_paths, load_str};
 use validate::at;
 pub use validate::{validate, TopicTarget, ValidatedSet};
+pub use yaml::{MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES};
 
 use crate::api::{KafkaCluster, KafkaConsumer, KafkaProducer, KafkaTopic, StreamTopology};
 
@@ -29,18 +33,18 @@ impl fmt::Display for Source {
     }
 }
 
-/// One Tributary resource read from a manifest.
-#[allow(clippy::large_enum_variant)] // few, short-lived values
+/// One Tributary resource read from a manifest. Boxed: a file may hold 100,000 of them, and
+/// each takes only the size of its own kind.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Resource {
-    Cluster(KafkaCluster),
-    Topic(KafkaTopic),
+    Cluster(Box<KafkaCluster>),
+    Topic(Box<KafkaTopic>),
     /// For the operator: validated, but never part of a topic plan.
-    Consumer(KafkaConsumer),
+    Consumer(Box<KafkaConsumer>),
     /// For the operator: validated, but never part of a topic plan.
-    Producer(KafkaProducer),
+    Producer(Box<KafkaProducer>),
     /// Expanded into its children, which are validated and planned like the others.
-    Topology(StreamTopology),
+    Topology(Box<StreamTopology>),
 }
 
 impl Resource {
@@ -71,6 +75,9 @@ impl Resource {
 pub struct Document {
     pub source: Source,
     pub resource: Resource,
+    /// Fields removed from the document because they were invalid (already reported by the
+    /// loader): what validation says at or under these paths would only repeat it.
+    pub pruned: Vec<String>,
 }
 
 /// A doubt about the input that does not make it invalid (`tributary validate` prints it;

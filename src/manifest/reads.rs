@@ -13,7 +13,7 @@ pub fn standalone_consumer_warnings(docs: &[Document], set: &ValidatedSet) -> Ve
     let topics: Vec<&KafkaTopic> = docs
         .iter()
         .filter_map(|d| match &d.resource {
-            Resource::Topic(t) => Some(t),
+            Resource::Topic(t) => Some(&**t),
             _ => None,
         })
         .collect();
@@ -63,7 +63,7 @@ mod tests {
     fn warnings(text: &str) -> Vec<String> {
         let (docs, errors) = load_str(Path::new("grid.yaml"), text);
         assert!(errors.is_empty(), "{errors:?}");
-        let set = validate(&docs, None).unwrap_or_else(|e| panic!("{e:?}"));
+        let set = validate(docs, None).unwrap_or_else(|e| panic!("{e:?}"));
         set.warnings.iter().map(ToString::to_string).collect()
     }
 

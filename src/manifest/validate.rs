@@ -98,12 +98,15 @@ impl<K: kube::CustomResourceExt + serde::Serialize> CelRules<K> {
 /// Checks every rule on every document and across documents. `fallback_cluster` supplies topic
 /// defaults for topics whose `clusterRef` is not among the documents (the CLI's `--cluster`).
 pub fn validate(
-    docs: &[Document],
+    docs: Vec<Document>,
     fallback_cluster: Option<&KafkaCluster>,
 ) -> Result<ValidatedSet, Vec<ManifestError>> {
     let mut errors = Vec::new();
     let mut set = ValidatedSet::default();
-    let expanded = expand_topologies(docs, &mut set, &mut errors);
+    let children = expand_topologies(&docs, &mut set, &mut errors);
+    // Taken, not copied: a set of 100,000 documents is held once.
+    let mut expanded = docs;
+    expanded.extend(children);
     let docs = expanded.as_slice();
     let cluster_rules = CelRules::<KafkaCluster>::new();
     let topic_rules = CelRules::<KafkaTopic>::new();
@@ -138,7 +141,7 @@ pub fn validate(
                 errs = cluster_rules.check(c);
             }
             if errs.is_empty() {
-                set.clusters.push((doc.source.clone(), c.clone()));
+                set.clusters.push((doc.source.clone(), (**c).clone()));
             }
             errors.extend(errs.into_iter().map(|e| at(&doc.source, e)));
         }
@@ -224,6 +227,7 @@ pub fn validate(
     validate_workloads(docs, &duplicates, &mut set, &mut errors);
     let reads = super::reads::standalone_consumer_warnings(docs, &set);
     set.warnings.extend(reads);
+    drop_repeats_of_pruned(docs, &mut errors);
     set.documents = expanded;
 
     if errors.is_empty() {
@@ -236,8 +240,35 @@ pub fn validate(
     }
 }
 
-/// Expands every topology (the same [`expand`] the operator runs) and returns the documents
-/// with the children of the valid ones added, each at its topology's source. A child that
+/// A document whose invalid fields the loader removed (and reported) is validated without
+/// them; what the rules then say at, above or under a removed path only repeats the loader.
+fn drop_repeats_of_pruned(docs: &[Document], errors: &mut Vec<ManifestError>) {
+    let pruned: BTreeMap<(&std::path::Path, usize), &[String]> = docs
+        .iter()
+        .filter(|d| !d.pruned.is_empty())
+        .map(|d| {
+            (
+                (d.source.file.as_path(), d.source.document),
+                d.pruned.as_slice(),
+            )
+        })
+        .collect();
+    if pruned.is_empty() {
+        return;
+    }
+    errors.retain(|e| {
+        let Some(paths) = e.document.and_then(|n| pruned.get(&(e.file.as_path(), n))) else {
+            return true;
+        };
+        e.path.is_empty()
+            || !paths
+                .iter()
+                .any(|p| p.starts_with(&e.path) || e.path.starts_with(p.as_str()))
+    });
+}
+
+/// Expands every topology (the same [`expand`] the operator runs) and returns the children of
+/// the valid ones, each at its topology's source. A child that
 /// would take the name of a resource declared on its own is refused: the operator would not
 /// take over a resource it does not own.
 fn expand_topologies(
@@ -261,7 +292,7 @@ fn expand_topologies(
             ))
         })
         .collect();
-    let mut all = docs.to_vec();
+    let mut all = Vec::new();
     for doc in docs {
         let Resource::Topology(topology) = &doc.resource else {
             continue;
@@ -317,6 +348,7 @@ fn expand_topologies(
         all.extend(children.into_iter().map(|(_, resource)| Document {
             source: doc.source.clone(),
             resource,
+            pruned: Vec::new(),
         }));
         set.topologies.push((doc.source.clone(), expansion));
     }
@@ -325,21 +357,22 @@ fn expand_topologies(
 
 /// A topology's children as resources, each with the path of the entry it came from.
 fn children_of(expansion: &Expansion) -> Vec<(String, Resource)> {
-    let topics = expansion
-        .topics
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (format!("spec.topics[{i}].name"), Resource::Topic(t.clone())));
+    let topics = expansion.topics.iter().enumerate().map(|(i, t)| {
+        (
+            format!("spec.topics[{i}].name"),
+            Resource::Topic(Box::new(t.clone())),
+        )
+    });
     let producers = expansion.producers.iter().enumerate().map(|(i, p)| {
         (
             format!("spec.producers[{i}].name"),
-            Resource::Producer(p.clone()),
+            Resource::Producer(Box::new(p.clone())),
         )
     });
     let consumers = expansion.consumers.iter().enumerate().map(|(i, c)| {
         (
             format!("spec.consumers[{i}].name"),
-            Resource::Consumer(c.clone()),
+            Resource::Consumer(Box::new(c.clone())),
         )
     });
     topics.chain(producers).chain(consumers).collect()
@@ -360,7 +393,7 @@ fn validate_workloads(
     let kafka_topics: Vec<&KafkaTopic> = docs
         .iter()
         .filter_map(|d| match &d.resource {
-            Resource::Topic(t) => Some(t),
+            Resource::Topic(t) => Some(&**t),
             _ => None,
         })
         .collect();
@@ -466,7 +499,7 @@ mod tests {
         if !errors.is_empty() {
             return Err(errors.iter().map(ToString::to_string).collect());
         }
-        validate(&docs, None).map_err(|e| e.iter().map(ToString::to_string).collect())
+        validate(docs, None).map_err(|e| e.iter().map(ToString::to_string).collect())
     }
 
     fn topic(name: &str, partitions: i32) -> String {
@@ -474,6 +507,38 @@ mod tests {
     }
 
     const CLUSTER: &str = "---\napiVersion: tributary.io/v1alpha1\nkind: KafkaCluster\nmetadata:\n  name: local\nspec:\n  bootstrapServers: [\"127.0.0.1:9092\"]\n  topicDefaults:\n    replicationFactor: 1\n    config:\n      min.insync.replicas: \"1\"\n";
+
+    /// Loading and validating as the CLI does: every error of both.
+    fn all_errors(text: &str) -> Vec<String> {
+        let (docs, mut errors) = load_str(Path::new("orders.yaml"), text);
+        errors.extend(validate(docs, None).err().unwrap_or_default());
+        errors.iter().map(ToString::to_string).collect()
+    }
+
+    /// Issue #13, defect 8: an invalid enum value (and a wrong type, and a repeated key) no
+    /// longer hides the document's other problems.
+    #[test]
+    fn a_shape_error_hides_no_other_problem() {
+        let text = topic("orders", 0).replace(
+            "  partitions: 0\n",
+            "  partitions: 0\n  deletionPolicy: Purge\n  replicationFactor: one\n  config:\n    retention.ms: \"soon\"\n    cleanup.policy: delete\n    cleanup.policy: compact\n",
+        );
+        let e = all_errors(&text);
+        assert_eq!(e.len(), 5, "{e:#?}");
+        for path in [
+            "spec.config.cleanup.policy: is given more than once",
+            "spec.deletionPolicy: must be one of Retain, Delete",
+            "spec.replicationFactor: must be an integer",
+            "spec.partitions: must be >= 1, got 0",
+            "spec.config.retention.ms: ",
+        ] {
+            assert!(
+                e.iter()
+                    .any(|l| l.starts_with(&format!("orders.yaml#1 {path}"))),
+                "{path} in {e:#?}"
+            );
+        }
+    }
 
     #[test]
     fn the_issue_example_error() {

@@ -4,6 +4,7 @@
 
 mod field_error;
 mod k8s_name;
+pub mod shape;
 pub mod topic_config;
 mod topic_name;
 

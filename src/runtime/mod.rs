@@ -4,6 +4,7 @@
 //! and the metrics registry ([`metrics::Metrics`], held by the Context).
 
 pub mod batch;
+pub mod checked;
 mod context;
 pub mod instrumented;
 pub mod metrics;

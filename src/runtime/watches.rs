@@ -19,7 +19,7 @@ use std::any::{Any, TypeId};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
@@ -32,6 +32,8 @@ use kube::runtime::WatchStreamExt;
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
+
+use super::checked::{valid_events, Checked, Refusals};
 
 /// What a watched kind must be.
 pub trait Watchable:
@@ -98,16 +100,25 @@ impl Watches {
         }
     }
 
-    /// The one watch of whole `K` objects in this scope, made on first use.
+    /// The one watch of whole `K` objects in this scope, made on first use. An object that is
+    /// not what its kind's schema says is refused ([`super::checked`]), never fed to the
+    /// controllers nor allowed to fail the watch.
     pub fn objects<K: Watchable>(&self) -> Arc<Shared<K>> {
-        let api = self.api::<K>();
+        let api = self.api::<Checked<K>>();
         let health = (
             self.health.clone(),
             self.namespace.clone().unwrap_or_default(),
         );
+        let refusals = Refusals {
+            client: Some(self.client.clone()),
+        };
         self.shared_or(|| {
-            let stream = watcher(api, watcher::Config::default()).boxed();
-            Shared::reporting(K::kind(&()).into_owned(), stream, Some(health))
+            let cache = Arc::new(OnceLock::new());
+            let events = watcher(api, watcher::Config::default());
+            let stream = valid_events(events, cache.clone(), refusals).boxed();
+            let (shared, run) = Shared::reporting(K::kind(&()).into_owned(), stream, Some(health));
+            let _ = cache.set(shared.store());
+            (shared, run)
         })
     }
 

@@ -71,7 +71,7 @@ pub fn topic_status(
             reconciling: false,
             stalled: true,
             reason: Reason::InvalidSpec,
-            message: errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+            message: crate::model::FieldError::join(errors),
         },
         TopicState::ClusterNotFound(cluster) => Verdict {
             ready: false,

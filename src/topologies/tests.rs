@@ -400,7 +400,7 @@ fn topics_nobody_writes_or_reads_are_warnings() {
 pub(crate) fn check_set(text: &str) -> Result<crate::manifest::ValidatedSet, Vec<String>> {
     let (docs, errors) = load_str(Path::new("rides.yaml"), text);
     assert!(errors.is_empty(), "{errors:?}");
-    validate(&docs, None).map_err(|e| e.iter().map(ToString::to_string).collect())
+    validate(docs, None).map_err(|e| e.iter().map(ToString::to_string).collect())
 }
 
 #[test]

@@ -198,12 +198,9 @@ pub fn verdict(
     }
 }
 
+/// Problems as one bounded status message ([`FieldError::join`]).
 pub fn joined(errors: &[FieldError]) -> String {
-    errors
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
+    FieldError::join(errors)
 }
 
 /// The workload's KafkaCluster and what its pods need to reach it, with every Secret they

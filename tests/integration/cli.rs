@@ -138,7 +138,7 @@ fn validate_reports_every_error_with_file_document_and_field() {
         format!("{file}#3 metadata.name: 'bad topic' contains ' '"),
         format!("{file}#4 spec.config.retention.ms: must be an integer, got '7d'"),
         format!("{file}#4 spec.config.cleanup.polcy: 'cleanup.polcy' is not a Kafka topic config; did you mean 'cleanup.policy'?"),
-        format!("{}: YAML syntax error", dir.path().join("broken.yaml").display()),
+        format!("{}: document 1, line 2: YAML syntax error", dir.path().join("broken.yaml").display()),
         "error(s); nothing was contacted or changed".to_string(),
     ] {
         assert!(stderr.contains(&expected), "missing `{expected}` in:\n{stderr}");

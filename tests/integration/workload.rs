@@ -167,13 +167,13 @@ fn render_workloads(dir: &str) -> (Vec<(String, Deployment)>, Vec<String>) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
     let (docs, errors) = manifest::load_paths(&[dir]);
     assert!(errors.is_empty(), "{errors:?}");
-    let set = manifest::validate(&docs, None).unwrap();
+    let set = manifest::validate(docs, None).unwrap();
     assert!(set.warnings.is_empty(), "{:?}", set.warnings);
     let kafka_topics: Vec<&KafkaTopic> = set
         .documents
         .iter()
         .filter_map(|d| match &d.resource {
-            Resource::Topic(t) => Some(t),
+            Resource::Topic(t) => Some(&**t),
             _ => None,
         })
         .collect();

@@ -3,6 +3,7 @@
 //! `TRIBUTARY_TEST_BOOTSTRAP`). This module is the harness (start, Running) and the helpers the
 //! subjects share; a module per subject.
 
+mod hostile;
 mod runtime_behaviour;
 mod tls;
 mod topics;
@@ -53,6 +54,13 @@ fn options() -> Options {
 
 /// Emulator + operator, with KafkaCluster `local` pointing at the test broker.
 async fn start() -> Running {
+    start_with_crds(&crds::all()).await
+}
+
+/// [`start`], with the API server serving `crds` (e.g. looser than Tributary's own).
+async fn start_with_crds(
+    crds: &[k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition],
+) -> Running {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TRIBUTARY_LOG")
@@ -61,7 +69,7 @@ async fn start() -> Running {
         .with_test_writer()
         .try_init();
     let api = ApiServer::start().await;
-    api.register_crds(&crds::all());
+    api.register_crds(crds);
     api.create_namespace(NAMESPACE);
     let env = Env {
         client: api.client(),
