@@ -1,7 +1,8 @@
 //! The KafkaTopic controller: reconciles a topic when its spec, steering annotations, deletion
 //! or finalizers change ([`super::trigger_hash`]) or its KafkaCluster's spec changes (never on
 //! a status write, the cluster's included), and every topic at once at each resync, so the
-//! periodic drift check is a few large broker round trips instead of one per topic.
+//! periodic drift check is a few large broker round trips instead of one per topic. A resync
+//! starts only once no topic reconcile runs, so one never overlaps the previous.
 //!
 //! The controller keeps the claims index ([`super::Claims`]) of its scope's KafkaTopic watch,
 //! registered before the watch starts, and hands it to every reconcile.
@@ -14,7 +15,7 @@ use kube::ResourceExt;
 
 use crate::api::{KafkaCluster, KafkaTopic};
 use crate::runtime::{
-    every, referring, run_controller, spec_trigger, Context, Kind, Shutdown, Watches,
+    every, referring, run_controller, spec_trigger, Context, InFlight, Kind, Shutdown, Watches,
 };
 
 /// The registration of KafkaTopic with the operator.
@@ -34,10 +35,19 @@ fn controller(watches: &Watches, ctx: Arc<Context>, shutdown: Shutdown) -> BoxFu
             t.spec.cluster_ref == cluster.name_any()
         })
     };
+    // The resync waits for the reconciles in progress, so it never overlaps the previous one.
+    let in_flight = InFlight::default();
     let controller =
         Controller::for_shared_stream(topics.changes(super::trigger_hash), topics.store())
             .watches_shared_stream(clusters.changes(spec_trigger), of_cluster)
-            .reconcile_all_on(every(ctx.options.resync));
-    let reconcile = move |topic, ctx| super::reconcile(topic, ctx, claims.clone());
+            .reconcile_all_on(every(ctx.options.resync, in_flight.clone()));
+    let reconcile = move |topic, ctx| {
+        let running = in_flight.enter();
+        let claims = claims.clone();
+        async move {
+            let _running = running;
+            super::reconcile(topic, ctx, claims).await
+        }
+    };
     run_controller(KIND.name, controller, reconcile, ctx, shutdown)
 }
