@@ -54,8 +54,7 @@ pub(crate) async fn measure(
             .iter()
             .zip(&configs)
             .map(|((i, s), (k, v))| {
-                NewTopic::new(&names[*i], s.partitions, TopicReplication::Fixed(1))
-                    .set(k, v)
+                NewTopic::new(&names[*i], s.partitions, TopicReplication::Fixed(1)).set(k, v)
             })
             .collect();
         let start = Instant::now();

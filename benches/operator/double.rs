@@ -384,9 +384,7 @@ fn describe_configs(r: &mut Reader, w: &mut Writer, s: &State) -> Option<()> {
                 w.nullable_string(None);
                 w.i8(kind);
                 w.string(&name);
-                let defaults = DEFAULTS
-                    .iter()
-                    .filter(|(k, _)| !t.configs.contains_key(*k));
+                let defaults = DEFAULTS.iter().filter(|(k, _)| !t.configs.contains_key(*k));
                 w.i32((t.configs.len() + defaults.clone().count()) as i32);
                 for (k, v) in &t.configs {
                     config_entry(w, k, v, 1); // DYNAMIC_TOPIC_CONFIG

@@ -45,9 +45,9 @@
 //! and KafkaTopics, the broker check), measure.rs (one run), baseline.rs (the broker's own
 //! time), double.rs (the broker double), report.rs (the tables).
 
+mod baseline;
 #[path = "../../tests/support/broker.rs"]
 mod broker;
-mod baseline;
 mod double;
 mod kubernetes;
 mod measure;
@@ -219,7 +219,11 @@ fn one_run(
     });
     let emulator_thread = format!(
         "apiserver-{}",
-        api.url().rsplit(':').next().unwrap_or_default().trim_end_matches('/')
+        api.url()
+            .rsplit(':')
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches('/')
     );
     api.register_crds(&crds::all());
     api.create_namespace(NAMESPACE);
@@ -310,7 +314,11 @@ fn one_run(
     println!("  the broker's own time: raw batched CreateTopics on a fresh broker, then one DescribeConfigs of all");
     let base_broker = RunBroker::start(target);
     let base_names: Vec<String> = names.iter().map(|n| format!("{n}-raw")).collect();
-    let baseline = runtime.block_on(baseline::measure(&base_broker.bootstrap, &base_names, &sizes));
+    let baseline = runtime.block_on(baseline::measure(
+        &base_broker.bootstrap,
+        &base_names,
+        &sizes,
+    ));
     if !base_broker.fresh && std::env::var_os("TRIBUTARY_BENCH_KEEP_TOPICS").is_none() {
         runtime.block_on(cleanup_broker(&base_broker.bootstrap, &base_names));
     }
@@ -331,7 +339,11 @@ fn one_run(
     match (results.ready, broker_time) {
         (Some(t), Some(raw)) => rows.push(row(
             format!("time until all {count} Ready"),
-            format!("{:.2} s (broker's own {:.2} s)", t.as_secs_f64(), raw.as_secs_f64()),
+            format!(
+                "{:.2} s (broker's own {:.2} s)",
+                t.as_secs_f64(),
+                raw.as_secs_f64()
+            ),
             "<= 1.5x the broker's own",
             verdict(t.as_secs_f64() <= 1.5 * raw.as_secs_f64()),
         )),
@@ -437,7 +449,10 @@ fn one_run(
     let (status_writes, events) = writes_and_events(&results.api_requests);
     rows.push(row(
         "KafkaTopic status writes until Ready",
-        format!("{status_writes} ({:.2} a topic)", status_writes as f64 / n as f64),
+        format!(
+            "{status_writes} ({:.2} a topic)",
+            status_writes as f64 / n as f64
+        ),
         format!("<= {n} (one a real change)"),
         verdict(results.ready.is_some() && status_writes <= count),
     ));

@@ -118,9 +118,7 @@ pub(crate) fn writes_and_events(requests: &BTreeMap<String, (usize, usize)>) -> 
 fn requests_by_kind(api: &kube_emulator::ApiServer) -> BTreeMap<String, (usize, usize)> {
     let mut out = BTreeMap::new();
     for r in api.requests() {
-        let e = out
-            .entry(classify(&r.method, &r.path))
-            .or_insert((0, 0));
+        let e = out.entry(classify(&r.method, &r.path)).or_insert((0, 0));
         e.0 += 1;
         if r.status >= 400 {
             e.1 += 1;

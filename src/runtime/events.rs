@@ -36,7 +36,10 @@ fn series_key(ev: &Event, regarding: &ObjectReference) -> u64 {
     regarding.name.hash(&mut h);
     regarding.kind.hash(&mut h);
     regarding.api_version.hash(&mut h);
-    ev.secondary.as_ref().map(|s| (&s.uid, &s.name)).hash(&mut h);
+    ev.secondary
+        .as_ref()
+        .map(|s| (&s.uid, &s.name))
+        .hash(&mut h);
     h.finish()
 }
 

@@ -263,7 +263,13 @@ impl InFlight {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        if self.0 .0 .0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+        if self
+            .0
+             .0
+             .0
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
+            == 1
+        {
             self.0 .0 .1.notify_waiters();
         }
     }
@@ -278,10 +284,12 @@ mod resync_tests {
         let in_flight = InFlight::default();
         let fired = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counter = fired.clone();
-        tokio::spawn(every(Duration::from_secs(10), in_flight.clone()).for_each(move |()| {
-            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            async {}
-        }));
+        tokio::spawn(
+            every(Duration::from_secs(10), in_flight.clone()).for_each(move |()| {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                async {}
+            }),
+        );
         let fires = || fired.load(std::sync::atomic::Ordering::SeqCst);
         // A reconcile (say, of the previous resync) runs from 5 s to 25 s.
         tokio::time::sleep(Duration::from_secs(5)).await;
