@@ -25,7 +25,7 @@
 //!     line) and round trips; KafkaTopic status writes and Events, counted from the API
 //!     server's own request log (`requests()`);
 //!   * one resync of every topic once all are Ready (`--resync-seconds`, default the larger of
-//!     60 and topics / 100): its broker requests, time (sum of round trips and wall span),
+//!     60 and topics / 100, at most 300): its broker requests, time (sum of round trips and wall span),
 //!     status writes (target 0) and topics that changed state;
 //!   * the bench's own CPU and the API-server emulator's (threads of this process), and the
 //!     double's when it serves, beside the operator's.
@@ -197,7 +197,7 @@ fn one_run(
 ) -> Summary {
     let resync = Duration::from_secs(env_u64(
         "TRIBUTARY_BENCH_OPERATOR_RESYNC",
-        (count as u64 / 100).max(60),
+        (count as u64 / 100).clamp(60, 300),
     ));
     let window_ms = env_u64("TRIBUTARY_BENCH_OPERATOR_WINDOW_MS", 100);
     let in_flight = env_u64("TRIBUTARY_BENCH_OPERATOR_IN_FLIGHT", 64) as usize;

@@ -68,6 +68,8 @@ impl Context {
             instance: std::env::var("POD_NAME").ok(),
         };
         let backoff = Backoff::new(options.backoff_base, options.backoff_max);
+        // Every reconcile's API requests go through one bound (watches excepted).
+        let client = super::api_limit::limited(client, super::api_limit::API_REQUESTS_AT_ONCE);
         Self {
             recorder: Recorder::new(client.clone(), reporter),
             client,

@@ -3,6 +3,7 @@
 //! policy, the controller runner that measures and names every reconcile, kstatus conditions
 //! and the metrics registry ([`metrics::Metrics`], held by the Context).
 
+pub mod api_limit;
 pub mod batch;
 mod context;
 pub mod events;
