@@ -320,21 +320,21 @@ fn create_topics(r: &mut Reader, w: &mut Writer, s: &mut State) -> Option<()> {
     w.i32(topics.len() as i32);
     for t in topics {
         w.string(&t.name);
-        if s.topics.contains_key(&t.name) {
-            w.i16(36); // TOPIC_ALREADY_EXISTS
-            w.nullable_string(Some("Topic already exists."));
-        } else {
-            w.i16(0);
-            w.nullable_string(None);
-            if !validate_only {
-                s.topics.insert(
-                    t.name,
-                    Topic {
+        match s.topics.entry(t.name) {
+            std::collections::hash_map::Entry::Occupied(_) => {
+                w.i16(36); // TOPIC_ALREADY_EXISTS
+                w.nullable_string(Some("Topic already exists."));
+            }
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                w.i16(0);
+                w.nullable_string(None);
+                if !validate_only {
+                    slot.insert(Topic {
                         partitions: t.partitions,
                         replication_factor: t.replication_factor,
                         configs: t.configs,
-                    },
-                );
+                    });
+                }
             }
         }
     }

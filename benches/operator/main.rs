@@ -667,7 +667,7 @@ fn one_run(
         target: format!("{target:?}"),
         count,
         ready: results.ready,
-        broker_time: broker_time,
+        broker_time,
         describe_all: baseline.as_ref().and_then(|b| b.describe),
         cpu: results.cpu_until_ready,
         rss_peak_mib: peak_rss,
