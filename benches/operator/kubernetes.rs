@@ -15,7 +15,7 @@ use tributary::kafka::{BrokerAdmin, ClientSettings, RdKafkaAdmin};
 use crate::CLUSTER;
 
 /// The `index`-th topic: 1 to 3 partitions and one config key.
-fn topic_spec(index: usize) -> KafkaTopicSpec {
+pub(crate) fn topic_spec(index: usize) -> KafkaTopicSpec {
     KafkaTopicSpec {
         cluster_ref: CLUSTER.into(),
         topic_name: None,

@@ -18,7 +18,7 @@ use crate::kubernetes::{
     wait_cluster_ready,
 };
 use crate::operator_log::{totals, Log, Trips};
-use crate::process::proc_status_kib;
+use crate::process::{proc_status_kib, CpuMark};
 use crate::{CLUSTER, NAMESPACE, POLL};
 
 /// How the bench follows the KafkaTopics until all are Ready.
@@ -100,6 +100,31 @@ pub(crate) struct Resync {
     pub(crate) still_ready: usize,
     /// One changed KafkaTopic, before and after.
     pub(crate) example: Option<String>,
+    /// KafkaTopic status writes and Events the API server took during the resync.
+    pub(crate) status_writes: usize,
+    pub(crate) events: usize,
+}
+
+/// KafkaTopic status writes and Events (created or updated) among API requests, by kind (see
+/// [`classify`]).
+pub(crate) fn writes_and_events(requests: &BTreeMap<String, (usize, usize)>) -> (usize, usize) {
+    let n = |k: &str| requests.get(k).map_or(0, |v| v.0 - v.1);
+    (
+        n("PATCH kafkatopics/status") + n("PUT kafkatopics/status"),
+        n("POST events") + n("PATCH events") + n("PUT events"),
+    )
+}
+
+fn requests_by_kind(api: &kube_emulator::ApiServer) -> BTreeMap<String, (usize, usize)> {
+    let mut out = BTreeMap::new();
+    for r in api.requests() {
+        let e = out.entry(classify(&r.method, &r.path)).or_insert((0, 0));
+        e.0 += 1;
+        if r.status >= 400 {
+            e.1 += 1;
+        }
+    }
+    out
 }
 
 /// A topic's state: its status without the conditions' human-readable messages.
@@ -139,6 +164,10 @@ pub(crate) struct Results {
     pub(crate) write_latency_full: Option<(Duration, Duration)>,
     /// API requests served from the first create until all were Ready, by kind.
     pub(crate) api_requests: BTreeMap<String, (usize, usize)>,
+    /// The operator's RSS once its KafkaCluster was Ready, before any KafkaTopic (KiB).
+    pub(crate) rss_base_kib: Option<u64>,
+    /// CPU spent from the first create until all were Ready.
+    pub(crate) cpu_until_ready: Option<CpuMark>,
     pub(crate) error: Option<String>,
 }
 
@@ -155,6 +184,7 @@ pub(crate) async fn run(
     list_poll: bool,
     log: &mut Log,
     operator_pid: u32,
+    emulator_thread: &str,
     out: &mut Results,
 ) -> Result<(), String> {
     let count = names.len();
@@ -202,7 +232,9 @@ pub(crate) async fn run(
     };
     let write_empty = write_latency(&client, "empty", 20).await?;
     out.write_latency_empty = Some(write_empty);
+    out.rss_base_kib = proc_status_kib(operator_pid, "VmRSS:");
     api.clear_requests();
+    let cpu_start = CpuMark::now(operator_pid, emulator_thread);
 
     // The clock starts as the first create is sent.
     let start = Instant::now();
@@ -223,17 +255,22 @@ pub(crate) async fn run(
     let mut last_state: Option<HashMap<String, (bool, String, Value)>> = None;
     let mut created: usize;
     loop {
-        // Either a list of the namespace's KafkaTopics every 250 ms (the default), or
-        // (TRIBUTARY_BENCH_OPERATOR_POLL=watch) a watch of them: cheaper for the API server,
-        // but the emulator's watch streams fall behind under load (then a list is made every
-        // 5 s to show by how much).
+        // Either a watch of the namespace's KafkaTopics (the default: the bench's own cost
+        // stays small), or (TRIBUTARY_BENCH_OPERATOR_POLL=list) a list of them every 250 ms.
         let ready = match &mut tracker {
             Tracker::Watch { stream, ready } => {
                 match tokio::time::timeout(POLL, stream.next()).await {
                     Ok(Some(Ok(event))) => match event {
                         watcher::Event::Apply(t) | watcher::Event::InitApply(t) => {
                             let r = t.status.as_ref().is_some_and(|s| is_ready(&s.conditions));
-                            ready.insert(t.name_any(), r);
+                            let was = ready.insert(t.name_any(), r);
+                            if was == Some(true) && !r {
+                                out.flaps.push(format!(
+                                    "{}: {}",
+                                    t.name_any(),
+                                    serde_json::to_value(&t.status).unwrap_or(Value::Null)
+                                ));
+                            }
                         }
                         watcher::Event::Delete(t) => {
                             ready.remove(&t.name_any());
@@ -287,20 +324,8 @@ pub(crate) async fn run(
         if last_report.elapsed() >= Duration::from_secs(5) {
             last_report = Instant::now();
             log.poll();
-            // What the store holds now, against what the watch has delivered so far.
-            let listed = match &tracker {
-                Tracker::Watch { .. } => match list_topics(&topics).await {
-                    Ok(state) => format!(
-                        " (a list now: {} created, {} Ready)",
-                        state.len(),
-                        state.values().filter(|t| t.0).count()
-                    ),
-                    Err(e) => format!(" (list failed: {e})"),
-                },
-                Tracker::List => String::new(),
-            };
             println!(
-                "  {:>5.1} s: {created} created, {ready} Ready{listed}, {} round trips",
+                "  {:>5.1} s: {created} created, {ready} Ready, {} round trips",
                 start.elapsed().as_secs_f64(),
                 log.trips.len() - trips_before
             );
@@ -316,17 +341,9 @@ pub(crate) async fn run(
             ));
         }
     }
+    out.cpu_until_ready = Some(CpuMark::now(operator_pid, emulator_thread).since(&cpu_start));
     drop(tracker);
-    for r in api.requests() {
-        let e = out
-            .api_requests
-            .entry(classify(&r.method, &r.path))
-            .or_insert((0, 0));
-        e.0 += 1;
-        if r.status >= 400 {
-            e.1 += 1;
-        }
-    }
+    out.api_requests = requests_by_kind(api);
     let ready_at = out.ready.unwrap();
     log.poll();
     let trips_at_ready = log.trips.len();
@@ -378,6 +395,7 @@ pub(crate) async fn run(
             proc_status_kib(operator_pid, "VmRSS:").unwrap_or(0) as f64 / 1024.0
         );
         let wait_start = Instant::now();
+        api.clear_requests();
         let wait_limit = resync + ready_at + Duration::from_secs(120);
         let mut quiet_since = Instant::now();
         let mut seen = log.trips.len();
@@ -406,6 +424,7 @@ pub(crate) async fn run(
         }
         let trips = totals(&log.trips[mark..]);
         mark = log.trips.len();
+        let (status_writes, events) = writes_and_events(&requests_by_kind(api));
         let after = list_topics(&topics)
             .await
             .map_err(|e| format!("listing: {e}"))?;
@@ -451,6 +470,8 @@ pub(crate) async fn run(
             rewritten,
             still_ready: after.values().filter(|t| t.0).count(),
             example,
+            status_writes,
+            events,
         });
         before = after;
     }

@@ -109,6 +109,8 @@ pub(crate) struct Trips {
     pub(crate) elapsed_ms: u64,
     /// From the start of the first (its log time less its elapsed_ms) to the end of the last.
     pub(crate) span: Duration,
+    /// Each round trip's topics (intents), in order.
+    pub(crate) sizes: Vec<usize>,
 }
 
 pub(crate) fn totals(trips: &[RoundTrip]) -> Trips {
@@ -133,5 +135,6 @@ pub(crate) fn totals(trips: &[RoundTrip]) -> Trips {
         max_intents: trips.iter().map(|t| t.intents).max().unwrap_or(0),
         elapsed_ms: trips.iter().map(|t| t.elapsed_ms).sum(),
         span,
+        sizes: trips.iter().map(|t| t.intents as usize).collect(),
     }
 }

@@ -6,10 +6,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{Event, EventType, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 
+use super::events::Recorder;
 use super::instrumented::{Instrumented, RequestCounter};
 use super::metrics::Metrics;
 use super::Options;
@@ -67,6 +68,8 @@ impl Context {
             instance: std::env::var("POD_NAME").ok(),
         };
         let backoff = Backoff::new(options.backoff_base, options.backoff_max);
+        // Every reconcile's API requests go through one bound (watches excepted).
+        let client = super::api_limit::limited(client, super::api_limit::API_REQUESTS_AT_ONCE);
         Self {
             recorder: Recorder::new(client.clone(), reporter),
             client,

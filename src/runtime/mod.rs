@@ -3,9 +3,11 @@
 //! policy, the controller runner that measures and names every reconcile, kstatus conditions
 //! and the metrics registry ([`metrics::Metrics`], held by the Context).
 
+pub mod api_limit;
 pub mod batch;
 pub mod checked;
 mod context;
+pub mod events;
 pub mod instrumented;
 pub mod metrics;
 pub mod status;
@@ -215,12 +217,96 @@ pub struct Kind {
     pub controller: fn(&Watches, Arc<Context>, Shutdown) -> BoxFuture<'static, ()>,
 }
 
-/// A trigger that fires every `period`: the periodic resync of a controller's objects.
-pub fn every(period: Duration) -> impl futures::Stream<Item = ()> + Send + 'static {
-    futures::stream::unfold((), move |()| async move {
+/// A trigger that fires every `period` once `in_flight` is idle: the periodic resync of a
+/// controller's objects, which never starts while the reconciles of the previous one (or any
+/// other reconcile of the controller) still run — a resync slower than its period is followed
+/// by the next one as soon as it is done, instead of piling onto it.
+pub fn every(
+    period: Duration,
+    in_flight: InFlight,
+) -> impl futures::Stream<Item = ()> + Send + 'static {
+    futures::stream::unfold(in_flight, move |in_flight| async move {
         tokio::time::sleep(period).await;
-        Some(((), ()))
+        in_flight.idle().await;
+        Some(((), in_flight))
     })
+}
+
+/// Counts a controller's reconciles in progress (cloned handles share the count).
+#[derive(Clone, Default)]
+pub struct InFlight(Arc<(std::sync::atomic::AtomicUsize, tokio::sync::Notify)>);
+
+/// One reconcile in progress, until dropped.
+pub struct Running(InFlight);
+
+impl InFlight {
+    /// Marks a reconcile as running until the returned guard is dropped.
+    pub fn enter(&self) -> Running {
+        self.0 .0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Running(self.clone())
+    }
+
+    /// Reconciles running now.
+    pub fn count(&self) -> usize {
+        self.0 .0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Waits until no reconcile runs.
+    pub async fn idle(&self) {
+        loop {
+            let notified = self.0 .1.notified();
+            if self.count() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self
+            .0
+             .0
+             .0
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
+            == 1
+        {
+            self.0 .0 .1.notify_waiters();
+        }
+    }
+}
+
+#[cfg(test)]
+mod resync_tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_resync_waits_for_the_previous_reconciles_to_finish() {
+        let in_flight = InFlight::default();
+        let fired = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = fired.clone();
+        tokio::spawn(
+            every(Duration::from_secs(10), in_flight.clone()).for_each(move |()| {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                async {}
+            }),
+        );
+        let fires = || fired.load(std::sync::atomic::Ordering::SeqCst);
+        // A reconcile (say, of the previous resync) runs from 5 s to 25 s.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let running = in_flight.enter();
+        tokio::time::sleep(Duration::from_secs(19)).await;
+        assert_eq!(fires(), 0, "no resync while a reconcile runs (24 s)");
+        drop(running);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(fires(), 1, "the resync fires as soon as it is done");
+        // Idle from then on: the next one a period later.
+        tokio::time::sleep(Duration::from_secs(9)).await;
+        assert_eq!(fires(), 1);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(fires(), 2);
+    }
 }
 
 /// Runs one controller until shutdown with the common error policy, measuring and naming every

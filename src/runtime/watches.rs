@@ -11,6 +11,11 @@
 //! start) sees every event of the watch, in order, before any subscriber hears of it: a
 //! controller triggered by a change finds the index already up to date.
 //!
+//! What no controller reads is dropped from each object as it arrives, before the cache keeps
+//! it ([`slim`]): `metadata.managedFields` and kubectl's last-applied-configuration annotation,
+//! which together can be larger than the rest of an object (Tributary writes with server-side
+//! apply and never reads them).
+//!
 //! Every watch has its own backoff ([`WatchBackoff`]: 0.5 s doubling to at most 5 s, reset on
 //! the first success), so an API server that comes back is seen by every watch within seconds,
 //! and one failing watch never delays another.
@@ -211,6 +216,19 @@ pub struct Shared<K: Resource<DynamicType = ()> + 'static> {
     started: Arc<AtomicBool>,
 }
 
+/// The annotation `kubectl apply` (client-side) keeps a full copy of the object in.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Drops what no controller reads from an object before it is cached: its managed fields and
+/// kubectl's copy of the last applied configuration.
+pub fn slim<K: Resource>(object: &mut K) {
+    let meta = object.meta_mut();
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+    }
+}
+
 impl<K> Shared<K>
 where
     K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
@@ -242,6 +260,7 @@ where
         let mut answering: Option<bool> = None;
         let watch = events
             .backoff(WatchBackoff::default())
+            .modify(slim)
             .reflect(writer)
             .for_each(move |event| {
                 // Told only when the watch turns from answering to failing or back: the first
@@ -600,6 +619,37 @@ mod tests {
                 "Delete a: cached [b], subscribers told of [b]",
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn the_cache_keeps_no_managed_fields_nor_kubectls_last_applied_copy() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+        let mut fat = config_map("a");
+        fat.metadata.managed_fields = Some(vec![ManagedFieldsEntry {
+            manager: Some("kubectl".into()),
+            ..Default::default()
+        }]);
+        fat.metadata.annotations = Some(BTreeMap::from([
+            (LAST_APPLIED.to_owned(), "{\"a copy\": true}".to_owned()),
+            ("tributary.io/paused".to_owned(), "true".to_owned()),
+        ]));
+        let stream = futures::stream::iter([Ok(Event::Apply(fat))]).boxed();
+        let (shared, run) = Shared::new("ConfigMap".into(), stream);
+        let told = shared.subscribe();
+        run.await;
+        let cached = shared.store().state();
+        let told: Vec<Arc<ConfigMap>> = told.take(1).collect().await;
+        for object in [&cached[0], &told[0]] {
+            assert_eq!(object.metadata.managed_fields, None);
+            assert_eq!(
+                object.metadata.annotations,
+                Some(BTreeMap::from([(
+                    "tributary.io/paused".to_owned(),
+                    "true".to_owned()
+                )])),
+                "other annotations are kept"
+            );
+        }
     }
 
     #[test]
