@@ -95,6 +95,11 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "/".into());
 
+    let user_agent = req
+        .headers()
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     if let Some(delay) = shared.delay_for(method.as_str(), &target) {
         tokio::time::sleep(delay).await;
     }
@@ -109,6 +114,8 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
             path: target,
             status: code,
             injected: true,
+            user_agent,
+            answered: std::time::Instant::now(),
         });
         return error_response(&err);
     }
@@ -128,6 +135,8 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
         path: target,
         status: response.status().as_u16(),
         injected: false,
+        user_agent,
+        answered: std::time::Instant::now(),
     });
     response
 }

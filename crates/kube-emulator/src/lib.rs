@@ -249,6 +249,10 @@ pub struct RequestRecord {
     pub status: u16,
     /// Answered by [`ApiServer::fail_next`].
     pub injected: bool,
+    /// The client's `User-Agent` header, when it sent one.
+    pub user_agent: Option<String>,
+    /// When the answer was ready (for a write: once it had taken effect).
+    pub answered: std::time::Instant,
 }
 
 struct Fault {
