@@ -112,7 +112,7 @@ pub const WATCHED: &[Rule] = &[
 pub const LEADER_ELECTION: &[Rule] = &[Rule {
     api_group: "coordination.k8s.io",
     resources: &["leases"],
-    verbs: &["create", "get", "list", "watch", "update"],
+    verbs: &["create", "get", "list", "update", "watch"],
     used_by:
         "leader election: read and watch the Lease, create it when missing, renew or take it over",
 }];

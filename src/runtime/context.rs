@@ -52,6 +52,10 @@ pub struct Context {
     pub topics: Store<KafkaTopic>,
     pub recorder: Recorder,
     pub backoff: Backoff,
+    /// KafkaTopics another controller saw out of step with the broker (a consumer's lag pass
+    /// found the topic missing): the KafkaTopic controller reconciles them now rather than at
+    /// its next resync.
+    pub topic_checks: tokio::sync::broadcast::Sender<ObjectRef<KafkaTopic>>,
 }
 
 impl Context {
@@ -76,7 +80,29 @@ impl Context {
             clusters,
             topics,
             backoff,
+            topic_checks: tokio::sync::broadcast::channel(256).0,
         }
+    }
+
+    /// Asks the KafkaTopic controller to reconcile `topic` now (nobody listening: nothing).
+    pub fn check_topic(&self, topic: ObjectRef<KafkaTopic>) {
+        let _ = self.topic_checks.send(topic);
+    }
+
+    /// The KafkaTopics to reconcile now ([`Context::check_topic`]), from the subscription on.
+    pub fn topic_checks(
+        &self,
+    ) -> impl futures::Stream<Item = ObjectRef<KafkaTopic>> + Send + 'static {
+        use tokio::sync::broadcast::error::RecvError;
+        futures::stream::unfold(self.topic_checks.subscribe(), |mut rx| async move {
+            loop {
+                match rx.recv().await {
+                    Ok(topic) => return Some((topic, rx)),
+                    Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => return None,
+                }
+            }
+        })
     }
 
     /// Publishes a Kubernetes Event about `object` (failures to publish are only logged).

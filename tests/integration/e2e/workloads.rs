@@ -345,3 +345,116 @@ async fn a_consumer_scales_on_lag_within_its_partitions() {
     );
     r.stop().await;
 }
+
+/// An autoscaled consumer with a backlog: `partitions` partitions, lag 40, threshold 10.
+fn backlogged_consumer(name: &str, topic: &str, window: i32) -> tributary::api::KafkaConsumer {
+    let scaling = json!({"autoscaling": {
+        "minReplicas": 1, "maxReplicas": 10, "lagThreshold": 10,
+        "scaleDownStabilizationSeconds": window, "pollIntervalSeconds": 1,
+        "offsetResetPolicy": "earliest"
+    }});
+    consumer(name, &[topic], scaling)
+}
+
+/// A topic deleted on the broker under a consumer: its lag is unknown, not 0 — no lag in
+/// status, a decision saying so — and the consumer holds its replicas, not Ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_gone_from_the_broker_makes_the_lag_unknown_and_holds_the_replicas() {
+    use tributary::kafka::{BrokerAdmin, NewTopic};
+    let r = start().await;
+    let env = &r.env;
+    let topic = unique("raw-clicks");
+    let name = unique("raw-analytics");
+    let admin = env.admin();
+    admin
+        .create_topics(&[NewTopic {
+            name: topic.clone(),
+            partitions: 4,
+            replication_factor: None,
+            config: Vec::new(),
+        }])
+        .await
+        .unwrap();
+    produce(&env.bootstrap, &topic, 40).await;
+    let api: kube::Api<tributary::api::KafkaConsumer> =
+        kube::Api::namespaced(env.client.clone(), NAMESPACE);
+    api.create(&Default::default(), &backlogged_consumer(&name, &topic, 1))
+        .await
+        .unwrap();
+    env.eventually("lag 40 / 10 = 4 replicas", || async {
+        deployment_replicas(env, &name).await == Some(4)
+    })
+    .await;
+    assert_eq!(
+        consumer_status(env, &name).await.unwrap().total_lag,
+        Some(40)
+    );
+
+    admin.delete_topics(&[topic.clone()]).await.unwrap();
+    env.eventually("the lag is unknown and the consumer not Ready", || async {
+        consumer_status(env, &name).await.is_some_and(|s| {
+            s.total_lag.is_none()
+                && s.partitions.is_none()
+                && s.topics.iter().all(|t| t.lag.is_none())
+                && s.replica_decision
+                    .is_some_and(|d| d.reason == "LagUnknown" && d.replicas == 4)
+                && ready_reason(&s.conditions)
+                    == Some((ConditionStatus::False, "TopicNotReady".into()))
+        })
+    })
+    .await;
+    let s = consumer_status(env, &name).await.unwrap();
+    let decision = s.replica_decision.unwrap();
+    assert!(
+        decision.message.contains("lag unknown") && decision.message.contains(&topic),
+        "{}",
+        decision.message
+    );
+    // Well past the 1 s stabilization window: still held.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(deployment_replicas(env, &name).await, Some(4));
+    r.stop().await;
+}
+
+/// A KafkaTopic-managed topic deleted on the broker under a consumer: the consumer does not
+/// trust the KafkaTopic's last Ready status — it holds its replicas (no scale-down to the
+/// missing topic's 0 partitions) — and the KafkaTopic is reconciled and recreates the topic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_managed_topic_gone_from_the_broker_holds_the_consumer() {
+    use tributary::kafka::BrokerAdmin;
+    let r = start().await;
+    let env = &r.env;
+    let topic = unique("orders");
+    let name = unique("fulfilment");
+    env.create_topic(&topic, spec("local", 4, &[])).await;
+    env.eventually("topic Ready", || async {
+        matches!(env.ready(&topic).await, Some((ConditionStatus::True, _, _)))
+    })
+    .await;
+    produce(&env.bootstrap, &topic, 40).await;
+    let api: kube::Api<tributary::api::KafkaConsumer> =
+        kube::Api::namespaced(env.client.clone(), NAMESPACE);
+    api.create(&Default::default(), &backlogged_consumer(&name, &topic, 60))
+        .await
+        .unwrap();
+    env.eventually("lag 40 / 10 = 4 replicas", || async {
+        deployment_replicas(env, &name).await == Some(4)
+    })
+    .await;
+
+    env.admin().delete_topics(&[topic.clone()]).await.unwrap();
+    let deleted = std::time::Instant::now();
+    let mut recreated = false;
+    while deleted.elapsed() < Duration::from_secs(5) {
+        assert_eq!(
+            deployment_replicas(env, &name).await,
+            Some(4),
+            "scaled while the topic was missing: {:?}",
+            consumer_status(env, &name).await
+        );
+        recreated = recreated || env.broker(&[&topic]).await.topics.contains_key(&topic);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(recreated, "the KafkaTopic never recreated the topic");
+    r.stop().await;
+}
