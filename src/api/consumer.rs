@@ -176,6 +176,9 @@ pub struct KafkaConsumerStatus {
     /// The last replica decision and why it was made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replica_decision: Option<ReplicaDecision>,
+    /// The last change of the replicas (from, to, why, when), until the next one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_scaling: Option<LastScaling>,
     /// Recent replica recommendations, kept for the scale-down stabilization window so a
     /// restart of the operator does not forget them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -214,6 +217,25 @@ pub struct ReplicaDecision {
     #[serde(default)]
     pub message: String,
     /// RFC 3339 time of the decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
+}
+
+/// The last time the operator changed the replicas, and why: kept until the next change (the
+/// replica decision itself is remade at every poll).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LastScaling {
+    /// Replicas before the change.
+    pub from: i32,
+    /// Replicas after it.
+    pub to: i32,
+    /// `ScaledUp` or `ScaledDown`.
+    pub reason: String,
+    /// How the new number was reached (the replica decision's message then).
+    #[serde(default)]
+    pub message: String,
+    /// RFC 3339 time of the change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time: Option<String>,
 }

@@ -113,11 +113,26 @@ impl Context {
         reason: &str,
         note: String,
     ) {
+        self.publish_action(object, type_, reason, "Reconcile", note)
+            .await;
+    }
+
+    /// [`Context::publish`] with its own `action`. Events of one object with the same type,
+    /// reason and action are counted as one series, which keeps its first note: an action per
+    /// kind of change (e.g. `Scale1To3`) gives each its own Event and note.
+    pub async fn publish_action<K: kube::Resource<DynamicType = ()>>(
+        &self,
+        object: &K,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
         let event = Event {
             type_,
             reason: reason.to_owned(),
             note: Some(note.chars().take(1000).collect()),
-            action: "Reconcile".into(),
+            action: action.chars().take(128).collect(),
             secondary: None,
         };
         if let Err(e) = self.recorder.publish(&event, &object.object_ref(&())).await {

@@ -286,7 +286,15 @@ where
     if previous != Some(&status) {
         let api: Api<K> =
             Api::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default());
-        let patch = serde_json::json!({ "apiVersion": K::api_version(&()), "kind": K::kind(&()), "status": status });
+        // Based on the cached object: a precondition, so that a reconcile of a stale copy
+        // (the cache behind our own last write) gets a conflict and runs again on a fresh one,
+        // instead of writing back what it read (the last scaling, the scale history).
+        let patch = serde_json::json!({
+            "apiVersion": K::api_version(&()),
+            "kind": K::kind(&()),
+            "metadata": { "resourceVersion": object.meta().resource_version },
+            "status": status,
+        });
         api.patch_status(
             &object.name_any(),
             &PatchParams::apply(FIELD_MANAGER).force(),

@@ -17,7 +17,7 @@ use super::decisions::LastDecisions;
 use super::lag_batcher::LagBatcher;
 use crate::api::Reason;
 use crate::api::{
-    KafkaConsumer, KafkaConsumerStatus, OffsetResetPolicy, ReplicaDecision, TopicLag,
+    KafkaConsumer, KafkaConsumerStatus, LastScaling, OffsetResetPolicy, ReplicaDecision, TopicLag,
 };
 use crate::kafka::lag::{GroupQuery, OffsetReset};
 use crate::runtime::status::now;
@@ -224,6 +224,28 @@ async fn decide_status(
     if !same {
         status.replica_decision = Some(decision.clone());
     }
+    // The last change stays until the next one. One whose status write was lost (a conflict)
+    // is recorded by the next reconcile, which finds the Deployment already changed.
+    let recorded = status.last_scaling.as_ref().map(|l| l.to);
+    let from = if replicas != previous_replicas {
+        Some(previous_replicas)
+    } else {
+        recorded.filter(|to| *to != replicas)
+    };
+    if let Some(from) = from {
+        let reason = if replicas > from {
+            "ScaledUp"
+        } else {
+            "ScaledDown"
+        };
+        status.last_scaling = Some(LastScaling {
+            from,
+            to: replicas,
+            reason: reason.into(),
+            message: decision.message.clone(),
+            time: decision.time.clone(),
+        });
+    }
     if replicas != previous_replicas {
         let reason = if replicas > previous_replicas {
             "ScaledUp"
@@ -234,10 +256,13 @@ async fn decide_status(
             "replicas {previous_replicas} -> {replicas}: {}",
             decision.message
         );
-        ctx.publish(
+        // An action per transition: the recorder counts Events of the same reason and action
+        // as one series with the first one's note.
+        ctx.publish_action(
             consumer,
             kube::runtime::events::EventType::Normal,
             reason,
+            &format!("Scale{previous_replicas}To{replicas}"),
             note,
         )
         .await;

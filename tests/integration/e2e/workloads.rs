@@ -458,3 +458,72 @@ async fn a_managed_topic_gone_from_the_broker_holds_the_consumer() {
     assert!(recreated, "the KafkaTopic never recreated the topic");
     r.stop().await;
 }
+
+/// The notes of the Events about `object` with `reason`, oldest series first.
+async fn event_notes(env: &Env, object: &str, reason: &str) -> Vec<String> {
+    let events: kube::Api<k8s_openapi::api::events::v1::Event> =
+        kube::Api::namespaced(env.client.clone(), NAMESPACE);
+    let mut found: Vec<_> = events
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(object))
+        .filter(|e| e.reason.as_deref() == Some(reason))
+        .collect();
+    found.sort_by_key(|e| e.event_time.clone().map(|t| t.0));
+    found.into_iter().filter_map(|e| e.note).collect()
+}
+
+/// Each scaling transition is an Event of its own with its own note, and the last one stays in
+/// status (what, from, to, why, when) after later polls have found nothing to change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_scaling_transition_has_its_event_and_the_last_one_stays_in_status() {
+    let r = start().await;
+    let env = &r.env;
+    let topic = unique("views");
+    let name = unique("recommender");
+    env.create_topic(&topic, spec("local", 8, &[])).await;
+    env.eventually("topic Ready", || async {
+        matches!(env.ready(&topic).await, Some((ConditionStatus::True, _, _)))
+    })
+    .await;
+    produce(&env.bootstrap, &topic, 20).await;
+    let api: kube::Api<tributary::api::KafkaConsumer> =
+        kube::Api::namespaced(env.client.clone(), NAMESPACE);
+    api.create(&Default::default(), &backlogged_consumer(&name, &topic, 60))
+        .await
+        .unwrap();
+    env.eventually("lag 20 / 10 = 2 replicas", || async {
+        deployment_replicas(env, &name).await == Some(2)
+    })
+    .await;
+    produce(&env.bootstrap, &topic, 40).await;
+    env.eventually("lag 60 / 10 = 6 replicas", || async {
+        deployment_replicas(env, &name).await == Some(6)
+    })
+    .await;
+    // Several polls later (1 s apart) the decision is Steady; the scaling is still there.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let s = consumer_status(env, &name).await.unwrap();
+    assert_eq!(s.replica_decision.unwrap().reason, "Steady");
+    // The 40 records arrive one by one: a poll may see part of them (2 -> 4 -> 6).
+    let last = s.last_scaling.expect("the last scaling is kept");
+    assert_eq!((last.to, last.reason.as_str()), (6, "ScaledUp"), "{last:?}");
+    assert!((2..6).contains(&last.from), "{last:?}");
+    assert!(
+        last.message.starts_with("lag ") && last.message.contains(" / threshold 10 = 6"),
+        "{}",
+        last.message
+    );
+    assert!(last.time.is_some());
+    let notes = event_notes(env, &name, "ScaledUp").await;
+    assert!(notes.len() >= 2, "{notes:?}");
+    assert!(notes[0].starts_with("replicas 0 -> 2: "), "{notes:?}");
+    let final_note = format!("replicas {} -> 6: ", last.from);
+    assert!(notes.last().unwrap().starts_with(&final_note), "{notes:?}");
+    let distinct: std::collections::BTreeSet<_> = notes.iter().collect();
+    assert_eq!(distinct.len(), notes.len(), "{notes:?}");
+    r.stop().await;
+}
