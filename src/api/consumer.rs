@@ -112,6 +112,42 @@ pub struct Autoscaling {
     /// `earliest` as its whole log.
     #[serde(default)]
     pub offset_reset_policy: OffsetResetPolicy,
+    /// The consumer's partition assignment strategy (`partition.assignment.strategy`), which
+    /// sets how many replicas can get a partition: `range` (default, as in librdkafka and the
+    /// Java client) divides each topic separately, so the most partitions of any one topic;
+    /// `roundrobin` and `cooperative-sticky` spread the partitions of all topics together.
+    #[serde(default)]
+    pub assignment_strategy: AssignmentStrategy,
+}
+
+/// How a consumer group spreads its topics' partitions over its members.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+pub enum AssignmentStrategy {
+    /// Each topic divided separately (the default of librdkafka and the Java client).
+    #[default]
+    #[serde(rename = "range")]
+    Range,
+    #[serde(rename = "roundrobin")]
+    RoundRobin,
+    #[serde(rename = "cooperative-sticky")]
+    CooperativeSticky,
+}
+
+impl AssignmentStrategy {
+    /// As `partition.assignment.strategy` spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AssignmentStrategy::Range => "range",
+            AssignmentStrategy::RoundRobin => "roundrobin",
+            AssignmentStrategy::CooperativeSticky => "cooperative-sticky",
+        }
+    }
+
+    /// Whether every topic is divided separately (only the largest topic bounds the members
+    /// that get a partition) rather than all topics' partitions together.
+    pub fn per_topic(self) -> bool {
+        self == AssignmentStrategy::Range
+    }
 }
 
 fn default_min_replicas() -> i32 {
@@ -163,7 +199,9 @@ pub struct KafkaConsumerStatus {
     /// Lag summed over every partition of every topic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total_lag: Option<i64>,
-    /// Partitions of all topics together: more replicas than this would sit idle.
+    /// How many replicas can get a partition (more would sit idle): for an autoscaled
+    /// consumer with the range assignor the largest topic's partitions, otherwise the
+    /// partitions of all topics together.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partitions: Option<i32>,
     /// Members of the consumer group.
@@ -213,7 +251,8 @@ pub struct ReplicaDecision {
     /// `ScaledDown`, `Steady`, `LagUnknown`.
     pub reason: String,
     /// How the number was reached, for a person, e.g.
-    /// `lag 12000 / threshold 1000 = 12, capped at 6 partitions`.
+    /// `lag 12000 / threshold 1000 = 12, capped at 6 partitions (range assignor: the largest
+    /// topic's)`.
     #[serde(default)]
     pub message: String,
     /// RFC 3339 time of the decision.

@@ -22,7 +22,7 @@ use crate::api::{
 use crate::kafka::lag::{GroupQuery, OffsetReset};
 use crate::runtime::status::now;
 use crate::runtime::{Context, Error};
-use crate::workloads::autoscale::{decide, ScaleInput, ScalePolicy};
+use crate::workloads::autoscale::{decide, usable_partitions, ScaleInput, ScalePolicy};
 use crate::workloads::{
     broker_topics, consumer_deployment, topic_names, validate_consumer, Scaling,
 };
@@ -189,12 +189,21 @@ async fn decide_status(
                 .uid
                 .clone()
                 .unwrap_or_else(|| format!("{ns}/{}", consumer.name_any()));
+            let (partitions, partitions_with_lag) = usable_partitions(
+                p.assignment_strategy,
+                lag.topics
+                    .iter()
+                    .filter(|t| t.exists)
+                    .map(|t| (t.partitions, t.partitions_with_lag)),
+            );
+            status.partitions = Some(partitions);
             let d = decide(&ScaleInput {
                 policy: &policy,
                 current_replicas: current.unwrap_or(p.min_replicas),
                 total_lag: lag.total,
-                partitions: lag.partition_count,
-                partitions_with_lag: lag.partitions_with_lag,
+                partitions,
+                partitions_with_lag,
+                assignment: p.assignment_strategy,
                 now: decided_at,
                 history: &history,
                 previous_decision: LastDecisions::of(&connection).record(&key, decided_at),

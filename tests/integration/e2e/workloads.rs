@@ -527,3 +527,67 @@ async fn every_scaling_transition_has_its_event_and_the_last_one_stays_in_status
     assert_eq!(distinct.len(), notes.len(), "{notes:?}");
     r.stop().await;
 }
+
+/// A group reading a 6- and a 2-partition topic with lag 80 (threshold 10): with the range
+/// assignor (the default) only 6 members get a partition, with roundrobin all 8 do — and the
+/// decision says which it counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_partition_ceiling_follows_the_assignment_strategy() {
+    let r = start().await;
+    let env = &r.env;
+    let (large, small) = (unique("rides"), unique("tips"));
+    env.create_topic(&large, spec("local", 6, &[])).await;
+    env.create_topic(&small, spec("local", 2, &[])).await;
+    for t in [&large, &small] {
+        env.eventually("topic Ready", || async {
+            matches!(env.ready(t).await, Some((ConditionStatus::True, _, _)))
+        })
+        .await;
+    }
+    produce(&env.bootstrap, &large, 60).await;
+    produce(&env.bootstrap, &small, 20).await;
+    let api: kube::Api<tributary::api::KafkaConsumer> =
+        kube::Api::namespaced(env.client.clone(), NAMESPACE);
+    let scaling = |strategy: Option<&str>| {
+        let mut autoscaling = json!({
+            "minReplicas": 1, "maxReplicas": 20, "lagThreshold": 10,
+            "scaleDownStabilizationSeconds": 60, "pollIntervalSeconds": 1,
+            "offsetResetPolicy": "earliest"
+        });
+        if let Some(s) = strategy {
+            autoscaling["assignmentStrategy"] = json!(s);
+        }
+        json!({ "autoscaling": autoscaling })
+    };
+    let (ranged, spread) = (unique("dispatch"), unique("payouts"));
+    api.create(
+        &Default::default(),
+        &consumer(&ranged, &[&large, &small], scaling(None)),
+    )
+    .await
+    .unwrap();
+    api.create(
+        &Default::default(),
+        &consumer(&spread, &[&large, &small], scaling(Some("roundrobin"))),
+    )
+    .await
+    .unwrap();
+    env.eventually("range: 6 replicas; roundrobin: 8", || async {
+        deployment_replicas(env, &ranged).await == Some(6)
+            && deployment_replicas(env, &spread).await == Some(8)
+            && consumer_status(env, &ranged)
+                .await
+                .is_some_and(|s| s.total_lag == Some(80))
+    })
+    .await;
+    let s = consumer_status(env, &ranged).await.unwrap();
+    assert_eq!(s.partitions, Some(6));
+    let message = s.replica_decision.unwrap().message;
+    assert_eq!(
+        message,
+        "lag 80 / threshold 10 = 8, capped at 6 partitions (range assignor: the largest topic's)"
+    );
+    let s = consumer_status(env, &spread).await.unwrap();
+    assert_eq!(s.partitions, Some(8));
+    r.stop().await;
+}
