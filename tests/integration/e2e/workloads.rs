@@ -390,7 +390,10 @@ async fn a_topic_gone_from_the_broker_makes_the_lag_unknown_and_holds_the_replic
         Some(40)
     );
 
-    admin.delete_topics(&[topic.clone()]).await.unwrap();
+    admin
+        .delete_topics(std::slice::from_ref(&topic))
+        .await
+        .unwrap();
     env.eventually("the lag is unknown and the consumer not Ready", || async {
         consumer_status(env, &name).await.is_some_and(|s| {
             s.total_lag.is_none()
@@ -442,7 +445,10 @@ async fn a_managed_topic_gone_from_the_broker_holds_the_consumer() {
     })
     .await;
 
-    env.admin().delete_topics(&[topic.clone()]).await.unwrap();
+    env.admin()
+        .delete_topics(std::slice::from_ref(&topic))
+        .await
+        .unwrap();
     let deleted = std::time::Instant::now();
     let mut recreated = false;
     while deleted.elapsed() < Duration::from_secs(5) {
