@@ -611,6 +611,132 @@ async fn a_killed_leader_is_replaced_within_the_lease_duration() {
     assert_eq!(count(&env.event_reasons(&first).await, "Created"), 1);
 }
 
+/// How the Lease is taken away from its holder by hand.
+#[derive(Clone, Copy, Debug)]
+enum Interference {
+    Delete,
+    ClearHolder,
+}
+
+/// When each operator process wrote anything but the Lease (status patches, Events, topic
+/// finalizers), from the emulator's request log: `(first, last)` per process, told apart by
+/// the identity in their User-Agent.
+fn write_windows(api: &ApiServer, who: &[&str]) -> Vec<Option<(Instant, Instant)>> {
+    let requests = api.requests();
+    who.iter()
+        .map(|name| {
+            let mine = format!("({name})");
+            let times: Vec<Instant> = requests
+                .iter()
+                .filter(|r| r.method != "GET" && !r.path.contains("/leases"))
+                .filter(|r| r.user_agent.contains(&mine))
+                .map(|r| r.answered)
+                .collect();
+            Some((*times.iter().min()?, *times.iter().max()?))
+        })
+        .collect()
+}
+
+/// The Lease deleted or cleared by hand under a leader that keeps reconciling (a topic edited
+/// every 100 ms): the standby takes over only once the old leader has stopped writing.
+async fn no_two_leaders_when_the_lease_is(interference: Interference) {
+    let _serial = SERIAL.lock().await;
+    let c = cluster(&format!("handover-{interference:?}").to_lowercase()).await;
+    let env = &c.env;
+    let seconds = 3;
+    let lease = ["--leader-elect", "--leader-election-lease-seconds", "3"];
+    let mut a = Operator::start(&c, "op-a", &lease);
+    wait_holder(&c, "op-a", Duration::from_secs(30)).await;
+    a.wait_ready(LEADER, Duration::from_secs(30)).await;
+    let b = Operator::start(&c, "op-b", &lease);
+    b.wait_ready("ready: standby, leader is op-a", Duration::from_secs(30))
+        .await;
+    let name = unique("handover");
+    env.create_topic(&name, spec("local", 1, &[("retention.ms", "100000")]))
+        .await;
+    wait_ready_topic(env, &name).await;
+
+    // The leader keeps writing: every edit is reconciled (config changed on the broker, a
+    // status patch, an Event).
+    let editing = {
+        let topics = env.topics();
+        let name = name.clone();
+        tokio::spawn(async move {
+            for i in 1.. {
+                let patch =
+                    json!({"spec": {"config": {"retention.ms": format!("{}", 100000 + i)}}});
+                let _ = topics
+                    .patch(
+                        &name,
+                        &kube::api::PatchParams::default(),
+                        &kube::api::Patch::Merge(&patch),
+                    )
+                    .await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    c.api.clear_requests();
+    let leases: Api<Lease> = Api::namespaced(env.client.clone(), &env.namespace);
+    let interfered = Instant::now();
+    match interference {
+        Interference::Delete => {
+            leases.delete(LEASE, &Default::default()).await.unwrap();
+        }
+        Interference::ClearHolder => {
+            let patch = json!({"spec": {"holderIdentity": null}});
+            leases
+                .patch(
+                    LEASE,
+                    &kube::api::PatchParams::default(),
+                    &kube::api::Patch::Merge(&patch),
+                )
+                .await
+                .unwrap();
+        }
+    }
+    let took = wait_holder(&c, "op-b", Duration::from_secs(seconds + 10)).await;
+    println!("takeover after {interference:?}: {took:?}");
+    // The new leader reconciles the edits that keep coming.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    editing.abort();
+
+    let windows = write_windows(&c.api, &["op-a", "op-b"]);
+    let (old, new) = (windows[0], windows[1]);
+    let new = new.unwrap_or_else(|| panic!("op-b never wrote after taking over: {windows:?}"));
+    if let Some(old) = old {
+        assert!(
+            old.1 < new.0,
+            "two leaders: op-a wrote until {:?} after the {interference:?}, op-b from {:?}",
+            old.1 - interfered,
+            new.0 - interfered,
+        );
+    }
+    // The old leader stopped at once, and the standby waited a whole lease duration for it.
+    let status = a.wait_exit(Duration::from_secs(5)).await;
+    assert_eq!(status.code(), Some(1), "{}", a.log_text());
+    assert!(
+        a.log_text().contains("lost the leader-election lease"),
+        "{}",
+        a.log_text()
+    );
+    assert!(
+        took >= Duration::from_secs(seconds) * 8 / 10,
+        "op-b took the Lease after only {took:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_lease_never_gives_two_leaders() {
+    no_two_leaders_when_the_lease_is(Interference::Delete).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_cleared_by_hand_never_gives_two_leaders() {
+    no_two_leaders_when_the_lease_is(Interference::ClearHolder).await;
+}
+
 /// A leader that cannot renew its lease stops reconciling: it exits non-zero before the lease
 /// could be taken over.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -91,7 +91,7 @@ reasons! {
     Available => "the Deployment has its replicas ready",
     Progressing => "the Deployment is rolling out; on `Stalled` (every kind), nothing is stuck",
     WaitingForTopics => "a topic it writes is missing or not Ready; nothing is rolled out until all are (`status.waitingForTopics`)",
-    TopicNotReady => "a topic it reads is missing or not Ready",
+    TopicNotReady => "a topic it reads is missing (on the broker, whatever its KafkaTopic says) or not Ready; the replicas are held (the lag of a missing topic is unknown)",
     SecretNotFound => "a Secret (or key) the pods would read for the connection does not exist",
     InvalidCluster => "the KafkaCluster cannot be turned into a connection for pods",
     LagUnavailable => "the broker refused the consumer group's offsets; the replica count is left as it is",

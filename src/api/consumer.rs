@@ -112,6 +112,42 @@ pub struct Autoscaling {
     /// `earliest` as its whole log.
     #[serde(default)]
     pub offset_reset_policy: OffsetResetPolicy,
+    /// The consumer's partition assignment strategy (`partition.assignment.strategy`), which
+    /// sets how many replicas can get a partition: `range` (default, as in librdkafka and the
+    /// Java client) divides each topic separately, so the most partitions of any one topic;
+    /// `roundrobin` and `cooperative-sticky` spread the partitions of all topics together.
+    #[serde(default)]
+    pub assignment_strategy: AssignmentStrategy,
+}
+
+/// How a consumer group spreads its topics' partitions over its members.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+pub enum AssignmentStrategy {
+    /// Each topic divided separately (the default of librdkafka and the Java client).
+    #[default]
+    #[serde(rename = "range")]
+    Range,
+    #[serde(rename = "roundrobin")]
+    RoundRobin,
+    #[serde(rename = "cooperative-sticky")]
+    CooperativeSticky,
+}
+
+impl AssignmentStrategy {
+    /// As `partition.assignment.strategy` spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AssignmentStrategy::Range => "range",
+            AssignmentStrategy::RoundRobin => "roundrobin",
+            AssignmentStrategy::CooperativeSticky => "cooperative-sticky",
+        }
+    }
+
+    /// Whether every topic is divided separately (only the largest topic bounds the members
+    /// that get a partition) rather than all topics' partitions together.
+    pub fn per_topic(self) -> bool {
+        self == AssignmentStrategy::Range
+    }
 }
 
 fn default_min_replicas() -> i32 {
@@ -163,7 +199,9 @@ pub struct KafkaConsumerStatus {
     /// Lag summed over every partition of every topic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total_lag: Option<i64>,
-    /// Partitions of all topics together: more replicas than this would sit idle.
+    /// How many replicas can get a partition (more would sit idle): for an autoscaled
+    /// consumer with the range assignor the largest topic's partitions, otherwise the
+    /// partitions of all topics together.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partitions: Option<i32>,
     /// Members of the consumer group.
@@ -176,6 +214,9 @@ pub struct KafkaConsumerStatus {
     /// The last replica decision and why it was made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replica_decision: Option<ReplicaDecision>,
+    /// The last change of the replicas (from, to, why, when), until the next one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_scaling: Option<LastScaling>,
     /// Recent replica recommendations, kept for the scale-down stabilization window so a
     /// restart of the operator does not forget them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -210,10 +251,30 @@ pub struct ReplicaDecision {
     /// `ScaledDown`, `Steady`, `LagUnknown`.
     pub reason: String,
     /// How the number was reached, for a person, e.g.
-    /// `lag 12000 / threshold 1000 = 12, capped at 6 partitions`.
+    /// `lag 12000 / threshold 1000 = 12, capped at 6 partitions (range assignor: the largest
+    /// topic's)`.
     #[serde(default)]
     pub message: String,
     /// RFC 3339 time of the decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
+}
+
+/// The last time the operator changed the replicas, and why: kept until the next change (the
+/// replica decision itself is remade at every poll).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LastScaling {
+    /// Replicas before the change.
+    pub from: i32,
+    /// Replicas after it.
+    pub to: i32,
+    /// `ScaledUp` or `ScaledDown`.
+    pub reason: String,
+    /// How the new number was reached (the replica decision's message then).
+    #[serde(default)]
+    pub message: String,
+    /// RFC 3339 time of the change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time: Option<String>,
 }

@@ -15,8 +15,8 @@ pub use cluster::{
 };
 pub use conditions::{Condition, ConditionStatus, Reason};
 pub use consumer::{
-    Autoscaling, KafkaConsumer, KafkaConsumerSpec, KafkaConsumerStatus, OffsetResetPolicy,
-    Recommendation, ReplicaDecision, ScaleHistory, TopicLag,
+    AssignmentStrategy, Autoscaling, KafkaConsumer, KafkaConsumerSpec, KafkaConsumerStatus,
+    LastScaling, OffsetResetPolicy, Recommendation, ReplicaDecision, ScaleHistory, TopicLag,
 };
 pub use producer::{
     KafkaProducer, KafkaProducerSpec, KafkaProducerStatus, PortProtocol, ProducerService,

@@ -306,19 +306,25 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 async fn operator_command(args: OperatorArgs) -> Result<ExitCode> {
-    let client = match &args.kubeconfig {
-        None => kube::Client::try_default()
+    let identity = crate::operator::leader::identity();
+    let mut config = match &args.kubeconfig {
+        None => kube::Config::infer()
             .await
             .context("connecting to Kubernetes")?,
         Some(path) => {
             let kubeconfig = kube::config::Kubeconfig::read_from(path)
                 .with_context(|| format!("reading {}", path.display()))?;
-            let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
                 .await
-                .with_context(|| format!("using {}", path.display()))?;
-            kube::Client::try_from(config).context("connecting to Kubernetes")?
+                .with_context(|| format!("using {}", path.display()))?
         }
     };
+    // Which replica made a request, in the API server's audit log.
+    let agent = format!("tributary/{} ({identity})", env!("CARGO_PKG_VERSION"));
+    if let Ok(agent) = hyper::header::HeaderValue::from_str(&agent) {
+        config.headers.push((hyper::header::USER_AGENT, agent));
+    }
+    let client = kube::Client::try_from(config).context("connecting to Kubernetes")?;
     let options = crate::runtime::Options {
         namespaces: args.namespaces,
         resync: Duration::from_secs(args.resync_seconds.max(1)),
@@ -334,7 +340,7 @@ async fn operator_command(args: OperatorArgs) -> Result<ExitCode> {
             .then(|| crate::operator::process::Election {
                 namespace: args.leader_election_namespace,
                 lease_name: args.leader_election_lease_name,
-                identity: crate::operator::leader::identity(),
+                identity,
                 lease_duration: Duration::from_secs(args.leader_election_lease_seconds),
             }),
     };

@@ -4,20 +4,28 @@
 //! Every write is a `PUT` (or the first `POST`) carrying the `resourceVersion` last read, so of
 //! two replicas writing at once one wins and the other gets `409 Conflict` (optimistic
 //! concurrency; no clocks compared). The holder renews every `duration / 5`; a candidate looks
-//! every `duration / 10` and takes the lease over when it is free (released, or never held) or
-//! when its record has not changed for a whole `leaseDurationSeconds`, measured on the
-//! candidate's own monotonic clock from when it saw the record change (see [`Tracker`]).
+//! every `duration / 10` and takes the lease over when a holder released it (see [`released`]),
+//! or when its record has not changed for a whole `leaseDurationSeconds`, measured on the
+//! candidate's own monotonic clock from when it saw the record change (see [`Tracker`]). That
+//! holds for every change the candidate did not see a holder make on stopping, as client-go's
+//! `observedTime` does: a Lease deleted, or its `holderIdentity` cleared by hand, still counts
+//! as held for a whole lease duration from when the candidate saw it change. Only a replica
+//! whose very first look finds no Lease at all creates it at once.
 //!
-//! Safety: a holder that cannot renew for `duration / 2` (API server unreachable, lease taken)
-//! gives up — the operator exits non-zero, dropping in-flight reconciles — before any candidate
-//! can consider the lease expired (at least `0.85 × duration` after the holder's last renewal
-//! began), so two replicas never reconcile at once. Liveness: a candidate takes over at most
+//! Safety: the holder watches its Lease and gives up — the operator exits non-zero, dropping
+//! in-flight reconciles — as soon as it sees the Lease deleted, cleared or held by another
+//! replica ([`Elector::watch`]), and also when it cannot renew for `duration / 2` (API server
+//! unreachable, lease taken, lease gone): both before any candidate can consider the lease
+//! expired (at least `0.85 × duration` after the holder's last renewal began, or after the
+//! change), so two replicas never reconcile at once. Liveness: a candidate takes over at most
 //! `duration` after the holder's last renewal, i.e. within the lease duration of the holder's
-//! death; a holder that stops on SIGTERM releases the lease (clears `holderIdentity`) after its
-//! controllers have stopped, and a candidate takes it at its next look.
+//! death (or of the Lease's deletion); a holder that stops on SIGTERM releases the lease
+//! (clears `holderIdentity` and marks the record released) after its controllers have stopped,
+//! and a candidate takes it at its next look.
 
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::Timestamp;
@@ -53,12 +61,21 @@ impl Timing {
     }
 }
 
+/// The annotation a holder puts on the Lease when it releases it on stopping: the record of a
+/// release, which a candidate may take at once (any other record without a holder — cleared
+/// by hand — counts as held until it expires).
+pub const RELEASED_BY: &str = "tributary.io/released-by";
+
 /// The lease as a candidate sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Observed {
+    /// There is no Lease object.
+    pub missing: bool,
     /// `None` (or empty): nobody holds it.
     pub holder: Option<String>,
-    /// When the holder's claim runs out, on this replica's clock.
+    /// A holder released it on stopping ([`RELEASED_BY`]).
+    pub released: bool,
+    /// When the last change this replica saw runs out, on this replica's clock.
     pub expires: Instant,
 }
 
@@ -75,16 +92,20 @@ pub enum Decision {
     Wait(Duration),
 }
 
-/// Whether `me` creates, acquires, renews, or waits for the lease, `now`.
-pub fn decide(lease: Option<&Observed>, me: &str, now: Instant) -> Decision {
-    let Some(lease) = lease else {
-        return Decision::Create;
-    };
+/// Whether `me` creates, acquires, renews, or waits for the lease, `now`. A Lease that is
+/// missing, or has no holder without having been released, waits for `expires` like one held
+/// by another replica: the holder may not have noticed yet.
+pub fn decide(lease: &Observed, me: &str, now: Instant) -> Decision {
+    let expired = now >= lease.expires;
+    let wait = || Decision::Wait(lease.expires.saturating_duration_since(now));
+    if lease.missing {
+        return if expired { Decision::Create } else { wait() };
+    }
     match lease.holder.as_deref() {
-        None | Some("") => Decision::Acquire,
         Some(holder) if holder == me => Decision::Renew,
-        Some(_) if now >= lease.expires => Decision::Acquire,
-        Some(_) => Decision::Wait(lease.expires - now),
+        None | Some("") if lease.released => Decision::Acquire,
+        _ if expired => Decision::Acquire,
+        _ => wait(),
     }
 }
 
@@ -99,7 +120,15 @@ pub struct Tracker {
     last_look: Option<Instant>,
 }
 
+/// What the [`Tracker`] records for a look that found no Lease (no resourceVersion is empty).
+const ABSENT: &str = "";
+
 impl Tracker {
+    /// Whether this replica has looked at the lease before.
+    pub fn looked(&self) -> bool {
+        self.last_look.is_some()
+    }
+
     /// Records a look at `now` that found the record at `version`; returns since when it has
     /// been unchanged.
     pub fn observe(&mut self, version: &str, now: Instant, look_period: Duration) -> Instant {
@@ -139,11 +168,15 @@ pub fn claim(
     let previous = current.and_then(|l| l.spec.clone()).unwrap_or_default();
     let renewal = current.and_then(holder) == Some(me);
     let transitions = previous.lease_transitions.unwrap_or(0);
+    let mut metadata = current.map(|l| l.metadata.clone()).unwrap_or(ObjectMeta {
+        name: Some(name.to_owned()),
+        ..Default::default()
+    });
+    if let Some(annotations) = metadata.annotations.as_mut() {
+        annotations.remove(RELEASED_BY);
+    }
     Lease {
-        metadata: current.map(|l| l.metadata.clone()).unwrap_or(ObjectMeta {
-            name: Some(name.to_owned()),
-            ..Default::default()
-        }),
+        metadata,
         spec: Some(LeaseSpec {
             holder_identity: Some(me.to_owned()),
             lease_duration_seconds: Some(timing.duration_seconds()),
@@ -163,9 +196,16 @@ pub fn claim(
     }
 }
 
-/// `held`, given up: nobody holds it, so a candidate takes it at its next look.
+/// `held`, given up: nobody holds it, and the record says who released it ([`RELEASED_BY`]),
+/// so a candidate takes it at its next look.
 pub fn released(held: &Lease, now: Timestamp) -> Lease {
     let mut lease = held.clone();
+    let by = holder(held).unwrap_or_default().to_owned();
+    lease
+        .metadata
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert(RELEASED_BY.to_owned(), by);
     let spec = lease.spec.get_or_insert_with(Default::default);
     spec.holder_identity = None;
     spec.acquire_time = None;
@@ -207,6 +247,22 @@ fn conflict(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 409)
 }
 
+fn not_found(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 404)
+}
+
+/// Why `me` no longer holds `lease` (`None`: deleted), or `None` while it does.
+pub fn lost(lease: Option<&Lease>, me: &str) -> Option<String> {
+    match lease {
+        None => Some("the lease was deleted".into()),
+        Some(lease) => match holder(lease) {
+            Some(h) if h == me => None,
+            Some(h) => Some(format!("the lease was taken over by {h}")),
+            None => Some("the lease's holder was cleared".into()),
+        },
+    }
+}
+
 impl Elector {
     pub fn new(api: Api<Lease>, name: String, identity: String, timing: Timing) -> Self {
         Self {
@@ -238,21 +294,44 @@ impl Elector {
                     continue;
                 }
             };
-            let observed = current.as_ref().map(|lease| {
-                let version = lease.metadata.resource_version.as_deref().unwrap_or("");
-                let since = self.tracker.observe(version, now, self.timing.look_period);
-                let seconds = lease
-                    .spec
-                    .as_ref()
-                    .and_then(|s| s.lease_duration_seconds)
-                    .and_then(|s| u64::try_from(s).ok())
-                    .map_or(self.timing.duration, Duration::from_secs);
-                Observed {
-                    holder: holder(lease).map(str::to_owned),
-                    expires: since + seconds,
+            let first_look = !self.tracker.looked();
+            let observed = match current.as_ref() {
+                None => {
+                    let since = self.tracker.observe(ABSENT, now, self.timing.look_period);
+                    Observed {
+                        missing: true,
+                        holder: None,
+                        released: false,
+                        // Nobody has held it as far as this replica knows: create it at once.
+                        expires: if first_look {
+                            now
+                        } else {
+                            since + self.timing.duration
+                        },
+                    }
                 }
-            });
-            looked(observed.as_ref().and_then(|o| o.holder.as_deref()));
+                Some(lease) => {
+                    let version = lease.metadata.resource_version.as_deref().unwrap_or("");
+                    let since = self.tracker.observe(version, now, self.timing.look_period);
+                    let seconds = lease
+                        .spec
+                        .as_ref()
+                        .and_then(|s| s.lease_duration_seconds)
+                        .and_then(|s| u64::try_from(s).ok())
+                        .map_or(self.timing.duration, Duration::from_secs);
+                    Observed {
+                        missing: false,
+                        holder: holder(lease).map(str::to_owned),
+                        released: lease
+                            .metadata
+                            .annotations
+                            .as_ref()
+                            .is_some_and(|a| a.contains_key(RELEASED_BY)),
+                        expires: since + seconds,
+                    }
+                }
+            };
+            looked(observed.holder.as_deref());
             let claimed = claim(
                 current.as_ref(),
                 &self.name,
@@ -260,7 +339,7 @@ impl Elector {
                 &self.timing,
                 Timestamp::now(),
             );
-            let written = match decide(observed.as_ref(), &self.identity, now) {
+            let written = match decide(&observed, &self.identity, now) {
                 Decision::Wait(left) => {
                     tokio::time::sleep(left.min(self.timing.look_period)).await;
                     continue;
@@ -274,7 +353,7 @@ impl Elector {
                 Ok(lease) => {
                     tracing::info!(
                         identity = %self.identity,
-                        previous = ?observed.and_then(|o| o.holder),
+                        previous = ?observed.holder,
                         "acquired the leader-election lease"
                     );
                     self.held = Some(lease);
@@ -343,6 +422,7 @@ impl Elector {
                             _ => {}
                         }
                     }
+                    Ok(Err(e)) if not_found(&e) => return "the lease was deleted".into(),
                     Ok(Err(e)) => {
                         tracing::warn!(error = %e, "renewing the leader-election lease failed");
                         let retry = (Instant::now() + self.timing.look_period).min(deadline);
@@ -350,6 +430,32 @@ impl Elector {
                     }
                 }
             }
+        }
+    }
+
+    /// Watches the lease while this replica holds it; returns why it stopped holding it as soon
+    /// as it sees the Lease deleted, its holder cleared, or another holder. Watch errors are
+    /// retried (the renewal deadline of [`Elector::hold`] covers an unreachable API server).
+    pub fn watch(&self) -> impl std::future::Future<Output = String> + Send + 'static {
+        let (api, name) = (self.api.clone(), self.name.clone());
+        let (identity, retry) = (self.identity.clone(), self.timing.look_period);
+        async move {
+            let events = kube::runtime::watcher::watch_object(api, &name);
+            let mut events = std::pin::pin!(events);
+            while let Some(event) = events.next().await {
+                match event {
+                    Ok(lease) => {
+                        if let Some(reason) = lost(lease.as_ref(), &identity) {
+                            return reason;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "watching the leader-election lease");
+                        tokio::time::sleep(retry).await;
+                    }
+                }
+            }
+            "the lease watch ended".into()
         }
     }
 
@@ -395,7 +501,9 @@ mod tests {
 
     fn observed(holder: Option<&str>, expires: Instant) -> Observed {
         Observed {
+            missing: false,
             holder: holder.map(str::to_owned),
+            released: false,
             expires,
         }
     }
@@ -405,38 +513,83 @@ mod tests {
         let now = Instant::now();
         let later = now + Duration::from_secs(5);
         let earlier = now - Duration::from_millis(1);
-        assert_eq!(decide(None, "a", now), Decision::Create);
+        let missing = |expires| Observed {
+            missing: true,
+            holder: None,
+            released: false,
+            expires,
+        };
+        assert_eq!(decide(&missing(now), "a", now), Decision::Create);
         assert_eq!(
-            decide(Some(&observed(None, later)), "a", now),
+            decide(&missing(later), "a", now),
+            Decision::Wait(Duration::from_secs(5)),
+            "deleted under a holder that may not have noticed yet"
+        );
+        let released = |holder: Option<&str>| Observed {
+            released: true,
+            ..observed(holder, later)
+        };
+        assert_eq!(
+            decide(&released(None), "a", now),
             Decision::Acquire,
             "released"
         );
         assert_eq!(
-            decide(Some(&observed(Some(""), later)), "a", now),
+            decide(&released(Some("")), "a", now),
             Decision::Acquire,
             "released by a client that writes an empty holder"
         );
         assert_eq!(
-            decide(Some(&observed(Some("a"), later)), "a", now),
+            decide(&observed(None, later), "a", now),
+            Decision::Wait(Duration::from_secs(5)),
+            "cleared by hand: held until it expires"
+        );
+        assert_eq!(
+            decide(&observed(Some(""), earlier), "a", now),
+            Decision::Acquire,
+            "cleared by hand, expired"
+        );
+        assert_eq!(
+            decide(&observed(Some("a"), later), "a", now),
             Decision::Renew
         );
         assert_eq!(
-            decide(Some(&observed(Some("a"), earlier)), "a", now),
+            decide(&observed(Some("a"), earlier), "a", now),
             Decision::Renew,
             "ours, even if it looks expired"
         );
         assert_eq!(
-            decide(Some(&observed(Some("b"), later)), "a", now),
+            decide(&observed(Some("b"), later), "a", now),
             Decision::Wait(Duration::from_secs(5))
         );
         assert_eq!(
-            decide(Some(&observed(Some("b"), now)), "a", now),
+            decide(&observed(Some("b"), now), "a", now),
             Decision::Acquire,
             "expired exactly now"
         );
         assert_eq!(
-            decide(Some(&observed(Some("b"), earlier)), "a", now),
+            decide(&observed(Some("b"), earlier), "a", now),
             Decision::Acquire
+        );
+    }
+
+    #[test]
+    fn a_leader_has_lost_its_lease_when_it_is_deleted_cleared_or_taken() {
+        let timing = Timing::new(Duration::from_secs(15));
+        let t = Timestamp::from_second(1_000).unwrap();
+        let ours = claim(None, "l", "a", &timing, t);
+        assert_eq!(lost(Some(&ours), "a"), None);
+        assert_eq!(lost(None, "a").as_deref(), Some("the lease was deleted"));
+        let theirs = claim(Some(&ours), "l", "b", &timing, t);
+        assert_eq!(
+            lost(Some(&theirs), "a").as_deref(),
+            Some("the lease was taken over by b")
+        );
+        let mut cleared = ours.clone();
+        cleared.spec.as_mut().unwrap().holder_identity = None;
+        assert_eq!(
+            lost(Some(&cleared), "a").as_deref(),
+            Some("the lease's holder was cleared")
         );
     }
 
@@ -507,8 +660,15 @@ mod tests {
 
         let free = released(&stored, t2);
         assert_eq!(holder(&free), None);
+        let marks = free.metadata.annotations.clone().unwrap_or_default();
+        assert_eq!(marks.get(RELEASED_BY).map(String::as_str), Some("a"));
         assert_eq!(free.metadata.resource_version.as_deref(), Some("7"));
         let after = claim(Some(&free), "tributary-operator", "b", &timing, t2);
+        let annotations = after.metadata.annotations.clone().unwrap_or_default();
+        assert!(
+            !annotations.contains_key(RELEASED_BY),
+            "a claim is no release"
+        );
         assert_eq!(after.spec.unwrap().lease_transitions, Some(1));
     }
 }

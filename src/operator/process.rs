@@ -4,8 +4,9 @@
 //! Without leader election the controllers start at once. With it, the replica waits for the
 //! Lease ([`crate::operator::leader`]), runs the controllers while it holds it, and on SIGTERM stops them
 //! (in-flight reconciles finish), then releases the Lease so a standby takes over at once. A
-//! replica that fails to renew the Lease exits with status 1 at once, dropping in-flight work,
-//! before any other replica may take the Lease over.
+//! replica that fails to renew the Lease, or sees it deleted, cleared or taken (it watches it),
+//! exits with status 1 at once, dropping in-flight work, before any other replica may take the
+//! Lease over.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -110,9 +111,16 @@ pub async fn serve(
     }
     health.set_role(Role::Leader);
     tracing::info!(identity = %election.identity, "leading: starting the controllers");
+    let watch = elector.watch();
+    let lost = async {
+        tokio::select! {
+            lost = elector.hold() => lost,
+            lost = watch => lost,
+        }
+    };
     tokio::select! {
         _ = super::run_controllers(client, options, connect, stopping) => {}
-        lost = elector.hold() => {
+        lost = lost => {
             tracing::error!(reason = %lost, "lost the leader-election lease: exiting, so that only the new leader reconciles");
             std::process::exit(1);
         }

@@ -112,8 +112,9 @@ pub const WATCHED: &[Rule] = &[
 pub const LEADER_ELECTION: &[Rule] = &[Rule {
     api_group: "coordination.k8s.io",
     resources: &["leases"],
-    verbs: &["create", "get", "update"],
-    used_by: "leader election: read the Lease, create it when missing, renew or take it over",
+    verbs: &["create", "get", "list", "update", "watch"],
+    used_by:
+        "leader election: read and watch the Lease, create it when missing, renew or take it over",
 }];
 
 /// Whether `rules` allow `verb` on `resource` (`plural` or `plural/subresource`) of `api_group`.

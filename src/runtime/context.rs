@@ -53,6 +53,10 @@ pub struct Context {
     pub topics: Store<KafkaTopic>,
     pub recorder: Recorder,
     pub backoff: Backoff,
+    /// KafkaTopics another controller saw out of step with the broker (a consumer's lag pass
+    /// found the topic missing): the KafkaTopic controller reconciles them now rather than at
+    /// its next resync.
+    pub topic_checks: tokio::sync::broadcast::Sender<ObjectRef<KafkaTopic>>,
 }
 
 impl Context {
@@ -79,7 +83,29 @@ impl Context {
             clusters,
             topics,
             backoff,
+            topic_checks: tokio::sync::broadcast::channel(256).0,
         }
+    }
+
+    /// Asks the KafkaTopic controller to reconcile `topic` now (nobody listening: nothing).
+    pub fn check_topic(&self, topic: ObjectRef<KafkaTopic>) {
+        let _ = self.topic_checks.send(topic);
+    }
+
+    /// The KafkaTopics to reconcile now ([`Context::check_topic`]), from the subscription on.
+    pub fn topic_checks(
+        &self,
+    ) -> impl futures::Stream<Item = ObjectRef<KafkaTopic>> + Send + 'static {
+        use tokio::sync::broadcast::error::RecvError;
+        futures::stream::unfold(self.topic_checks.subscribe(), |mut rx| async move {
+            loop {
+                match rx.recv().await {
+                    Ok(topic) => return Some((topic, rx)),
+                    Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => return None,
+                }
+            }
+        })
     }
 
     /// Publishes a Kubernetes Event about `object` (failures to publish are only logged).
@@ -90,11 +116,26 @@ impl Context {
         reason: &str,
         note: String,
     ) {
+        self.publish_action(object, type_, reason, "Reconcile", note)
+            .await;
+    }
+
+    /// [`Context::publish`] with its own `action`. Events of one object with the same type,
+    /// reason and action are counted as one series, which keeps its first note: an action per
+    /// kind of change (e.g. `Scale1To3`) gives each its own Event and note.
+    pub async fn publish_action<K: kube::Resource<DynamicType = ()>>(
+        &self,
+        object: &K,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
         let event = Event {
             type_,
             reason: reason.to_owned(),
             note: Some(note.chars().take(1000).collect()),
-            action: "Reconcile".into(),
+            action: action.chars().take(128).collect(),
             secondary: None,
         };
         if let Err(e) = self.recorder.publish(&event, &object.object_ref(&())).await {

@@ -52,6 +52,9 @@ pub struct ObjectGauges {
     pub managed_topics: BTreeMap<(String, bool), i64>,
     /// `(namespace, KafkaConsumer name, consumer group)` → total lag in records.
     pub consumer_lag: BTreeMap<(String, String, String), i64>,
+    /// `(namespace, KafkaConsumer name, consumer group)` of the consumers whose lag is unknown
+    /// (topic missing on the broker, broker unreachable): absent from `consumer_lag`.
+    pub consumer_lag_unknown: std::collections::BTreeSet<(String, String, String)>,
     /// `(kind, namespace)` → whether that watch is answering (empty namespace: all).
     pub watches_up: BTreeMap<(String, String), bool>,
 }
@@ -344,6 +347,22 @@ impl ScrapeCollector for ObjectCollectors {
                 ConstGauge::new(*n).encode(family.encode_family(&labels)?)?;
             }
         }
+        {
+            let mut family = encoder.encode_descriptor(
+                "tributary_consumer_lag_unknown",
+                "1 for a KafkaConsumer whose lag could not be observed at its last poll (a topic missing on the broker, the broker unreachable); such a consumer is absent from tributary_consumer_lag.",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (namespace, name, group) in &gauges.consumer_lag_unknown {
+                let labels = [
+                    ("namespace", namespace.as_str()),
+                    ("name", name.as_str()),
+                    ("group", group.as_str()),
+                ];
+                ConstGauge::new(1i64).encode(family.encode_family(&labels)?)?;
+            }
+        }
         let mut family = encoder.encode_descriptor(
             "tributary_watch_up",
             "1 while the watch of a kind in a namespace (empty: all namespaces) is answering, 0 while its requests fail (it retries every 0.5 to 5 s).",
@@ -503,6 +522,8 @@ mod tests {
                 ("booking".into(), "fraud".into(), "fraud-\"v2\"\\\n".into()),
                 1200,
             );
+            g.consumer_lag_unknown
+                .insert(("booking".into(), "audit".into(), "audit".into()));
         }));
         let _other = m.collect_from(Box::new(|g: &mut ObjectGauges| {
             *g.managed_topics
@@ -514,6 +535,10 @@ mod tests {
         assert!(text.contains(
             "tributary_consumer_lag{namespace=\"booking\",name=\"fraud\",group=\"fraud-\\\"v2\\\"\\\\\\n\"} 1200\n"
         ));
+        assert!(text.contains(
+            "tributary_consumer_lag_unknown{namespace=\"booking\",name=\"audit\",group=\"audit\"} 1\n"
+        ));
+        assert!(!text.contains("tributary_consumer_lag{namespace=\"booking\",name=\"audit\""));
         drop(guard);
         let text = m.render();
         assert!(text.contains("tributary_managed_topics{namespace=\"booking\",ready=\"true\"} 1\n"));
@@ -540,6 +565,7 @@ mod tests {
                 "tributary_queue_depth",
                 "tributary_managed_topics",
                 "tributary_consumer_lag",
+                "tributary_consumer_lag_unknown",
                 "tributary_watch_up",
             ]
         );
@@ -604,6 +630,8 @@ tributary_queue_depth{{queue="topics"}} 1
 tributary_managed_topics{{namespace="booking",ready="false"}} 2
 # HELP tributary_consumer_lag Records a KafkaConsumer's group has yet to read, summed over its topics' partitions, as last observed.
 # TYPE tributary_consumer_lag gauge
+# HELP tributary_consumer_lag_unknown 1 for a KafkaConsumer whose lag could not be observed at its last poll (a topic missing on the broker, the broker unreachable); such a consumer is absent from tributary_consumer_lag.
+# TYPE tributary_consumer_lag_unknown gauge
 # HELP tributary_watch_up 1 while the watch of a kind in a namespace (empty: all namespaces) is answering, 0 while its requests fail (it retries every 0.5 to 5 s).
 # TYPE tributary_watch_up gauge
 "#,

@@ -96,17 +96,22 @@ pub fn gauges(
             let Some(status) = &consumer.status else {
                 continue;
             };
-            let (Some(group), Some(lag)) = (&status.group_id, status.total_lag) else {
+            let Some(group) = &status.group_id else {
                 continue;
             };
-            g.consumer_lag.insert(
-                (
-                    consumer.namespace().unwrap_or_default(),
-                    consumer.name_any(),
-                    group.clone(),
-                ),
-                lag,
+            let key = (
+                consumer.namespace().unwrap_or_default(),
+                consumer.name_any(),
+                group.clone(),
             );
+            match status.total_lag {
+                Some(lag) => {
+                    g.consumer_lag.insert(key, lag);
+                }
+                None => {
+                    g.consumer_lag_unknown.insert(key);
+                }
+            }
         }
     })
 }

@@ -1,6 +1,7 @@
 //! The KafkaTopic controller: reconciles a topic when its spec, steering annotations, deletion
 //! or finalizers change ([`super::trigger_hash`]) or its KafkaCluster's spec changes (never on
-//! a status write, the cluster's included), and every topic at once at each resync, so the
+//! a status write, the cluster's included), when a consumer's lag pass found its topic missing
+//! on the broker ([`Context::check_topic`]), and every topic at once at each resync, so the
 //! periodic drift check is a few large broker round trips instead of one per topic. A resync
 //! starts only once no topic reconcile runs, so one never overlaps the previous. At most
 //! [`reconciles_at_once`] reconciles run at once (the rest wait in the controller's queue, a
@@ -43,6 +44,7 @@ fn controller(watches: &Watches, ctx: Arc<Context>, shutdown: Shutdown) -> BoxFu
     let controller =
         Controller::for_shared_stream(topics.changes(super::trigger_hash), topics.store())
             .watches_shared_stream(clusters.changes(spec_trigger), of_cluster)
+            .reconcile_on(ctx.topic_checks())
             .reconcile_all_on(every(ctx.options.resync, in_flight.clone()))
             .with_config(Config::default().concurrency(reconciles_at_once(ctx.options.max_batch)));
     let reconcile = move |topic, ctx| {

@@ -120,6 +120,28 @@ pub fn topics_not_ready(
         .collect()
 }
 
+/// Topics a workload uses whose KafkaTopic is Ready but which a look at the broker just found
+/// missing (deleted under it): what the broker says wins over the KafkaTopic's last status,
+/// which is re-checked only at its next reconcile. Returns `(reference, KafkaTopic)` pairs.
+pub fn ready_but_missing<'a>(
+    refs: &'a [TopicRef],
+    topics: &'a [std::sync::Arc<KafkaTopic>],
+    names: &TopicNames,
+    on_broker: &std::collections::BTreeSet<String>,
+) -> Vec<(&'a TopicRef, &'a std::sync::Arc<KafkaTopic>)> {
+    refs.iter()
+        .filter_map(|r| {
+            let topic = topics.iter().find(|t| t.name_any() == r.as_str())?;
+            let ready = topic.status.as_ref().is_some_and(|s| {
+                s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.status == ConditionStatus::True)
+            });
+            (ready && !on_broker.contains(r.resolve(names).as_str())).then_some((r, topic))
+        })
+        .collect()
+}
+
 /// Server-side applies `desired` (a Deployment or Service), unless `current` — what the API
 /// server holds, `None` when it holds nothing — already has every field of it: an idle
 /// operator writes nothing. Returns what the API server holds afterwards.
@@ -261,7 +283,15 @@ where
     if previous != Some(&status) {
         let api: Api<K> =
             Api::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default());
-        let patch = serde_json::json!({ "apiVersion": K::api_version(&()), "kind": K::kind(&()), "status": status });
+        // Based on the cached object: a precondition, so that a reconcile of a stale copy
+        // (the cache behind our own last write) gets a conflict and runs again on a fresh one,
+        // instead of writing back what it read (the last scaling, the scale history).
+        let patch = serde_json::json!({
+            "apiVersion": K::api_version(&()),
+            "kind": K::kind(&()),
+            "metadata": { "resourceVersion": object.meta().resource_version },
+            "status": status,
+        });
         api.patch_status(
             &object.name_any(),
             &PatchParams::apply(FIELD_MANAGER).force(),

@@ -10,19 +10,19 @@ use kube::runtime::controller::Action;
 use kube::ResourceExt;
 
 use super::apply::{
-    apply_if_changed, cluster_connection, current, finish, joined, referenced_topics, rollout,
-    topics_not_ready, verdict, Outcome,
+    apply_if_changed, cluster_connection, current, finish, joined, ready_but_missing,
+    referenced_topics, rollout, topics_not_ready, verdict, Outcome,
 };
 use super::decisions::LastDecisions;
 use super::lag_batcher::LagBatcher;
 use crate::api::Reason;
 use crate::api::{
-    KafkaConsumer, KafkaConsumerStatus, OffsetResetPolicy, ReplicaDecision, TopicLag,
+    KafkaConsumer, KafkaConsumerStatus, LastScaling, OffsetResetPolicy, ReplicaDecision, TopicLag,
 };
 use crate::kafka::lag::{GroupQuery, OffsetReset};
 use crate::runtime::status::now;
 use crate::runtime::{Context, Error};
-use crate::workloads::autoscale::{decide, ScaleInput, ScalePolicy};
+use crate::workloads::autoscale::{decide, usable_partitions, ScaleInput, ScalePolicy};
 use crate::workloads::{
     broker_topics, consumer_deployment, topic_names, validate_consumer, Scaling,
 };
@@ -80,10 +80,12 @@ async fn decide_status(
             (Some(p), p.poll_interval, reset)
         }
     };
+    let autoscaled = policy.is_some();
     let connection = match ctx.connections.connection(&cluster, &ctx.client).await {
         Ok(c) => c,
         Err(e) => {
             let fix = e.needs_a_fix();
+            lag_unknown(status, autoscaled, &e.to_string());
             return Ok((verdict(false, !fix, fix, e.reason(), e.to_string()), None));
         }
     };
@@ -99,6 +101,7 @@ async fn decide_status(
         Ok(group) => match group.result {
             Ok(lag) => lag,
             Err(rejection) => {
+                lag_unknown(status, autoscaled, &rejection.to_string());
                 return Ok((
                     verdict(
                         false,
@@ -108,11 +111,12 @@ async fn decide_status(
                         rejection.to_string(),
                     ),
                     None,
-                ))
+                ));
             }
         },
         Err(e) => {
             let fix = e.needs_a_fix();
+            lag_unknown(status, autoscaled, &e.to_string());
             return Ok((verdict(false, !fix, fix, e.reason(), e.to_string()), None));
         }
     };
@@ -124,11 +128,16 @@ async fn decide_status(
         .iter()
         .map(|t| TopicLag {
             name: t.topic.clone(),
-            partitions: Some(t.partitions),
-            partitions_with_lag: Some(t.partitions_with_lag),
-            lag: Some(i64::try_from(t.lag).unwrap_or(i64::MAX)),
+            // A topic missing on the broker has no lag to speak of: unknown, not 0.
+            partitions: t.exists.then_some(t.partitions),
+            partitions_with_lag: t.exists.then_some(t.partitions_with_lag),
+            lag: t.exists.then(|| i64::try_from(t.lag).unwrap_or(i64::MAX)),
         })
         .collect();
+    if !lag.missing_topics.is_empty() {
+        let why = format!("not on the broker: {}", lag.missing_topics.join(", "));
+        lag_unknown(status, autoscaled, &why);
+    }
 
     let on_broker = lag
         .topics
@@ -136,7 +145,14 @@ async fn decide_status(
         .filter(|t| t.exists)
         .map(|t| t.topic.clone())
         .collect();
-    let waiting = topics_not_ready(&valid.topics, &topics, &names, &on_broker);
+    let mut waiting = topics_not_ready(&valid.topics, &topics, &names, &on_broker);
+    for (reference, topic) in ready_but_missing(&valid.topics, &topics, &names, &on_broker) {
+        waiting.push(format!(
+            "{} (KafkaTopic Ready, but the topic is not on the broker)",
+            reference.as_str()
+        ));
+        ctx.check_topic(kube::runtime::reflector::ObjectRef::from_obj(&**topic));
+    }
     if !waiting.is_empty() {
         let message = format!("not rolled out: waiting for {}", waiting.join(", "));
         return Ok((
@@ -173,12 +189,21 @@ async fn decide_status(
                 .uid
                 .clone()
                 .unwrap_or_else(|| format!("{ns}/{}", consumer.name_any()));
+            let (partitions, partitions_with_lag) = usable_partitions(
+                p.assignment_strategy,
+                lag.topics
+                    .iter()
+                    .filter(|t| t.exists)
+                    .map(|t| (t.partitions, t.partitions_with_lag)),
+            );
+            status.partitions = Some(partitions);
             let d = decide(&ScaleInput {
                 policy: &policy,
                 current_replicas: current.unwrap_or(p.min_replicas),
                 total_lag: lag.total,
-                partitions: lag.partition_count,
-                partitions_with_lag: lag.partitions_with_lag,
+                partitions,
+                partitions_with_lag,
+                assignment: p.assignment_strategy,
                 now: decided_at,
                 history: &history,
                 previous_decision: LastDecisions::of(&connection).record(&key, decided_at),
@@ -208,6 +233,28 @@ async fn decide_status(
     if !same {
         status.replica_decision = Some(decision.clone());
     }
+    // The last change stays until the next one. One whose status write was lost (a conflict)
+    // is recorded by the next reconcile, which finds the Deployment already changed.
+    let recorded = status.last_scaling.as_ref().map(|l| l.to);
+    let from = if replicas != previous_replicas {
+        Some(previous_replicas)
+    } else {
+        recorded.filter(|to| *to != replicas)
+    };
+    if let Some(from) = from {
+        let reason = if replicas > from {
+            "ScaledUp"
+        } else {
+            "ScaledDown"
+        };
+        status.last_scaling = Some(LastScaling {
+            from,
+            to: replicas,
+            reason: reason.into(),
+            message: decision.message.clone(),
+            time: decision.time.clone(),
+        });
+    }
     if replicas != previous_replicas {
         let reason = if replicas > previous_replicas {
             "ScaledUp"
@@ -218,10 +265,13 @@ async fn decide_status(
             "replicas {previous_replicas} -> {replicas}: {}",
             decision.message
         );
-        ctx.publish(
+        // An action per transition: the recorder counts Events of the same reason and action
+        // as one series with the first one's note.
+        ctx.publish_action(
             consumer,
             kube::runtime::events::EventType::Normal,
             reason,
+            &format!("Scale{previous_replicas}To{replicas}"),
             note,
         )
         .await;
@@ -257,4 +307,32 @@ async fn decide_status(
             requeue,
         )
     })
+}
+
+/// The lag could not be observed (`why`): the lag fields say nothing rather than 0, and an
+/// autoscaled consumer's decision says the replicas are held because the lag is unknown (it
+/// keeps its time while the reason stays the same).
+fn lag_unknown(status: &mut KafkaConsumerStatus, autoscaled: bool, why: &str) {
+    status.total_lag = None;
+    status.partitions = None;
+    for topic in &mut status.topics {
+        topic.lag = None;
+        topic.partitions_with_lag = None;
+    }
+    if !autoscaled {
+        return;
+    }
+    let replicas = status.replicas.unwrap_or(0);
+    let message = format!("lag unknown ({why}): holding {replicas} replicas");
+    let same = status.replica_decision.as_ref().is_some_and(|d| {
+        (d.replicas, d.reason.as_str(), &d.message) == (replicas, "LagUnknown", &message)
+    });
+    if !same {
+        status.replica_decision = Some(ReplicaDecision {
+            replicas,
+            reason: "LagUnknown".into(),
+            message,
+            time: Some(now()),
+        });
+    }
 }

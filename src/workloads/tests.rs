@@ -61,6 +61,7 @@ fn consumer() -> ValidatedConsumer {
                 poll_interval_seconds: 30,
                 limit_to_partitions_with_lag: false,
                 offset_reset_policy: OffsetResetPolicy::Latest,
+                assignment_strategy: Default::default(),
             }),
         },
     );

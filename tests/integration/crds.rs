@@ -339,6 +339,7 @@ fn consumer() -> KafkaConsumer {
                 poll_interval_seconds: 30,
                 limit_to_partitions_with_lag: true,
                 offset_reset_policy: OffsetResetPolicy::Earliest,
+                assignment_strategy: Default::default(),
             }),
         },
     )

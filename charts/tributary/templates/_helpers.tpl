@@ -81,7 +81,7 @@ requests the controllers make). scripts/check-chart.sh fails when these differ f
 {{- define "tributary.leaderElectionRules" -}}
 - apiGroups: ["coordination.k8s.io"]
   resources: ["leases"]
-  verbs: ["create", "get", "update"]
+  verbs: ["create", "get", "list", "update", "watch"]
 {{- end }}
 
 {{/* Combinations of values that the schema cannot refuse with a clear message. */}}

@@ -119,6 +119,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
             injected: true,
             at,
             user_agent,
+            answered: std::time::Instant::now(),
         });
         let Some(seconds) = fault.retry_after else {
             return error_response(&err);
@@ -149,6 +150,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
         injected: false,
         at,
         user_agent,
+        answered: std::time::Instant::now(),
     });
     response
 }

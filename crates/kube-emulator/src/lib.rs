@@ -255,6 +255,8 @@ pub struct RequestRecord {
     pub at: std::time::Instant,
     /// The request's `User-Agent` header (`""` when it sent none), to tell clients apart.
     pub user_agent: String,
+    /// When the answer was ready (for a write: once it had taken effect).
+    pub answered: std::time::Instant,
 }
 
 struct Fault {

@@ -4,9 +4,11 @@
 //!
 //! 1. **Recommendation**: `ceil(total lag / lagThreshold)`, clamped to `[min, max]`; with
 //!    `limitToPartitionsWithLag`, no more than the partitions that have lag (but never below
-//!    `min` for that reason); and never more than the live partition count of the group's
-//!    topics — a consumer beyond it gets no partition and idles. That last ceiling wins even
-//!    over `min`, and the reason says so.
+//!    `min` for that reason); and never more than the members that can get a partition —
+//!    with the range assignor the largest topic's partitions, with `roundrobin` and
+//!    `cooperative-sticky` all topics' together ([`usable_partitions`]); a consumer beyond it
+//!    gets no partition and idles. That last ceiling wins even over `min`, and the reason says
+//!    so, and which assignor it counted for.
 //! 2. **Up at once**: a recommendation above the current replicas is applied now.
 //! 3. **Down only after the window**: below the current replicas, the replicas become the
 //!    highest recommendation within the scale-down stabilization window (the HPA's rule), so a
@@ -108,7 +110,34 @@ impl ScalePolicy {
     }
 }
 
-pub use crate::api::{Recommendation, ScaleHistory};
+pub use crate::api::{AssignmentStrategy, Recommendation, ScaleHistory};
+
+/// How many members of a group can get a partition, and how many a partition with lag, given
+/// `(partitions, partitions with lag)` of each of its topics (that exist): with the range
+/// assignor each topic is divided separately, so the largest topic's; with `roundrobin` and
+/// `cooperative-sticky` all topics' partitions are spread together, so their sum.
+pub fn usable_partitions(
+    assignment: AssignmentStrategy,
+    topics: impl IntoIterator<Item = (i32, i32)>,
+) -> (i32, i32) {
+    topics.into_iter().fold((0, 0), |(all, with_lag), (p, l)| {
+        if assignment.per_topic() {
+            (all.max(p), with_lag.max(l))
+        } else {
+            (all.saturating_add(p), with_lag.saturating_add(l))
+        }
+    })
+}
+
+/// What the partition ceiling counts, for the reason.
+fn basis(assignment: AssignmentStrategy) -> String {
+    let counted = if assignment.per_topic() {
+        "the largest topic's"
+    } else {
+        "all topics'"
+    };
+    format!("{} assignor: {counted}", assignment.as_str())
+}
 
 /// Everything a decision depends on.
 #[derive(Debug, Clone, Copy)]
@@ -118,10 +147,13 @@ pub struct ScaleInput<'a> {
     pub current_replicas: i32,
     /// The group's total lag (all partitions of all its topics).
     pub total_lag: u64,
-    /// Live partition count of the group's topics.
+    /// How many members can get a partition of the group's topics ([`usable_partitions`]).
     pub partitions: i32,
-    /// Partitions whose lag is above 0 (used with `limitToPartitionsWithLag`).
+    /// Of those, how many have lag (used with `limitToPartitionsWithLag`).
     pub partitions_with_lag: i32,
+    /// How the group assigns partitions: which of the two counts above mean (said in the
+    /// reason when the ceiling applies).
+    pub assignment: AssignmentStrategy,
     pub now: SystemTime,
     /// The previous decision's [`Decision::history`].
     pub history: &'a ScaleHistory,
@@ -204,14 +236,19 @@ fn recommend(input: &ScaleInput<'_>) -> (i32, String) {
     }
     if rec > partitions {
         rec = partitions;
-        let _ = write!(reason, ", capped at {partitions} partitions");
+        let _ = write!(
+            reason,
+            ", capped at {partitions} partitions ({}",
+            basis(input.assignment)
+        );
         if partitions < p.min_replicas {
             let _ = write!(
                 reason,
-                " (below min {}: more consumers than partitions would idle)",
+                "; below min {}: more consumers than partitions would idle",
                 p.min_replicas
             );
         }
+        reason.push(')');
     }
     (rec, reason)
 }

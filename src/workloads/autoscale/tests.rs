@@ -46,6 +46,7 @@ impl Sim {
             total_lag: lag,
             partitions: self.partitions,
             partitions_with_lag,
+            assignment: AssignmentStrategy::Range,
             now: at(t),
             history: &self.history,
             previous_decision: self.previous.map(at),
@@ -64,6 +65,7 @@ fn once(policy: &ScalePolicy, current: i32, lag: u64, partitions: i32, with_lag:
         total_lag: lag,
         partitions,
         partitions_with_lag: with_lag,
+        assignment: AssignmentStrategy::Range,
         now: at(0),
         history: &ScaleHistory::default(),
         previous_decision: None,
@@ -86,8 +88,64 @@ fn capped_at_the_partition_count() {
     assert_eq!(d.replicas, 6);
     assert_eq!(
         d.reason,
-        "lag 12000 / threshold 1000 = 12, capped at 6 partitions"
+        "lag 12000 / threshold 1000 = 12, capped at 6 partitions (range assignor: the largest topic's)"
     );
+}
+
+#[test]
+fn the_ceiling_follows_the_assignment_strategy() {
+    // A 6- and a 2-partition topic, both with lag on every partition.
+    let topics = [(6, 6), (2, 2)];
+    assert_eq!(usable_partitions(AssignmentStrategy::Range, topics), (6, 6));
+    assert_eq!(
+        usable_partitions(AssignmentStrategy::RoundRobin, topics),
+        (8, 8)
+    );
+    assert_eq!(
+        usable_partitions(AssignmentStrategy::CooperativeSticky, [(6, 1), (2, 2)]),
+        (8, 3)
+    );
+    assert_eq!(
+        usable_partitions(AssignmentStrategy::Range, [(6, 1), (2, 2)]),
+        (6, 2)
+    );
+    assert_eq!(usable_partitions(AssignmentStrategy::Range, []), (0, 0));
+    let d = decide(&ScaleInput {
+        assignment: AssignmentStrategy::RoundRobin,
+        ..input_for(&policy(1, 20, 10), 80, 8)
+    });
+    assert_eq!(d.replicas, 8);
+    assert_eq!(d.reason, "lag 80 / threshold 10 = 8");
+    let d = decide(&input_for(&policy(1, 20, 10), 80, 6));
+    assert_eq!(d.replicas, 6);
+    assert_eq!(
+        d.reason,
+        "lag 80 / threshold 10 = 8, capped at 6 partitions (range assignor: the largest topic's)"
+    );
+    let d = decide(&ScaleInput {
+        assignment: AssignmentStrategy::CooperativeSticky,
+        ..input_for(&policy(1, 20, 10), 120, 8)
+    });
+    assert_eq!(
+        d.reason,
+        "lag 120 / threshold 10 = 12, capped at 8 partitions (cooperative-sticky assignor: all topics')"
+    );
+}
+
+fn input_for(policy: &ScalePolicy, lag: u64, partitions: i32) -> ScaleInput<'_> {
+    static EMPTY: std::sync::LazyLock<ScaleHistory> =
+        std::sync::LazyLock::new(ScaleHistory::default);
+    ScaleInput {
+        policy,
+        current_replicas: 1,
+        total_lag: lag,
+        partitions,
+        partitions_with_lag: partitions,
+        assignment: AssignmentStrategy::Range,
+        now: at(0),
+        history: &EMPTY,
+        previous_decision: None,
+    }
 }
 
 #[test]
@@ -107,7 +165,7 @@ fn the_partition_ceiling_wins_over_min_and_says_so() {
     assert_eq!((d.replicas, d.change), (3, Change::Down));
     assert_eq!(
         d.reason,
-        "lag 0 / threshold 100 = 0, raised to min 4, capped at 3 partitions (below min 4: more consumers than partitions would idle)"
+        "lag 0 / threshold 100 = 0, raised to min 4, capped at 3 partitions (range assignor: the largest topic's; below min 4: more consumers than partitions would idle)"
     );
     // A group whose topics have no partitions (absent) needs no consumer.
     assert_eq!(once(&policy(1, 10, 100), 1, 0, 0, 0).replicas, 0);
@@ -348,6 +406,7 @@ fn a_history_out_of_order_or_from_the_future_is_tolerated() {
         total_lag: 100,
         partitions: 12,
         partitions_with_lag: 1,
+        assignment: AssignmentStrategy::Range,
         now: UNIX_EPOCH + Duration::from_millis(now as u64),
         history: &history,
         // Decided 5 s ago: the history covers the window.
@@ -426,7 +485,8 @@ proptest! {
         let with_lag = with_lag.min(partitions);
         let d = decide(&ScaleInput {
             policy: &p, current_replicas: current, total_lag: lag, partitions,
-            partitions_with_lag: with_lag, now: at(10_000), history: &history,
+            partitions_with_lag: with_lag, assignment: AssignmentStrategy::Range,
+            now: at(10_000), history: &history,
             previous_decision: previous.map(at),
         });
         let (low, high) = bounds(&p, partitions);
@@ -455,7 +515,8 @@ proptest! {
         let with_lag = with_lag.min(partitions);
         let run = |lag| decide(&ScaleInput {
             policy: &p, current_replicas: current, total_lag: lag, partitions,
-            partitions_with_lag: with_lag, now: at(10_000), history: &history,
+            partitions_with_lag: with_lag, assignment: AssignmentStrategy::Range,
+            now: at(10_000), history: &history,
             previous_decision: previous.map(at),
         });
         let (a, b) = (run(lag), run(lag + more));

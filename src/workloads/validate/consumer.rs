@@ -20,6 +20,7 @@ pub struct AutoscalingPolicy {
     pub poll_interval: Duration,
     pub limit_to_partitions_with_lag: bool,
     pub offset_reset_policy: OffsetResetPolicy,
+    pub assignment_strategy: crate::api::AssignmentStrategy,
 }
 
 /// How many replicas a consumer runs.
@@ -162,5 +163,6 @@ fn check_autoscaling(a: &Autoscaling, errors: &mut Vec<FieldError>) -> Option<Au
         poll_interval: Duration::from_secs(a.poll_interval_seconds as u64),
         limit_to_partitions_with_lag: a.limit_to_partitions_with_lag,
         offset_reset_policy: a.offset_reset_policy,
+        assignment_strategy: a.assignment_strategy,
     })
 }

@@ -33,6 +33,7 @@ fn autoscaling(min: i32, max: i32, threshold: i64) -> Autoscaling {
         poll_interval_seconds: 30,
         limit_to_partitions_with_lag: false,
         offset_reset_policy: OffsetResetPolicy::Latest,
+        assignment_strategy: Default::default(),
     }
 }
 

@@ -345,3 +345,255 @@ async fn a_consumer_scales_on_lag_within_its_partitions() {
     );
     r.stop().await;
 }
+
+/// An autoscaled consumer with a backlog: `partitions` partitions, lag 40, threshold 10.
+fn backlogged_consumer(name: &str, topic: &str, window: i32) -> tributary::api::KafkaConsumer {
+    let scaling = json!({"autoscaling": {
+        "minReplicas": 1, "maxReplicas": 10, "lagThreshold": 10,
+        "scaleDownStabilizationSeconds": window, "pollIntervalSeconds": 1,
+        "offsetResetPolicy": "earliest"
+    }});
+    consumer(name, &[topic], scaling)
+}
+
+/// A topic deleted on the broker under a consumer: its lag is unknown, not 0 — no lag in
+/// status, a decision saying so — and the consumer holds its replicas, not Ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_gone_from_the_broker_makes_the_lag_unknown_and_holds_the_replicas() {
+    use tributary::kafka::{BrokerAdmin, NewTopic};
+    let r = start().await;
+    let env = &r.env;
+    let topic = unique("raw-clicks");
+    let name = unique("raw-analytics");
+    let admin = env.admin();
+    admin
+        .create_topics(&[NewTopic {
+            name: topic.clone(),
+            partitions: 4,
+            replication_factor: None,
+            config: Vec::new(),
+        }])
+        .await
+        .unwrap();
+    produce(&env.bootstrap, &topic, 40).await;
+    let api: kube::Api<tributary::api::KafkaConsumer> =
+        kube::Api::namespaced(env.client.clone(), NAMESPACE);
+    api.create(&Default::default(), &backlogged_consumer(&name, &topic, 1))
+        .await
+        .unwrap();
+    env.eventually("lag 40 / 10 = 4 replicas", || async {
+        deployment_replicas(env, &name).await == Some(4)
+    })
+    .await;
+    assert_eq!(
+        consumer_status(env, &name).await.unwrap().total_lag,
+        Some(40)
+    );
+
+    admin
+        .delete_topics(std::slice::from_ref(&topic))
+        .await
+        .unwrap();
+    env.eventually("the lag is unknown and the consumer not Ready", || async {
+        consumer_status(env, &name).await.is_some_and(|s| {
+            s.total_lag.is_none()
+                && s.partitions.is_none()
+                && s.topics.iter().all(|t| t.lag.is_none())
+                && s.replica_decision
+                    .is_some_and(|d| d.reason == "LagUnknown" && d.replicas == 4)
+                && ready_reason(&s.conditions)
+                    == Some((ConditionStatus::False, "TopicNotReady".into()))
+        })
+    })
+    .await;
+    let s = consumer_status(env, &name).await.unwrap();
+    let decision = s.replica_decision.unwrap();
+    assert!(
+        decision.message.contains("lag unknown") && decision.message.contains(&topic),
+        "{}",
+        decision.message
+    );
+    // Well past the 1 s stabilization window: still held.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(deployment_replicas(env, &name).await, Some(4));
+    r.stop().await;
+}
+
+/// A KafkaTopic-managed topic deleted on the broker under a consumer: the consumer does not
+/// trust the KafkaTopic's last Ready status — it holds its replicas (no scale-down to the
+/// missing topic's 0 partitions) — and the KafkaTopic is reconciled and recreates the topic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_managed_topic_gone_from_the_broker_holds_the_consumer() {
+    use tributary::kafka::BrokerAdmin;
+    let r = start().await;
+    let env = &r.env;
+    let topic = unique("orders");
+    let name = unique("fulfilment");
+    env.create_topic(&topic, spec("local", 4, &[])).await;
+    env.eventually("topic Ready", || async {
+        matches!(env.ready(&topic).await, Some((ConditionStatus::True, _, _)))
+    })
+    .await;
+    produce(&env.bootstrap, &topic, 40).await;
+    let api: kube::Api<tributary::api::KafkaConsumer> =
+        kube::Api::namespaced(env.client.clone(), NAMESPACE);
+    api.create(&Default::default(), &backlogged_consumer(&name, &topic, 60))
+        .await
+        .unwrap();
+    env.eventually("lag 40 / 10 = 4 replicas", || async {
+        deployment_replicas(env, &name).await == Some(4)
+    })
+    .await;
+
+    env.admin()
+        .delete_topics(std::slice::from_ref(&topic))
+        .await
+        .unwrap();
+    let deleted = std::time::Instant::now();
+    let mut recreated = false;
+    while deleted.elapsed() < Duration::from_secs(5) {
+        assert_eq!(
+            deployment_replicas(env, &name).await,
+            Some(4),
+            "scaled while the topic was missing: {:?}",
+            consumer_status(env, &name).await
+        );
+        recreated = recreated || env.broker(&[&topic]).await.topics.contains_key(&topic);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(recreated, "the KafkaTopic never recreated the topic");
+    r.stop().await;
+}
+
+/// The notes of the Events about `object` with `reason`, oldest series first.
+async fn event_notes(env: &Env, object: &str, reason: &str) -> Vec<String> {
+    let events: kube::Api<k8s_openapi::api::events::v1::Event> =
+        kube::Api::namespaced(env.client.clone(), NAMESPACE);
+    let mut found: Vec<_> = events
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(object))
+        .filter(|e| e.reason.as_deref() == Some(reason))
+        .collect();
+    found.sort_by_key(|e| e.event_time.clone().map(|t| t.0));
+    found.into_iter().filter_map(|e| e.note).collect()
+}
+
+/// Each scaling transition is an Event of its own with its own note, and the last one stays in
+/// status (what, from, to, why, when) after later polls have found nothing to change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_scaling_transition_has_its_event_and_the_last_one_stays_in_status() {
+    let r = start().await;
+    let env = &r.env;
+    let topic = unique("views");
+    let name = unique("recommender");
+    env.create_topic(&topic, spec("local", 8, &[])).await;
+    env.eventually("topic Ready", || async {
+        matches!(env.ready(&topic).await, Some((ConditionStatus::True, _, _)))
+    })
+    .await;
+    produce(&env.bootstrap, &topic, 20).await;
+    let api: kube::Api<tributary::api::KafkaConsumer> =
+        kube::Api::namespaced(env.client.clone(), NAMESPACE);
+    api.create(&Default::default(), &backlogged_consumer(&name, &topic, 60))
+        .await
+        .unwrap();
+    env.eventually("lag 20 / 10 = 2 replicas", || async {
+        deployment_replicas(env, &name).await == Some(2)
+    })
+    .await;
+    produce(&env.bootstrap, &topic, 40).await;
+    env.eventually("lag 60 / 10 = 6 replicas", || async {
+        deployment_replicas(env, &name).await == Some(6)
+    })
+    .await;
+    // Several polls later (1 s apart) the decision is Steady; the scaling is still there.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let s = consumer_status(env, &name).await.unwrap();
+    assert_eq!(s.replica_decision.unwrap().reason, "Steady");
+    // The 40 records arrive one by one: a poll may see part of them (2 -> 4 -> 6).
+    let last = s.last_scaling.expect("the last scaling is kept");
+    assert_eq!((last.to, last.reason.as_str()), (6, "ScaledUp"), "{last:?}");
+    assert!((2..6).contains(&last.from), "{last:?}");
+    assert!(
+        last.message.starts_with("lag ") && last.message.contains(" / threshold 10 = 6"),
+        "{}",
+        last.message
+    );
+    assert!(last.time.is_some());
+    let notes = event_notes(env, &name, "ScaledUp").await;
+    assert!(notes.len() >= 2, "{notes:?}");
+    assert!(notes[0].starts_with("replicas 0 -> 2: "), "{notes:?}");
+    let final_note = format!("replicas {} -> 6: ", last.from);
+    assert!(notes.last().unwrap().starts_with(&final_note), "{notes:?}");
+    let distinct: std::collections::BTreeSet<_> = notes.iter().collect();
+    assert_eq!(distinct.len(), notes.len(), "{notes:?}");
+    r.stop().await;
+}
+
+/// A group reading a 6- and a 2-partition topic with lag 80 (threshold 10): with the range
+/// assignor (the default) only 6 members get a partition, with roundrobin all 8 do — and the
+/// decision says which it counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_partition_ceiling_follows_the_assignment_strategy() {
+    let r = start().await;
+    let env = &r.env;
+    let (large, small) = (unique("rides"), unique("tips"));
+    env.create_topic(&large, spec("local", 6, &[])).await;
+    env.create_topic(&small, spec("local", 2, &[])).await;
+    for t in [&large, &small] {
+        env.eventually("topic Ready", || async {
+            matches!(env.ready(t).await, Some((ConditionStatus::True, _, _)))
+        })
+        .await;
+    }
+    produce(&env.bootstrap, &large, 60).await;
+    produce(&env.bootstrap, &small, 20).await;
+    let api: kube::Api<tributary::api::KafkaConsumer> =
+        kube::Api::namespaced(env.client.clone(), NAMESPACE);
+    let scaling = |strategy: Option<&str>| {
+        let mut autoscaling = json!({
+            "minReplicas": 1, "maxReplicas": 20, "lagThreshold": 10,
+            "scaleDownStabilizationSeconds": 60, "pollIntervalSeconds": 1,
+            "offsetResetPolicy": "earliest"
+        });
+        if let Some(s) = strategy {
+            autoscaling["assignmentStrategy"] = json!(s);
+        }
+        json!({ "autoscaling": autoscaling })
+    };
+    let (ranged, spread) = (unique("dispatch"), unique("payouts"));
+    api.create(
+        &Default::default(),
+        &consumer(&ranged, &[&large, &small], scaling(None)),
+    )
+    .await
+    .unwrap();
+    api.create(
+        &Default::default(),
+        &consumer(&spread, &[&large, &small], scaling(Some("roundrobin"))),
+    )
+    .await
+    .unwrap();
+    env.eventually("range: 6 replicas; roundrobin: 8", || async {
+        deployment_replicas(env, &ranged).await == Some(6)
+            && deployment_replicas(env, &spread).await == Some(8)
+            && consumer_status(env, &ranged)
+                .await
+                .is_some_and(|s| s.total_lag == Some(80))
+    })
+    .await;
+    let s = consumer_status(env, &ranged).await.unwrap();
+    assert_eq!(s.partitions, Some(6));
+    let message = s.replica_decision.unwrap().message;
+    assert_eq!(
+        message,
+        "lag 80 / threshold 10 = 8, capped at 6 partitions (range assignor: the largest topic's)"
+    );
+    let s = consumer_status(env, &spread).await.unwrap();
+    assert_eq!(s.partitions, Some(8));
+    r.stop().await;
+}
