@@ -598,7 +598,18 @@ async fn run(seed: u64, seconds: u64, max_ops: usize) {
         // The test plays the kubelet: every Deployment's pods run.
         play_kubelet(&client).await;
         let created = created_since(&proxy.log.lock().unwrap().calls, tansu.started);
-        match converged(&ops, &admin, &model, &created).await {
+        // Converged: everything as desired, and the operator has written nothing (the Lease
+        // aside) for a while — a status still settling (a retried write, a lag pass) is not
+        // converged yet.
+        let state = converged(&ops, &admin, &model, &created).await;
+        let quiet = last_write(&api.requests()).is_none_or(|at| at.elapsed() >= QUIET);
+        match state.and_then(|()| {
+            if quiet {
+                Ok(())
+            } else {
+                Err(format!("the operator wrote within the last {QUIET:?}"))
+            }
+        }) {
             Ok(()) => break Instant::now(),
             Err(why) => {
                 let waited = figures.last_fault.elapsed();
@@ -1118,6 +1129,19 @@ fn ready_of(
 
 /// `Ok` once the broker holds exactly the desired topics and every resource is Ready or
 /// carries the right refusal; else what is not so yet.
+/// How long the operator must have written nothing for the run to count as converged.
+const QUIET: Duration = Duration::from_secs(3);
+
+/// When the operator last wrote anything but its Lease.
+fn last_write(requests: &[kube_emulator::RequestRecord]) -> Option<Instant> {
+    requests
+        .iter()
+        .filter(|r| r.user_agent != TEST_AGENT && r.method != "GET")
+        .filter(|r| !r.path.contains("/leases/"))
+        .map(|r| r.at)
+        .max()
+}
+
 async fn converged(
     ops: &Ops,
     admin: &RdKafkaAdmin,
