@@ -2,7 +2,7 @@
 //!
 //! Derived by reading every Kubernetes API call the operator makes (`kube::Api` in
 //! the rooms' controllers, `src/kafka/connection.rs`, kube-runtime's watchers, finalizer helper and
-//! event `Recorder`). `tributary rbac` prints this table; the Helm chart's ClusterRole / Roles
+//! the Events of `runtime::events`). `tributary rbac` prints this table; the Helm chart's ClusterRole / Roles
 //! are checked against it (`scripts/check-chart.sh`), and `tests/integration/rbac.rs` runs the controllers
 //! against the API-server emulator and checks that every request they make is allowed here and
 //! that every rule here is used.
@@ -104,7 +104,7 @@ pub const WATCHED: &[Rule] = &[
         resources: &["events"],
         verbs: &["create", "patch"],
         used_by:
-            "kube-runtime's Recorder: a new Event (create), a repeated one (patch of its series)",
+            "runtime::events: a new Event (create), a repeated one (patch of its series)",
     },
 ];
 
