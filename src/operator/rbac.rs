@@ -103,8 +103,7 @@ pub const WATCHED: &[Rule] = &[
         api_group: "events.k8s.io",
         resources: &["events"],
         verbs: &["create", "patch"],
-        used_by:
-            "runtime::events: a new Event (create), a repeated one (patch of its series)",
+        used_by: "runtime::events: a new Event (create), a repeated one (patch of its series)",
     },
 ];
 

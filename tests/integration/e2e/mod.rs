@@ -61,6 +61,14 @@ async fn start() -> Running {
 async fn start_with_crds(
     crds: &[k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition],
 ) -> Running {
+    start_with(crds, options()).await
+}
+
+/// [`start`], with the API server serving `crds` and the operator running with `options`.
+async fn start_with(
+    crds: &[k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition],
+    options: Options,
+) -> Running {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TRIBUTARY_LOG")
@@ -80,7 +88,7 @@ async fn start_with_crds(
     let (stop, stopped) = oneshot::channel::<()>();
     let operator = tokio::spawn(operator::run_controllers(
         api.client(),
-        options(),
+        options,
         runtime::rdkafka_connect(),
         async move {
             let _ = stopped.await;

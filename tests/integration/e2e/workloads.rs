@@ -465,6 +465,61 @@ async fn a_managed_topic_gone_from_the_broker_holds_the_consumer() {
     r.stop().await;
 }
 
+/// The lag pass that finds a KafkaTopic's topic missing on the broker has the KafkaTopic
+/// reconciled at once: with a resync of five minutes, the topic is back within seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_the_lag_pass_finds_missing_is_recreated_before_any_resync() {
+    use tributary::kafka::BrokerAdmin;
+    let r = super::start_with(
+        &tributary::api::crds::all(),
+        tributary::runtime::Options {
+            resync: Duration::from_secs(300),
+            ..super::options()
+        },
+    )
+    .await;
+    let env = &r.env;
+    let topic = unique("dispatch");
+    let name = unique("dispatcher");
+    env.create_topic(&topic, spec("local", 2, &[])).await;
+    env.eventually("topic Ready", || async {
+        matches!(env.ready(&topic).await, Some((ConditionStatus::True, _, _)))
+    })
+    .await;
+    produce(&env.bootstrap, &topic, 10).await;
+    let api: kube::Api<tributary::api::KafkaConsumer> =
+        kube::Api::namespaced(env.client.clone(), NAMESPACE);
+    api.create(&Default::default(), &backlogged_consumer(&name, &topic, 60))
+        .await
+        .unwrap();
+    env.eventually("the consumer's lag is known", || async {
+        consumer_status(env, &name)
+            .await
+            .is_some_and(|s| s.total_lag.is_some())
+    })
+    .await;
+
+    env.admin()
+        .delete_topics(std::slice::from_ref(&topic))
+        .await
+        .unwrap();
+    let deleted = std::time::Instant::now();
+    let mut gone_seen = false;
+    loop {
+        let on_broker = env.broker(&[&topic]).await.topics.contains_key(&topic);
+        gone_seen |= !on_broker;
+        if gone_seen && on_broker {
+            break;
+        }
+        assert!(
+            deleted.elapsed() < Duration::from_secs(20),
+            "the topic was not recreated within 20 s (the resync is 300 s away)"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    r.stop().await;
+}
+
 /// The notes of the Events about `object` with `reason`, oldest series first.
 async fn event_notes(env: &Env, object: &str, reason: &str) -> Vec<String> {
     let events: kube::Api<k8s_openapi::api::events::v1::Event> =
