@@ -305,6 +305,16 @@ mod tests {
         );
     }
 
+    /// The size of every CreateTopics request `broker` received, in order.
+    fn create_batches(broker: &MemoryBroker) -> Vec<usize> {
+        broker
+            .calls()
+            .iter()
+            .filter(|c| c.0 == "CreateTopics")
+            .map(|c| c.1)
+            .collect()
+    }
+
     #[tokio::test]
     async fn batches_are_cut_at_the_maximum_size() {
         let broker = Arc::new(MemoryBroker::new());
@@ -318,12 +328,7 @@ mod tests {
             (0..120).map(|i| batcher.submit(ensure(&format!("clicks-{i}"), 1))),
         )
         .await;
-        let creates: Vec<usize> = broker
-            .calls()
-            .iter()
-            .filter(|c| c.0 == "CreateTopics")
-            .map(|c| c.1)
-            .collect();
+        let creates = create_batches(&broker);
         assert_eq!(creates, vec![50, 50, 20]);
     }
 
@@ -399,12 +404,7 @@ mod tests {
             (0..200).map(|i| batcher.submit(ensure(&format!("rides-{i}"), 1))),
         )
         .await;
-        let creates: Vec<usize> = broker
-            .calls()
-            .iter()
-            .filter(|c| c.0 == "CreateTopics")
-            .map(|c| c.1)
-            .collect();
+        let creates = create_batches(&broker);
         assert_eq!(creates[0], 100, "{creates:?}");
         assert!(
             creates[1..].iter().all(|&n| n <= 50) && creates[1] >= 10,

@@ -314,10 +314,9 @@ mod tests {
         assert_eq!(ready.observed_generation, Some(3));
     }
 
-    #[test]
-    fn transition_time_changes_only_with_the_status() {
-        let d = desired();
-        let answer = Answer {
+    /// The broker's answer for a topic that matches [`desired`]: 6 partitions, nothing to do.
+    fn found_in_sync() -> Answer {
+        Answer {
             observed: Some(ObservedTopic {
                 partitions: 6,
                 replication_factor: 1,
@@ -325,7 +324,13 @@ mod tests {
             }),
             actions: vec![],
             executed: vec![],
-        };
+        }
+    }
+
+    #[test]
+    fn transition_time_changes_only_with_the_status() {
+        let d = desired();
+        let answer = found_in_sync();
         let state = TopicState::Planned {
             desired: &d,
             answer: &answer,
@@ -356,15 +361,7 @@ mod tests {
     #[test]
     fn a_timeout_keeps_a_topic_in_sync_ready_and_says_it_is_retrying() {
         let d = desired();
-        let answer = Answer {
-            observed: Some(ObservedTopic {
-                partitions: 6,
-                replication_factor: 1,
-                ..Default::default()
-            }),
-            actions: vec![],
-            executed: vec![],
-        };
+        let answer = found_in_sync();
         let state = TopicState::Planned {
             desired: &d,
             answer: &answer,
