@@ -163,15 +163,18 @@ pub struct ClusterInfo {
     pub answered_by: i32,
 }
 
-/// Admin access to one Kafka cluster. Each call is one batched broker request (two for
-/// `snapshot`: Metadata for every topic, then one DescribeConfigs for the topics of interest);
-/// a call with an empty batch makes none.
+/// Admin access to one Kafka cluster. Each call is one batched broker request (two or three
+/// for `snapshot`: Metadata for the topics of interest — and for every topic when one of them
+/// is missing — then one DescribeConfigs for those that exist); a call with an empty batch
+/// makes none.
 ///
 /// Implementations provide the `*_tallied` methods, which add the requests they make, by API
 /// and outcome, to `requests`; callers that need no count use the plain methods.
 pub trait BrokerAdmin: Send + Sync {
-    /// Every topic's partitions and replication, and the configs of `describe` (those of its
-    /// names that exist).
+    /// The partitions and replication of the topics of `describe` that exist, and their
+    /// configs. Every other topic of the cluster is in the snapshot too when `describe` is
+    /// empty or names a topic that does not exist (a topic about to be created is held against
+    /// all the others: Kafka treats '.' and '_' alike); otherwise it may be left out.
     fn snapshot_tallied<'a>(
         &'a self,
         describe: &'a [String],

@@ -6,6 +6,7 @@
 //! Safety: every librdkafka object created here is owned by a guard of [`super::ffi`]; the
 //! client handle outlives the call because the caller holds the client for its whole duration.
 
+use std::collections::BTreeMap;
 use std::ptr;
 use std::time::{Duration, Instant};
 
@@ -13,8 +14,8 @@ use rdkafka::bindings as rd;
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::ffi::{
-    cstring, errbuf, rejection, text, ErrorObject, Event, Handle, Options, Queue, Requests,
-    NO_ERROR,
+    cstring, errbuf, is_unsupported, rejection, text, ErrorObject, Event, Handle, Options, Queue,
+    Requests, TopicCollection, NO_ERROR,
 };
 use super::{BrokerError, ConfigChange, TopicOutcome};
 
@@ -294,5 +295,82 @@ pub(super) fn incremental_alter_configs(
                 )
             })
             .collect())
+    }
+}
+
+/// A topic as one Metadata answer describes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct DescribedTopic {
+    pub partitions: i32,
+    /// The largest replica count of any partition.
+    pub replication_factor: i32,
+}
+
+/// The topics of `names` the broker describes without an error, by one Metadata request for
+/// those topics only (librdkafka's DescribeTopics). A name the broker does not know, or
+/// answers with an error (a leader election in progress, say), is absent from the result.
+pub(super) fn describe_topics(
+    handle: Handle,
+    timeout: Duration,
+    names: &[String],
+) -> Result<BTreeMap<String, DescribedTopic>, BrokerError> {
+    let api = "Metadata";
+    unsafe {
+        let call = Call::new(
+            handle,
+            rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DESCRIBETOPICS,
+            timeout,
+            false,
+        )?;
+        let names = names
+            .iter()
+            .map(|n| cstring(n))
+            .collect::<Result<Vec<_>, _>>()?;
+        let collection = TopicCollection::of_names(&names);
+        rd::rd_kafka_DescribeTopics(
+            handle.0,
+            collection.ptr(),
+            call.options.ptr(),
+            call.queue.ptr(),
+        );
+        drop(collection);
+        let event = call.wait(api)?;
+        let result = rd::rd_kafka_event_DescribeTopics_result(event.ptr());
+        let mut count = 0;
+        let descriptions = rd::rd_kafka_DescribeTopics_result_topics(result, &mut count);
+        let mut out = BTreeMap::new();
+        for i in 0..count {
+            let d = *descriptions.add(i);
+            if d.is_null() {
+                continue;
+            }
+            let error = rd::rd_kafka_TopicDescription_error(d);
+            if !error.is_null() && rd::rd_kafka_error_code(error) != NO_ERROR {
+                let code: RDKafkaErrorCode = rd::rd_kafka_error_code(error).into();
+                if is_unsupported(code) {
+                    return Err(BrokerError::Unsupported {
+                        api,
+                        message: text(rd::rd_kafka_error_string(error)),
+                    });
+                }
+                continue;
+            }
+            let mut n = 0;
+            let infos = rd::rd_kafka_TopicDescription_partitions(d, &mut n);
+            let mut replication_factor = 0;
+            for j in 0..n {
+                let mut replicas = 0;
+                rd::rd_kafka_TopicPartitionInfo_replicas(*infos.add(j), &mut replicas);
+                replication_factor = replication_factor.max(replicas);
+            }
+            out.insert(
+                text(rd::rd_kafka_TopicDescription_name(d)),
+                DescribedTopic {
+                    partitions: n as i32,
+                    replication_factor: replication_factor as i32,
+                },
+            );
+        }
+        Ok(out)
     }
 }

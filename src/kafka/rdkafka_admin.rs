@@ -102,6 +102,69 @@ impl RdKafkaAdmin {
         result
     }
 
+    /// Every topic of the cluster, by one Metadata request for all topics.
+    async fn listing(
+        &self,
+        requests: &mut RequestTally,
+    ) -> Result<BTreeMap<String, ObservedTopic>, BrokerError> {
+        let metadata = self.metadata(requests).await?;
+        let mut topics = BTreeMap::new();
+        for t in metadata.topics() {
+            if t.error().is_some() {
+                continue;
+            }
+            let replication_factor = t
+                .partitions()
+                .iter()
+                .map(|p| p.replicas().len())
+                .max()
+                .unwrap_or(0);
+            topics.insert(
+                t.name().to_owned(),
+                observed(t.partitions().len() as i32, replication_factor as i32),
+            );
+        }
+        Ok(topics)
+    }
+
+    /// The topics of `names`, by one Metadata request for those topics only — when every one
+    /// of them exists (and `names` is not empty). Otherwise `None`: a topic about to be created
+    /// must be held against every topic of the cluster (Kafka treats '.' and '_' alike), so the
+    /// caller lists them all. This keeps a resync of n unchanged topics at n ÷ batch-size
+    /// small Metadata requests instead of as many listings of the whole cluster. A broker
+    /// without the call (Metadata too old for it) gets the listing instead.
+    async fn described(
+        &self,
+        names: &[String],
+        requests: &mut RequestTally,
+    ) -> Result<Option<BTreeMap<String, ObservedTopic>>, BrokerError> {
+        let names: Vec<String> = names
+            .iter()
+            .cloned()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if names.is_empty() {
+            return Ok(None);
+        }
+        let wanted = names.len();
+        let described = self
+            .blocking("Metadata", requests, move |handle, timeout| {
+                native::describe_topics(handle, timeout, &names)
+            })
+            .await;
+        match described {
+            Ok(found) if found.len() == wanted => Ok(Some(
+                found
+                    .into_iter()
+                    .map(|(name, d)| (name, observed(d.partitions, d.replication_factor)))
+                    .collect(),
+            )),
+            Ok(_) | Err(BrokerError::Unsupported { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn describe_configs(
         &self,
         topics: &[String],
@@ -157,6 +220,16 @@ impl RdKafkaAdmin {
     }
 }
 
+/// An observed topic whose configs are not read yet.
+fn observed(partitions: i32, replication_factor: i32) -> ObservedTopic {
+    ObservedTopic {
+        topic_id: None,
+        partitions,
+        replication_factor,
+        configs: BTreeMap::new(),
+    }
+}
+
 impl BrokerAdmin for RdKafkaAdmin {
     fn snapshot_tallied<'a>(
         &'a self,
@@ -164,28 +237,10 @@ impl BrokerAdmin for RdKafkaAdmin {
         requests: &'a mut RequestTally,
     ) -> BoxFuture<'a, Result<BrokerSnapshot, BrokerError>> {
         async move {
-            let metadata = self.metadata(requests).await?;
-            let mut topics = BTreeMap::new();
-            for t in metadata.topics() {
-                if t.error().is_some() {
-                    continue;
-                }
-                let replication_factor = t
-                    .partitions()
-                    .iter()
-                    .map(|p| p.replicas().len())
-                    .max()
-                    .unwrap_or(0);
-                topics.insert(
-                    t.name().to_owned(),
-                    ObservedTopic {
-                        topic_id: None,
-                        partitions: t.partitions().len() as i32,
-                        replication_factor: replication_factor as i32,
-                        configs: BTreeMap::new(),
-                    },
-                );
-            }
+            let mut topics = match self.described(describe, requests).await? {
+                Some(topics) => topics,
+                None => self.listing(requests).await?,
+            };
             let existing: Vec<String> = describe
                 .iter()
                 .filter(|t| topics.contains_key(t.as_str()))

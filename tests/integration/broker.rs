@@ -55,6 +55,11 @@ async fn converge(
 #[tokio::test]
 async fn creates_topics_in_one_batch_and_observes_them_in_one_pass() {
     let admin = admin();
+    // A topic of somebody else's on the cluster: not part of any snapshot of these topics.
+    let unrelated = desired(&unique("unrelated"), 1, &[]);
+    assert!(converge(&admin, std::slice::from_ref(&unrelated))
+        .await
+        .succeeded());
     let topics: Vec<DesiredTopic> = (0..20)
         .map(|i| {
             desired(
@@ -70,8 +75,9 @@ async fn creates_topics_in_one_batch_and_observes_them_in_one_pass() {
     let observed = snapshot(&admin, &refs).await;
     assert_eq!(
         admin.requests_made() - before,
-        1,
-        "absent topics need one Metadata request and no DescribeConfigs"
+        2,
+        "absent topics need a Metadata request for them, then one for every topic (names \
+         that collide), and no DescribeConfigs"
     );
     let p = plan(&topics, &[], &observed);
     assert_eq!(p.actions.len(), 20);
@@ -92,6 +98,11 @@ async fn creates_topics_in_one_batch_and_observes_them_in_one_pass() {
         admin.requests_made() - before,
         2,
         "one Metadata + one DescribeConfigs for all 20 topics"
+    );
+    assert_eq!(
+        observed.topics.len(),
+        topics.len(),
+        "when every topic asked for exists, the cluster's other topics are not listed"
     );
     for t in &topics {
         let seen = &observed.topics[t.name.as_str()];
