@@ -1,6 +1,7 @@
-//! Planner benchmark: `plan` over 10,000 desired topics against an observed broker snapshot,
-//! in three scenarios. Prints median and min milliseconds per plan and the target
-//! (under 50 ms for 10,000 topics). Run with `cargo bench --bench planner`.
+//! Planner benchmark: `plan` over 10,000 and over 50,000 desired topics against an observed
+//! broker snapshot, in three scenarios. Prints median and min milliseconds per plan, the target
+//! (under 50 ms for 10,000 topics), and each scenario's cost a topic at 50,000 against 10,000
+//! (linear: within 1.5x). Run with `cargo bench --bench planner`.
 //!
 //! The figures are printed, never asserted: a slow machine reports MISS, it does not fail.
 
@@ -14,9 +15,14 @@ use tributary::model::{topic_config, TopicName};
 use tributary::topics::plan::{plan, Action, Plan};
 use tributary::topics::DesiredTopic;
 
-const TOPICS: usize = 10_000;
+/// The sizes planned: the target's, and five times it (the cost a topic must stay flat).
+const SIZES: [usize; 2] = [10_000, 50_000];
+/// The size the 50 ms target is for.
+const TARGET_TOPICS: usize = 10_000;
 const WARMUP: usize = 3;
 const RUNS: usize = 20;
+/// How much more a topic may cost at 50,000 than at 10,000 and still count as linear.
+const LINEAR_RATIO: f64 = 1.5;
 const TARGET_MS: f64 = 50.0;
 
 /// Realistic topic configs: 3 to 5 keys each, varying with the topic's index.
@@ -46,8 +52,8 @@ fn config_for(i: usize) -> BTreeMap<String, String> {
 }
 
 /// Names like `orders.zone-17.events-00042`: dotted, as real topic names are.
-fn desired_topics() -> Vec<DesiredTopic> {
-    (0..TOPICS)
+fn desired_topics(count: usize) -> Vec<DesiredTopic> {
+    (0..count)
         .map(|i| DesiredTopic {
             name: TopicName::parse(&format!("svc{}.zone-{}.events-{i:05}", i % 40, i % 17))
                 .expect("valid name"),
@@ -186,58 +192,90 @@ fn summary(p: &Plan) -> String {
     )
 }
 
+/// The median and minimum time of one plan of `desired` against `snapshot`, and the last plan.
+fn time_plan(desired: &[DesiredTopic], snapshot: &BrokerSnapshot) -> (f64, f64, Plan) {
+    let mut last = Plan::default();
+    for _ in 0..WARMUP {
+        last = black_box(plan(black_box(desired), &[], black_box(snapshot)));
+    }
+    let mut times: Vec<Duration> = (0..RUNS)
+        .map(|_| {
+            let start = Instant::now();
+            let p = plan(black_box(desired), &[], black_box(snapshot));
+            let took = start.elapsed();
+            // Dropping the plan is not part of planning.
+            drop(black_box(p));
+            took
+        })
+        .collect();
+    times.sort();
+    (ms(times[RUNS / 2]), ms(times[0]), last)
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument, if any, selects scenarios by name.
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
-    let desired = desired_topics();
     let scenarios: [(&str, Observe); 3] = [
         ("empty broker", empty_broker),
         ("converged", converged_broker),
         ("mixed", mixed_broker),
     ];
 
-    println!("planner: {TOPICS} desired topics, {WARMUP} warm-up + {RUNS} timed runs per scenario");
+    println!("planner: {WARMUP} warm-up + {RUNS} timed runs per scenario and size");
     println!(
-        "{:<14} {:>10} {:>10} {:>8}  {:<14} actions",
-        "scenario", "median ms", "min ms", "actions", "target < 50 ms"
+        "{:>7} {:<14} {:>10} {:>10} {:>12} {:>8}  {:<14} actions",
+        "topics", "scenario", "median ms", "min ms", "us a topic", "actions", "target < 50 ms"
     );
     let mut all_pass = true;
-    for (name, observe) in scenarios {
-        if filter.as_deref().is_some_and(|f| !name.contains(f)) {
-            continue;
+    // Median microseconds a topic, by scenario, at each size.
+    let mut per_topic: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for size in SIZES {
+        let desired = desired_topics(size);
+        for (name, observe) in scenarios {
+            if filter.as_deref().is_some_and(|f| !name.contains(f)) {
+                continue;
+            }
+            let snapshot = observe(&desired);
+            let (median, min, last) = time_plan(&desired, &snapshot);
+            let verdict = if size == TARGET_TOPICS {
+                let pass = median < TARGET_MS;
+                all_pass &= pass;
+                if pass {
+                    "PASS"
+                } else {
+                    "MISS"
+                }
+            } else {
+                "-"
+            };
+            let us = median * 1000.0 / size as f64;
+            per_topic.entry(name).or_default().push(us);
+            println!(
+                "{:>7} {:<14} {:>10.2} {:>10.2} {:>12.2} {:>8}  {:<14} {}",
+                size,
+                name,
+                median,
+                min,
+                us,
+                last.actions.len(),
+                verdict,
+                summary(&last)
+            );
         }
-        let snapshot = observe(&desired);
-        let mut last = Plan::default();
-        for _ in 0..WARMUP {
-            last = black_box(plan(black_box(&desired), &[], black_box(&snapshot)));
-        }
-        let mut times: Vec<Duration> = (0..RUNS)
-            .map(|_| {
-                let start = Instant::now();
-                let p = plan(black_box(&desired), &[], black_box(&snapshot));
-                let took = start.elapsed();
-                // Dropping the plan is not part of planning.
-                drop(black_box(p));
-                took
-            })
-            .collect();
-        times.sort();
-        let median = ms(times[RUNS / 2]);
-        let min = ms(times[0]);
-        let pass = median < TARGET_MS;
-        all_pass &= pass;
-        println!(
-            "{:<14} {:>10.2} {:>10.2} {:>8}  {:<14} {}",
-            name,
-            median,
-            min,
-            last.actions.len(),
-            if pass { "PASS" } else { "MISS" },
-            summary(&last)
-        );
     }
     println!(
-        "planner target (median < {TARGET_MS} ms per 10,000-topic plan): {}",
+        "planner target (median < {TARGET_MS} ms per {TARGET_TOPICS}-topic plan): {}",
         if all_pass { "PASS" } else { "MISS" }
     );
+    for (name, us) in &per_topic {
+        if let [small, large] = us.as_slice() {
+            let ratio = large / small;
+            println!(
+                "linear ({name}): a topic costs {ratio:.2}x at {} what it costs at {} (target <= {LINEAR_RATIO}x): {}",
+                SIZES[1],
+                SIZES[0],
+                if ratio <= LINEAR_RATIO { "PASS" } else { "MISS" }
+            );
+        }
+    }
 }

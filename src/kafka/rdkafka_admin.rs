@@ -1,6 +1,7 @@
 //! [`BrokerAdmin`] over librdkafka.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,6 +31,14 @@ const FULL_LISTING_MARKERS: &[&str] = &[
 /// A librdkafka admin client for one cluster.
 pub struct RdKafkaAdmin {
     client: Arc<Client>,
+    /// Whether the last snapshot found every topic it was asked for. Then the next one asks
+    /// Metadata for its own topics only (a resync of unchanged topics); otherwise — a burst of
+    /// new topics, which needs the whole cluster's names anyway — it lists every topic at once
+    /// rather than asking for its topics first and listing after.
+    narrow: AtomicBool,
+    /// Set once the broker answered that it cannot describe chosen topics (a Metadata version
+    /// too old): every snapshot lists the cluster from then on.
+    cannot_describe: AtomicBool,
 }
 
 impl RdKafkaAdmin {
@@ -37,6 +46,8 @@ impl RdKafkaAdmin {
     pub fn connect(settings: &ClientSettings) -> Result<Self, BrokerError> {
         Ok(Self {
             client: Client::connect(settings, "tributary")?,
+            narrow: AtomicBool::new(true),
+            cannot_describe: AtomicBool::new(false),
         })
     }
 
@@ -160,7 +171,11 @@ impl RdKafkaAdmin {
                     .map(|(name, d)| (name, observed(d.partitions, d.replication_factor)))
                     .collect(),
             )),
-            Ok(_) | Err(BrokerError::Unsupported { .. }) => Ok(None),
+            Ok(_) => Ok(None),
+            Err(BrokerError::Unsupported { .. }) => {
+                self.cannot_describe.store(true, Ordering::Relaxed);
+                Ok(None)
+            }
             Err(e) => Err(e),
         }
     }
@@ -237,10 +252,21 @@ impl BrokerAdmin for RdKafkaAdmin {
         requests: &'a mut RequestTally,
     ) -> BoxFuture<'a, Result<BrokerSnapshot, BrokerError>> {
         async move {
-            let mut topics = match self.described(describe, requests).await? {
+            let described = if self.narrow.load(Ordering::Relaxed)
+                && !self.cannot_describe.load(Ordering::Relaxed)
+            {
+                self.described(describe, requests).await?
+            } else {
+                None
+            };
+            let mut topics = match described {
                 Some(topics) => topics,
                 None => self.listing(requests).await?,
             };
+            self.narrow.store(
+                !describe.is_empty() && describe.iter().all(|t| topics.contains_key(t.as_str())),
+                Ordering::Relaxed,
+            );
             let existing: Vec<String> = describe
                 .iter()
                 .filter(|t| topics.contains_key(t.as_str()))

@@ -75,9 +75,9 @@ async fn creates_topics_in_one_batch_and_observes_them_in_one_pass() {
     let observed = snapshot(&admin, &refs).await;
     assert_eq!(
         admin.requests_made() - before,
-        2,
-        "absent topics need a Metadata request for them, then one for every topic (names \
-         that collide), and no DescribeConfigs"
+        1,
+        "absent topics (after a snapshot that missed one) need one Metadata request for every \
+         topic (names that collide) and no DescribeConfigs"
     );
     let p = plan(&topics, &[], &observed);
     assert_eq!(p.actions.len(), 20);
@@ -99,10 +99,37 @@ async fn creates_topics_in_one_batch_and_observes_them_in_one_pass() {
         2,
         "one Metadata + one DescribeConfigs for all 20 topics"
     );
+    assert!(
+        observed.topics.contains_key(unrelated.name.as_str()),
+        "the snapshot after a burst of new topics lists the cluster"
+    );
+
+    // Every topic asked for existed: the next snapshot asks for them only.
+    let before = admin.requests_made();
+    let again = snapshot(&admin, &refs).await;
     assert_eq!(
-        observed.topics.len(),
-        topics.len(),
+        admin.requests_made() - before,
+        2,
+        "one Metadata for the 20 topics + one DescribeConfigs"
+    );
+    assert_eq!(
+        again.topics.keys().collect::<Vec<_>>(),
+        observed
+            .topics
+            .keys()
+            .filter(|k| topics.iter().any(|t| t.name.as_str() == k.as_str()))
+            .collect::<Vec<_>>(),
         "when every topic asked for exists, the cluster's other topics are not listed"
+    );
+    assert_eq!(
+        again.topics,
+        observed
+            .topics
+            .iter()
+            .filter(|(k, _)| again.topics.contains_key(*k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        "both ways read the same topics alike"
     );
     for t in &topics {
         let seen = &observed.topics[t.name.as_str()];
