@@ -15,6 +15,7 @@ mod support;
 mod broker;
 mod cli;
 mod crds;
+mod day2;
 mod e2e;
 mod lag;
 mod monitoring;

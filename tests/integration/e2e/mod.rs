@@ -3,6 +3,7 @@
 //! `TRIBUTARY_TEST_BOOTSTRAP`). This module is the harness (start, Running) and the helpers the
 //! subjects share; a module per subject.
 
+pub mod day2;
 mod hostile;
 mod runtime_behaviour;
 mod tls;
