@@ -593,7 +593,9 @@ mod tests {
                 .or_insert(0) += 1;
         }));
         let text = m.render();
-        assert!(text.contains("tributary_managed_topics{namespace=\"booking\",cluster=\"main\",ready=\"true\"} 3\n"));
+        assert!(text.contains(
+            "tributary_managed_topics{namespace=\"booking\",cluster=\"main\",ready=\"true\"} 3\n"
+        ));
         assert!(text.contains(
             "tributary_consumer_lag{namespace=\"booking\",name=\"fraud\",group=\"fraud-\\\"v2\\\"\\\\\\n\"} 1200\n"
         ));
@@ -603,7 +605,9 @@ mod tests {
         assert!(!text.contains("tributary_consumer_lag{namespace=\"booking\",name=\"audit\""));
         drop(guard);
         let text = m.render();
-        assert!(text.contains("tributary_managed_topics{namespace=\"booking\",cluster=\"main\",ready=\"true\"} 1\n"));
+        assert!(text.contains(
+            "tributary_managed_topics{namespace=\"booking\",cluster=\"main\",ready=\"true\"} 1\n"
+        ));
         assert!(!text.contains("tributary_consumer_lag{"));
     }
 
@@ -611,7 +615,11 @@ mod tests {
     fn consumer_scaling_and_objects_not_ready_are_gauges_named_by_object() {
         let m = Metrics::default();
         let _gauges = m.collect_from(Box::new(|g: &mut ObjectGauges| {
-            let key = ("booking".to_owned(), "fraud".to_owned(), "fraud-v2".to_owned());
+            let key = (
+                "booking".to_owned(),
+                "fraud".to_owned(),
+                "fraud-v2".to_owned(),
+            );
             g.consumer_replicas.insert(key.clone(), 3);
             g.consumer_partitions.insert(key.clone(), 6);
             g.consumer_lag_threshold.insert(key, 1000);

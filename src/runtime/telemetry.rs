@@ -181,7 +181,11 @@ pub fn not_ready<K: Conditioned>(store: Store<K>) -> Collector {
             }
             if let Some(why) = not_ready_reason(object.conditions()) {
                 g.not_ready.insert(
-                    (kind.clone(), object.namespace().unwrap_or_default(), object.name_any()),
+                    (
+                        kind.clone(),
+                        object.namespace().unwrap_or_default(),
+                        object.name_any(),
+                    ),
                     why,
                 );
             }

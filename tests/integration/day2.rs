@@ -34,7 +34,9 @@ fn argocd_cm() -> String {
     for kind in kinds() {
         let script = std::fs::read_to_string(argocd().join(format!("{kind}.lua")))
             .unwrap_or_else(|_| panic!("deploy/argocd/{kind}.lua is missing: copy health.lua"));
-        out.push_str(&format!("  resource.customizations.health.tributary.io_{kind}: |\n"));
+        out.push_str(&format!(
+            "  resource.customizations.health.tributary.io_{kind}: |\n"
+        ));
         for line in script.lines() {
             if line.is_empty() {
                 out.push('\n');
@@ -52,7 +54,10 @@ fn every_kind_has_its_health_check_and_the_argocd_cm_snippet_installs_them_all()
     for kind in kinds() {
         let script = std::fs::read_to_string(argocd().join(format!("{kind}.lua")))
             .unwrap_or_else(|_| panic!("deploy/argocd/{kind}.lua is missing: copy health.lua"));
-        assert_eq!(script, health, "deploy/argocd/{kind}.lua differs from health.lua");
+        assert_eq!(
+            script, health,
+            "deploy/argocd/{kind}.lua differs from health.lua"
+        );
     }
     let expected = argocd_cm();
     let path = argocd().join("argocd-cm.yaml");
@@ -138,9 +143,10 @@ fn health(lua_bin: &Path, script: &Path, object: &Value) -> (String, String) {
 
 fn fixture(case: &str) -> Value {
     let path = fixtures().join(format!("{case}.json"));
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|_| {
-        panic!("{} is missing (e2e::day2 writes it)", path.display())
-    }))
+    serde_json::from_str(
+        &std::fs::read_to_string(&path)
+            .unwrap_or_else(|_| panic!("{} is missing (e2e::day2 writes it)", path.display())),
+    )
     .unwrap()
 }
 
@@ -165,8 +171,11 @@ const ARGO: &[(&str, &str)] = &[
 
 #[test]
 fn argocd_health_checks_map_the_operators_statuses() {
-    let Some(lua_bin) = tool("lua5.4", "lua5.4", "argocd_health_checks_map_the_operators_statuses")
-    else {
+    let Some(lua_bin) = tool(
+        "lua5.4",
+        "lua5.4",
+        "argocd_health_checks_map_the_operators_statuses",
+    ) else {
         return;
     };
     assert_eq!(
@@ -199,11 +208,15 @@ fn argocd_health_checks_map_the_operators_statuses() {
         // The same object before the operator has seen its latest generation, or before its
         // first status: Progressing whatever the old status said.
         let mut newer = object.clone();
-        newer["metadata"]["generation"] = json!(object["metadata"]["generation"].as_i64().unwrap() + 1);
+        newer["metadata"]["generation"] =
+            json!(object["metadata"]["generation"].as_i64().unwrap() + 1);
         let (status, message) = health(&lua_bin, &script, &newer);
         assert_eq!(
             (status.as_str(), message.as_str()),
-            ("Progressing", "Waiting for the operator to observe generation 2"),
+            (
+                "Progressing",
+                "Waiting for the operator to observe generation 2"
+            ),
             "{case} with a newer generation"
         );
         let mut fresh = object.clone();
@@ -285,10 +298,19 @@ fn the_operators_statuses_satisfy_kstatus() {
                 ["True", "False", "Unknown"].contains(&c["status"].as_str().unwrap()),
                 "{case}: {c}"
             );
-            assert!(c["reason"].as_str().is_some_and(|r| !r.is_empty()), "{case}: {c}");
+            assert!(
+                c["reason"].as_str().is_some_and(|r| !r.is_empty()),
+                "{case}: {c}"
+            );
             assert!(c["lastTransitionTime"].is_string(), "{case}: {c}");
         }
-        assert_eq!((ready["status"].as_str().unwrap(), ready["reason"].as_str().unwrap()), (ready_status, reason));
+        assert_eq!(
+            (
+                ready["status"].as_str().unwrap(),
+                ready["reason"].as_str().unwrap()
+            ),
+            (ready_status, reason)
+        );
         // kstatus' abnormal-true conditions: never both, and never beside Ready=True.
         assert!(
             !(reconciling["status"] == "True" && stalled["status"] == "True"),

@@ -35,7 +35,8 @@ fn served() -> BTreeMap<String, BTreeSet<String>> {
             ("KafkaTopic".into(), "ns".into(), "t".into()),
             ("InSync".into(), false),
         );
-        g.watches_up.insert(("KafkaTopic".into(), "ns".into()), true);
+        g.watches_up
+            .insert(("KafkaTopic".into(), "ns".into()), true);
     }));
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let label = Regex::new(r#"([a-z_]+)="#).unwrap();
@@ -74,7 +75,9 @@ fn check_expr(what: &str, expr: &str, served: &BTreeMap<String, BTreeSet<String>
     for g in grouping.captures_iter(expr) {
         for l in g[1].split(',').map(str::trim).filter(|l| !l.is_empty()) {
             if !read_labels.contains(l) {
-                problems.push(format!("{what}: groups by `{l}`, which no metric it reads has"));
+                problems.push(format!(
+                    "{what}: groups by `{l}`, which no metric it reads has"
+                ));
             }
         }
     }
@@ -138,7 +141,9 @@ fn every_alert_has_a_summary_a_description_naming_its_object_and_a_runbook_in_th
         );
         assert_eq!(fragment, alert.to_lowercase(), "{alert}: its own runbook");
         assert!(
-            rule["labels"]["severity"].as_str().is_some_and(|s| ["critical", "warning"].contains(&s)),
+            rule["labels"]["severity"]
+                .as_str()
+                .is_some_and(|s| ["critical", "warning"].contains(&s)),
             "{alert}: severity"
         );
         // An alert about objects names the object: its description uses the labels that name it.
@@ -167,7 +172,8 @@ fn promtool_checks_the_rules() {
         .arg(rules_path())
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "promtool check rules:\n{text}");
     assert!(
         text.contains(&format!("SUCCESS: {} rules found", alerts().len())),
@@ -196,8 +202,16 @@ fn promtool_unit_tests_fire_every_alert_on_one_case_and_not_on_another() {
         }
     }
     for (alert, _) in alerts() {
-        assert!(firing.contains(&alert), "{alert} has no firing case in {}", tests_path.display());
-        assert!(silent.contains(&alert), "{alert} has no silent case in {}", tests_path.display());
+        assert!(
+            firing.contains(&alert),
+            "{alert} has no firing case in {}",
+            tests_path.display()
+        );
+        assert!(
+            silent.contains(&alert),
+            "{alert} has no silent case in {}",
+            tests_path.display()
+        );
     }
     let out = Command::new(promtool)
         .args(["test", "rules"])

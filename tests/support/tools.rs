@@ -92,4 +92,3 @@ pub fn metric_names(expr: &str) -> BTreeSet<String> {
         .map(|m| m.as_str().to_owned())
         .collect()
 }
-

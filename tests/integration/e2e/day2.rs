@@ -24,20 +24,60 @@ pub fn fixtures() -> std::path::PathBuf {
 /// `(case, kind, Ready status, Ready reason)`: each case's object and the state it is captured in.
 pub const CASES: &[(&str, &str, &str, &str)] = &[
     ("cluster-connected", "KafkaCluster", "True", "Connected"),
-    ("cluster-unreachable", "KafkaCluster", "False", "BrokerUnreachable"),
+    (
+        "cluster-unreachable",
+        "KafkaCluster",
+        "False",
+        "BrokerUnreachable",
+    ),
     ("topic-in-sync", "KafkaTopic", "True", "InSync"),
     ("topic-paused", "KafkaTopic", "False", "Paused"),
     ("topic-dry-run", "KafkaTopic", "False", "DryRun"),
     ("topic-conflict", "KafkaTopic", "False", "ResourceConflict"),
-    ("topic-cluster-not-found", "KafkaTopic", "False", "ClusterNotFound"),
-    ("topic-unreachable", "KafkaTopic", "False", "BrokerUnreachable"),
+    (
+        "topic-cluster-not-found",
+        "KafkaTopic",
+        "False",
+        "ClusterNotFound",
+    ),
+    (
+        "topic-unreachable",
+        "KafkaTopic",
+        "False",
+        "BrokerUnreachable",
+    ),
     ("consumer-available", "KafkaConsumer", "True", "Available"),
-    ("consumer-topic-not-ready", "KafkaConsumer", "False", "TopicNotReady"),
-    ("consumer-rolling-out", "KafkaConsumer", "False", "Progressing"),
+    (
+        "consumer-topic-not-ready",
+        "KafkaConsumer",
+        "False",
+        "TopicNotReady",
+    ),
+    (
+        "consumer-rolling-out",
+        "KafkaConsumer",
+        "False",
+        "Progressing",
+    ),
     ("producer-available", "KafkaProducer", "True", "Available"),
-    ("producer-waiting-for-topics", "KafkaProducer", "False", "WaitingForTopics"),
-    ("topology-children-not-ready", "StreamTopology", "False", "ChildrenNotReady"),
-    ("topology-all-children-ready", "StreamTopology", "True", "AllChildrenReady"),
+    (
+        "producer-waiting-for-topics",
+        "KafkaProducer",
+        "False",
+        "WaitingForTopics",
+    ),
+    (
+        "topology-children-not-ready",
+        "StreamTopology",
+        "False",
+        "ChildrenNotReady",
+    ),
+    (
+        "topology-all-children-ready",
+        "StreamTopology",
+        "True",
+        "AllChildrenReady",
+    ),
 ];
 
 /// What the health checks read of an object.
@@ -117,7 +157,8 @@ async fn settled(env: &Env, case: &str, name: &str) -> Value {
     let start = std::time::Instant::now();
     loop {
         if let Some(object) = read(env, kind, name).await {
-            let current = object["status"]["observedGeneration"] == object["metadata"]["generation"];
+            let current =
+                object["status"]["observedGeneration"] == object["metadata"]["generation"];
             if current && ready_of(&object) == Some((status.into(), reason.into())) {
                 return object;
             }
@@ -137,9 +178,13 @@ async fn apply(env: &Env, object: Value) {
     let name = object["metadata"]["name"].as_str().unwrap().to_owned();
     let api: Api<DynamicObject> =
         Api::namespaced_with(env.client.clone(), &env.namespace, &resource(&kind));
-    api.patch(&name, &PatchParams::apply("e2e").force(), &Patch::Apply(&object))
-        .await
-        .unwrap();
+    api.patch(
+        &name,
+        &PatchParams::apply("e2e").force(),
+        &Patch::Apply(&object),
+    )
+    .await
+    .unwrap();
 }
 
 fn workload(kind: &str, name: &str, topics: &[&str]) -> Value {
@@ -164,7 +209,10 @@ async fn the_statuses_the_operator_writes_are_the_fixtures_of_the_health_checks(
     let mut captured: Vec<(&str, Value)> = Vec::new();
 
     // Clusters: `local` (the test broker) and one nobody answers at.
-    captured.push(("cluster-connected", settled(env, "cluster-connected", "local").await));
+    captured.push((
+        "cluster-connected",
+        settled(env, "cluster-connected", "local").await,
+    ));
     env.apply_cluster("nowhere", &format!("127.0.0.1:{}", free_port()))
         .await;
     captured.push((
@@ -175,7 +223,10 @@ async fn the_statuses_the_operator_writes_are_the_fixtures_of_the_health_checks(
     // Topics.
     let orders = unique("orders");
     env.create_topic(&orders, spec("local", 2, &[])).await;
-    captured.push(("topic-in-sync", settled(env, "topic-in-sync", &orders).await));
+    captured.push((
+        "topic-in-sync",
+        settled(env, "topic-in-sync", &orders).await,
+    ));
     for (case, annotation) in [
         ("topic-paused", "tributary.io/paused"),
         ("topic-dry-run", "tributary.io/dry-run"),
@@ -187,14 +238,20 @@ async fn the_statuses_the_operator_writes_are_the_fixtures_of_the_health_checks(
             "spec": spec("local", 1, &[]),
         }))
         .unwrap();
-        env.topics().create(&Default::default(), &topic).await.unwrap();
+        env.topics()
+            .create(&Default::default(), &topic)
+            .await
+            .unwrap();
         captured.push((case, settled(env, case, &name).await));
     }
     let copy = format!("{orders}-copy");
     let mut claim = spec("local", 2, &[]);
     claim.topic_name = Some(orders.clone());
     env.create_topic(&copy, claim).await;
-    captured.push(("topic-conflict", settled(env, "topic-conflict", &copy).await));
+    captured.push((
+        "topic-conflict",
+        settled(env, "topic-conflict", &copy).await,
+    ));
     let lost = unique("lost");
     env.create_topic(&lost, spec("missing", 1, &[])).await;
     captured.push((
@@ -210,7 +267,11 @@ async fn the_statuses_the_operator_writes_are_the_fixtures_of_the_health_checks(
 
     // Workloads: one reading a topic nobody declared, one waiting to write one, and a pair that
     // becomes Available once the emulator's Deployments are reported rolled out.
-    apply(env, workload("KafkaConsumer", "orphan", &[&unique("absent")])).await;
+    apply(
+        env,
+        workload("KafkaConsumer", "orphan", &[&unique("absent")]),
+    )
+    .await;
     captured.push((
         "consumer-topic-not-ready",
         settled(env, "consumer-topic-not-ready", "orphan").await,
@@ -255,7 +316,8 @@ async fn the_statuses_the_operator_writes_are_the_fixtures_of_the_health_checks(
     loop {
         roll_out_all(env).await;
         let ready = |o: Option<Value>| {
-            o.and_then(|o| ready_of(&o)).is_some_and(|(s, _)| s == "True")
+            o.and_then(|o| ready_of(&o))
+                .is_some_and(|(s, _)| s == "True")
         };
         if ready(read(env, "StreamTopology", "shop").await)
             && ready(read(env, "KafkaConsumer", "billing").await)
@@ -263,7 +325,10 @@ async fn the_statuses_the_operator_writes_are_the_fixtures_of_the_health_checks(
         {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(60), "never rolled out");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "never rolled out"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     captured.push((
@@ -283,7 +348,11 @@ async fn the_statuses_the_operator_writes_are_the_fixtures_of_the_health_checks(
     let dir = fixtures();
     std::fs::create_dir_all(&dir).unwrap();
     assert_eq!(
-        captured.iter().map(|(c, _)| *c).collect::<std::collections::BTreeSet<_>>().len(),
+        captured
+            .iter()
+            .map(|(c, _)| *c)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
         CASES.len(),
         "every case captured once"
     );

@@ -5,6 +5,7 @@
 
 pub mod day2;
 mod hostile;
+mod kubectl;
 mod runtime_behaviour;
 mod tls;
 mod topics;
