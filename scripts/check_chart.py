@@ -77,7 +77,11 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
     "monitoring": {
         "metrics": {
             "serviceMonitor": {"enabled": True},
-            "prometheusRule": {"enabled": True, "labels": {"release": "kube-prometheus"}},
+            "prometheusRule": {
+                "enabled": True,
+                "labels": {"release": "kube-prometheus"},
+                "runbookBaseUrl": "https://git.example.com/platform/tributary/-/blob/main/README.md",
+            },
             "grafanaDashboard": {"enabled": True, "namespace": "monitoring", "labels": {"team": "platform"}},
         }
     },
@@ -131,6 +135,7 @@ WRONG_VALUES: list[tuple[dict[str, Any], str]] = [
     ({"watchNamespaces": ["Not_A_Namespace"]}, "at '/watchNamespaces/0'"),
     ({"resyncSeconds": 0}, "at '/resyncSeconds': minimum: got 0, want 1"),
     ({"metrics": {"prometheusRule": {"enabled": "yes"}}}, "at '/metrics/prometheusRule/enabled': got string, want boolean"),
+    ({"metrics": {"prometheusRule": {"runbookBaseUrl": "README.md#x"}}}, "at '/metrics/prometheusRule/runbookBaseUrl'"),
     ({"metrics": {"grafanaDashboard": {"namespace": "Not_A_Namespace"}}}, "at '/metrics/grafanaDashboard/namespace'"),
     ({"leaderElection": {"enabled": "yes"}}, "at '/leaderElection/enabled': got string, want boolean"),
     (
@@ -384,6 +389,8 @@ def check_rbac(objects: list[dict[str, Any]], values: dict[str, Any], expected: 
 
 RULES = os.path.join(ROOT, "monitoring", "prometheus", "tributary-rules.yaml")
 DASHBOARD = os.path.join(ROOT, "monitoring", "grafana", "tributary.json")
+# Where the rules file's runbook links point; metrics.prometheusRule.runbookBaseUrl replaces it.
+RUNBOOK_BASE = "https://github.com/tributary-operator/tributary/blob/main/README.md"
 
 
 def check_monitoring_files() -> str:
@@ -403,8 +410,15 @@ def check_monitoring(objects: list[dict[str, Any]], values: dict[str, Any]) -> s
     else:
         expect(len(rules) == 1, f"one PrometheusRule, rendered {len(rules)}")
         with open(RULES) as f:
-            groups = yaml.safe_load(f)["groups"]
+            text = f.read()
+        base = merged["prometheusRule"]["runbookBaseUrl"]
+        if base:
+            expect(RUNBOOK_BASE in text, f"the rules file's runbooks are not under {RUNBOOK_BASE}")
+            text = text.replace(RUNBOOK_BASE, base)
+        groups = yaml.safe_load(text)["groups"]
         expect(rules[0]["spec"]["groups"] == groups, "the PrometheusRule's groups differ from the rules file")
+        urls = [r["annotations"]["runbook_url"] for g in rules[0]["spec"]["groups"] for r in g["rules"]]
+        expect(all(u.startswith((base or RUNBOOK_BASE) + "#") for u in urls), f"runbook URLs {urls}")
         for k, v in merged["prometheusRule"]["labels"].items():
             expect(rules[0]["metadata"]["labels"].get(k) == v, f"PrometheusRule label {k}={v}")
     if not merged["grafanaDashboard"]["enabled"]:
