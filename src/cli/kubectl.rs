@@ -197,6 +197,62 @@ pub fn target(arg: &str) -> Result<(&'static KindInfo, String)> {
     Ok((info, name.to_owned()))
 }
 
+/// `st/NAME` for `graph`.
+fn topology_target(arg: &str) -> Result<String> {
+    let (kind, name) = target(arg)?;
+    if kind.kind != "StreamTopology" {
+        bail!(
+            "'{arg}': graph draws a StreamTopology (st/NAME), not a {}",
+            kind.kind
+        );
+    }
+    Ok(name)
+}
+
+/// `kcon/NAME` for `lag`.
+fn consumer_target(arg: &str) -> Result<String> {
+    let (kind, name) = target(arg)?;
+    if kind.kind != "KafkaConsumer" {
+        bail!(
+            "'{arg}': lag is a KafkaConsumer's (kcon/NAME), not a {}'s",
+            kind.kind
+        );
+    }
+    Ok(name)
+}
+
+/// `KIND/NAME` of a kind that honours `hold`'s annotation.
+fn held_target(arg: &str, hold: Hold) -> Result<(&'static KindInfo, String)> {
+    let (kind, name) = target(arg)?;
+    let (annotation, honoured, verb) = hold.annotation(kind);
+    if !honoured {
+        let honouring: Vec<&str> = KINDS
+            .iter()
+            .filter(|k| hold.annotation(k).1)
+            .map(|k| k.kind)
+            .collect();
+        bail!(
+            "'{arg}': the operator does not honour {annotation} on a {}; {verb} applies to {}",
+            kind.kind,
+            honouring.join(" and ")
+        );
+    }
+    Ok((kind, name))
+}
+
+/// Refuses a command whose arguments are wrong before anything is contacted.
+pub fn check(command: &KubectlCommand) -> Result<()> {
+    match command {
+        KubectlCommand::Status { .. } => Ok(()),
+        KubectlCommand::Pause { target } | KubectlCommand::Resume { target } => {
+            held_target(target, Hold::Pause).map(drop)
+        }
+        KubectlCommand::DryRun { target, .. } => held_target(target, Hold::DryRun).map(drop),
+        KubectlCommand::Graph { target, .. } => topology_target(target).map(drop),
+        KubectlCommand::Lag { target, .. } => consumer_target(target).map(drop),
+    }
+}
+
 /// `on` or `off`.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Switch {
@@ -296,6 +352,7 @@ async fn list(client: &Client, namespace: &str, kind: &KindInfo) -> Result<Vec<V
 
 /// Runs one plugin command, printing to standard output.
 pub async fn run(args: KubectlArgs) -> Result<()> {
+    check(&args.command)?;
     let client = Client::try_default()
         .await
         .context("reading the kubeconfig (KUBECONFIG, ~/.kube/config, or in-cluster)")?;
@@ -341,13 +398,8 @@ pub async fn execute(client: &Client, namespace: &str, command: KubectlCommand) 
             format,
             output,
         } => {
-            let (kind, name) = target(&t)?;
-            if kind.kind != "StreamTopology" {
-                bail!(
-                    "'{t}': graph draws a StreamTopology (st/NAME), not a {}",
-                    kind.kind
-                );
-            }
+            let name = topology_target(&t)?;
+            let kind = kind_named("StreamTopology").expect("in KINDS");
             dynamic(client, namespace, kind)
                 .get_opt(&name)
                 .await?
@@ -374,13 +426,7 @@ pub async fn execute(client: &Client, namespace: &str, command: KubectlCommand) 
             }
         }
         KubectlCommand::Lag { target: t, broker } => {
-            let (kind, name) = target(&t)?;
-            if kind.kind != "KafkaConsumer" {
-                bail!(
-                    "'{t}': lag is a KafkaConsumer's (kcon/NAME), not a {}'s",
-                    kind.kind
-                );
-            }
+            let name = consumer_target(&t)?;
             let consumer = Api::<KafkaConsumer>::namespaced(client.clone(), namespace)
                 .get_opt(&name)
                 .await?
@@ -399,6 +445,16 @@ enum Hold {
     DryRun,
 }
 
+impl Hold {
+    /// The annotation, whether `kind` honours it, and the command's name.
+    fn annotation(self, kind: &KindInfo) -> (&'static str, bool, &'static str) {
+        match self {
+            Hold::Pause => (PAUSED_ANNOTATION, kind.pause, "pause"),
+            Hold::DryRun => (DRY_RUN_ANNOTATION, kind.dry_run, "dry-run"),
+        }
+    }
+}
+
 async fn annotate(
     client: &Client,
     namespace: &str,
@@ -406,29 +462,8 @@ async fn annotate(
     hold: Hold,
     on: bool,
 ) -> Result<String> {
-    let (kind, name) = target(arg)?;
-    let (annotation, honoured, verb) = match hold {
-        Hold::Pause => (PAUSED_ANNOTATION, kind.pause, "pause"),
-        Hold::DryRun => (DRY_RUN_ANNOTATION, kind.dry_run, "dry-run"),
-    };
-    if !honoured {
-        let honouring: Vec<&str> = KINDS
-            .iter()
-            .filter(|k| {
-                if hold == Hold::Pause {
-                    k.pause
-                } else {
-                    k.dry_run
-                }
-            })
-            .map(|k| k.kind)
-            .collect();
-        bail!(
-            "'{arg}': the operator does not honour {annotation} on a {}; {verb} applies to {}",
-            kind.kind,
-            honouring.join(" and ")
-        );
-    }
+    let (kind, name) = held_target(arg, hold)?;
+    let annotation = hold.annotation(kind).0;
     let value = if on { json!("true") } else { Value::Null };
     let patch = json!({"metadata": {"annotations": {annotation: value}}});
     dynamic(client, namespace, kind)
@@ -805,6 +840,43 @@ mod tests {
         let e = target("deploy/orders").unwrap_err().to_string();
         assert!(e.contains("unknown kind 'deploy'"), "{e}");
         assert!(target("kt/").is_err() && target("kt/a/b").is_err());
+    }
+
+    #[test]
+    fn wrong_arguments_are_refused_before_anything_is_contacted() {
+        let refused = |c: KubectlCommand| check(&c).unwrap_err().to_string();
+        assert_eq!(
+            refused(KubectlCommand::Lag {
+                target: "kt/orders".into(),
+                broker: false
+            }),
+            "'kt/orders': lag is a KafkaConsumer's (kcon/NAME), not a KafkaTopic's"
+        );
+        assert_eq!(
+            refused(KubectlCommand::Graph {
+                target: "kcon/x".into(),
+                format: Format::Mermaid,
+                output: None
+            }),
+            "'kcon/x': graph draws a StreamTopology (st/NAME), not a KafkaConsumer"
+        );
+        assert_eq!(
+            refused(KubectlCommand::Pause { target: "kc/main".into() }),
+            "'kc/main': the operator does not honour tributary.io/paused on a KafkaCluster; pause applies to StreamTopology and KafkaTopic"
+        );
+        assert_eq!(
+            refused(KubectlCommand::DryRun { switch: Switch::On, target: "st/shop".into() }),
+            "'st/shop': the operator does not honour tributary.io/dry-run on a StreamTopology; dry-run applies to KafkaTopic"
+        );
+        assert!(check(&KubectlCommand::Resume {
+            target: "st/shop".into()
+        })
+        .is_ok());
+        assert!(check(&KubectlCommand::Lag {
+            target: "kcon/billing".into(),
+            broker: true
+        })
+        .is_ok());
     }
 
     #[test]
