@@ -35,6 +35,10 @@ What is checked:
 7. The chart packages, and the package renders the same as the directory.
 8. deploy/tributary.yaml (the manifest for installing without Helm) is the chart rendered with
    the default values; `--update` rewrites it.
+9. Monitoring: the chart's files/ copies of monitoring/prometheus/tributary-rules.yaml and
+   monitoring/grafana/tributary.json are identical to them; with `metrics.prometheusRule` /
+   `metrics.grafanaDashboard` on, the PrometheusRule carries exactly the rules file's groups and
+   the ConfigMap (labelled grafana_dashboard: "1") exactly the dashboard; off, neither renders.
 """
 
 from __future__ import annotations
@@ -68,6 +72,17 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         "metrics": {
             "port": 9090,
             "serviceMonitor": {"enabled": True, "interval": "15s", "labels": {"release": "kube-prometheus"}},
+        }
+    },
+    "monitoring": {
+        "metrics": {
+            "serviceMonitor": {"enabled": True},
+            "prometheusRule": {
+                "enabled": True,
+                "labels": {"release": "kube-prometheus"},
+                "runbookBaseUrl": "https://git.example.com/platform/tributary/-/blob/main/README.md",
+            },
+            "grafanaDashboard": {"enabled": True, "namespace": "monitoring", "labels": {"team": "platform"}},
         }
     },
     "no-leader-election": {"leaderElection": {"enabled": False}},
@@ -119,6 +134,9 @@ WRONG_VALUES: list[tuple[dict[str, Any], str]] = [
     ({"metrics": {"port": 80}}, "at '/metrics/port': minimum: got 80, want 1"),
     ({"watchNamespaces": ["Not_A_Namespace"]}, "at '/watchNamespaces/0'"),
     ({"resyncSeconds": 0}, "at '/resyncSeconds': minimum: got 0, want 1"),
+    ({"metrics": {"prometheusRule": {"enabled": "yes"}}}, "at '/metrics/prometheusRule/enabled': got string, want boolean"),
+    ({"metrics": {"prometheusRule": {"runbookBaseUrl": "README.md#x"}}}, "at '/metrics/prometheusRule/runbookBaseUrl'"),
+    ({"metrics": {"grafanaDashboard": {"namespace": "Not_A_Namespace"}}}, "at '/metrics/grafanaDashboard/namespace'"),
     ({"leaderElection": {"enabled": "yes"}}, "at '/leaderElection/enabled': got string, want boolean"),
     (
         {"replicaCount": 2, "leaderElection": {"enabled": False}},
@@ -149,6 +167,7 @@ EXPECTED_SECURITY = {
 INSTALL_ORDER = [
     "Namespace", "ServiceAccount", "Secret", "ConfigMap", "ClusterRole", "ClusterRoleBinding",
     "Role", "RoleBinding", "Service", "Deployment", "PodDisruptionBudget", "ServiceMonitor",
+    "PrometheusRule",
 ]
 
 
@@ -246,14 +265,15 @@ def validate_servicemonitor(obj: dict[str, Any]) -> None:
     # kubernetes-validate has no schema for monitoring.coreos.com; the Prometheus Operator's
     # own CRDs, as pydantic models, do. Pydantic ignores unknown fields, so a round trip that
     # loses something means an unknown field.
-    from cloudcoil.models.prometheus_operator.v1 import ServiceMonitor
+    from cloudcoil.models.prometheus_operator import v1
 
+    model_class = {"ServiceMonitor": v1.ServiceMonitor, "PrometheusRule": v1.PrometheusRule}[obj["kind"]]
     try:
-        model = ServiceMonitor.model_validate(obj, strict=True)
+        model = model_class.model_validate(obj, strict=True)
     except Exception as e:  # pydantic.ValidationError
         raise Failure(f"{kn(obj)}: {e}")
     back = model.model_dump(mode="json", by_alias=True, exclude_none=True)
-    expect(back == obj, f"{kn(obj)}: unknown fields (not in the ServiceMonitor CRD): {diff(obj, back)}")
+    expect(back == obj, f"{kn(obj)}: unknown fields (not in the {obj['kind']} CRD): {diff(obj, back)}")
 
 
 def diff(a: Any, b: Any, path: str = "") -> list[str]:
@@ -363,6 +383,56 @@ def check_rbac(objects: list[dict[str, Any]], values: dict[str, Any], expected: 
         expect(not accounts, "serviceAccount.create=false renders no ServiceAccount")
     scope = f"Roles in {', '.join(watched)}" if watched else "ClusterRole"
     return f"{scope}{' + Lease Role' if leader else ''} == tributary rbac"
+
+
+# ----- monitoring
+
+RULES = os.path.join(ROOT, "monitoring", "prometheus", "tributary-rules.yaml")
+DASHBOARD = os.path.join(ROOT, "monitoring", "grafana", "tributary.json")
+# Where the rules file's runbook links point; metrics.prometheusRule.runbookBaseUrl replaces it.
+RUNBOOK_BASE = "https://github.com/tributary-operator/tributary/blob/main/README.md"
+
+
+def check_monitoring_files() -> str:
+    for source, name in ((RULES, "tributary-rules.yaml"), (DASHBOARD, "tributary.json")):
+        copy = os.path.join(CHART, "files", name)
+        expect(os.path.exists(copy) and open(copy).read() == open(source).read(),
+               f"charts/tributary/files/{name} differs from {os.path.relpath(source, ROOT)}: copy it")
+    return "files/ == monitoring/ (rules and dashboard)"
+
+
+def check_monitoring(objects: list[dict[str, Any]], values: dict[str, Any]) -> str:
+    merged = merged_values(values)["metrics"]
+    rules = of_kind(objects, "PrometheusRule")
+    dashboards = [o for o in of_kind(objects, "ConfigMap") if o["metadata"].get("labels", {}).get("grafana_dashboard") == "1"]
+    if not merged["prometheusRule"]["enabled"]:
+        expect(not rules, "metrics.prometheusRule.enabled=false renders no PrometheusRule")
+    else:
+        expect(len(rules) == 1, f"one PrometheusRule, rendered {len(rules)}")
+        with open(RULES) as f:
+            text = f.read()
+        base = merged["prometheusRule"]["runbookBaseUrl"]
+        if base:
+            expect(RUNBOOK_BASE in text, f"the rules file's runbooks are not under {RUNBOOK_BASE}")
+            text = text.replace(RUNBOOK_BASE, base)
+        groups = yaml.safe_load(text)["groups"]
+        expect(rules[0]["spec"]["groups"] == groups, "the PrometheusRule's groups differ from the rules file")
+        urls = [r["annotations"]["runbook_url"] for g in rules[0]["spec"]["groups"] for r in g["rules"]]
+        expect(all(u.startswith((base or RUNBOOK_BASE) + "#") for u in urls), f"runbook URLs {urls}")
+        for k, v in merged["prometheusRule"]["labels"].items():
+            expect(rules[0]["metadata"]["labels"].get(k) == v, f"PrometheusRule label {k}={v}")
+    if not merged["grafanaDashboard"]["enabled"]:
+        expect(not dashboards, "metrics.grafanaDashboard.enabled=false renders no dashboard ConfigMap")
+    else:
+        expect(len(dashboards) == 1, f"one dashboard ConfigMap, rendered {len(dashboards)}")
+        cm = dashboards[0]
+        with open(DASHBOARD) as f:
+            dashboard = json.load(f)
+        expect(json.loads(cm["data"]["tributary.json"]) == dashboard, "the ConfigMap's dashboard differs from the JSON")
+        expect(cm["metadata"]["namespace"] == (merged["grafanaDashboard"]["namespace"] or NAMESPACE),
+               f"dashboard ConfigMap namespace {cm['metadata']['namespace']}")
+    on = [w for w, o in (("PrometheusRule", rules), ("dashboard ConfigMap", dashboards)) if o]
+    return f"{' + '.join(on)} == monitoring/" if on else "no PrometheusRule, no dashboard (off)"
 
 
 # ----- Deployment
@@ -616,6 +686,7 @@ def main() -> int:
         return f"{len(repo)} CRDs, identical to crds/"
 
     checks.run("chart crds/", crds_in_chart)
+    checks.run("chart files/ (monitoring)", check_monitoring_files)
 
     def app_version() -> str:
         run = subprocess.run([binary, "--version"], capture_output=True, text=True)
@@ -651,6 +722,7 @@ def main() -> int:
         checks.run(f"[{name}] render + kubernetes-validate --strict", rendered)
         checks.run(f"[{name}] RBAC", lambda values=values: check_rbac(render(values)[0], values, expected_rules))
         checks.run(f"[{name}] Deployment", lambda values=values: check_deployment(render(values)[0], values, binary))
+        checks.run(f"[{name}] monitoring", lambda values=values: check_monitoring(render(values)[0], values))
 
     def wrong_values() -> str:
         for values, words in WRONG_VALUES:

@@ -7,7 +7,7 @@ use tributary::cli::{exit, Cli, LogFormat};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(tributary::cli::args(std::env::args_os().collect())) {
         Ok(cli) => cli,
         // `--help` and `--version` print and succeed; every other parse failure is a usage
         // error, with a code of its own (EX_USAGE) that no `--detailed-exitcode` pipeline can

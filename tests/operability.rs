@@ -14,6 +14,7 @@ use kube_emulator::ApiServer;
 use serde_json::json;
 use support::broker::{broker, free_port, unique};
 use support::scenarios::{spec, Env};
+use support::tools;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tributary::api::{crds, ConditionStatus, KafkaConsumer};
 
@@ -905,4 +906,235 @@ async fn a_second_signal_exits_at_once() {
         "{}",
         op.log_text()
     );
+}
+
+/// A `prometheus` server (Debian's package) scraping one operator every second, killed when
+/// dropped.
+struct Prometheus {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Prometheus {
+    fn start(binary: &std::path::Path, dir: &std::path::Path, target_port: u16) -> Prometheus {
+        let port = free_port();
+        let config = dir.join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\n\
+                 scrape_configs:\n  - job_name: tributary\n    static_configs:\n      - targets: ['127.0.0.1:{target_port}']\n",
+                tools::rules_path().display()
+            ),
+        )
+        .unwrap();
+        let log = dir.join("prometheus.log");
+        let child = Command::new(binary)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("starting prometheus");
+        Prometheus { child, port, log }
+    }
+
+    /// `GET /api/v1/<path>?<query>` (HTTP/1.0: no chunked answer), the `data` of a success.
+    async fn api(&self, path: &str, query: &[(&str, &str)]) -> Result<serde_json::Value, String> {
+        let query: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(query)
+            .finish();
+        let exchange = async {
+            let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .ok()?;
+            let request = format!("GET /api/v1/{path}?{query} HTTP/1.0\r\nHost: localhost\r\n\r\n");
+            stream.write_all(request.as_bytes()).await.ok()?;
+            let mut response = String::new();
+            stream.read_to_string(&mut response).await.ok()?;
+            Some(response.split_once("\r\n\r\n")?.1.to_owned())
+        };
+        let body = tokio::time::timeout(Duration::from_secs(5), exchange)
+            .await
+            .ok()
+            .flatten()
+            .ok_or_else(|| format!("prometheus does not answer /api/v1/{path}"))?;
+        let v: serde_json::Value =
+            serde_json::from_str(&body).map_err(|e| format!("{e}: {body}"))?;
+        if v["status"] == "success" {
+            Ok(v["data"].clone())
+        } else {
+            Err(format!("{}: {}", v["errorType"], v["error"]))
+        }
+    }
+
+    /// The series an instant query returns.
+    async fn query(&self, expr: &str) -> Result<Vec<serde_json::Value>, String> {
+        let data = self.api("query", &[("query", expr)]).await?;
+        Ok(data["result"].as_array().cloned().unwrap_or_default())
+    }
+}
+
+/// A Grafana query as Prometheus takes it (the dashboard's only variable is the rate window).
+fn grafana_to_promql(expr: &str) -> String {
+    expr.replace("$__rate_interval", "30s")
+}
+
+/// The dashboard and the alert rules against a real Prometheus scraping the running operator:
+/// every panel query returns series, every alert expression parses and reads metrics the
+/// scrape has, and Prometheus evaluates every rule without error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_prometheus_evaluates_every_panel_and_alert_on_the_operators_metrics() {
+    let Some(prometheus) = tools::tool(
+        "prometheus",
+        "prometheus",
+        "a_real_prometheus_evaluates_every_panel_and_alert_on_the_operators_metrics",
+    ) else {
+        return;
+    };
+    let _serial = SERIAL.lock().await;
+    let c = cluster("prometheus").await;
+    let op = Operator::start(&c, "op-prometheus", &[]);
+    op.wait_ready(LEADER, Duration::from_secs(30)).await;
+    let prom = Prometheus::start(&prometheus, c.dir.path(), op.port);
+
+    // What the panels show: a Ready topic, one that is not (no such cluster), and an autoscaled
+    // consumer with its lag, replicas and partitions.
+    let env = &c.env;
+    let (orders, lost) = (unique("orders"), unique("lost"));
+    env.create_topic(&orders, spec("local", 2, &[])).await;
+    env.create_topic(&lost, spec("missing", 1, &[])).await;
+    wait_ready_topic(env, &orders).await;
+    let consumers: Api<KafkaConsumer> = Api::namespaced(env.client.clone(), &env.namespace);
+    let consumer: KafkaConsumer = serde_json::from_value(json!({
+        "apiVersion": "tributary.io/v1alpha1", "kind": "KafkaConsumer",
+        "metadata": {"name": "billing", "namespace": env.namespace},
+        "spec": {"clusterRef": "local", "topics": [orders], "groupId": unique("billing"),
+                 "autoscaling": {"minReplicas": 1, "maxReplicas": 4, "lagThreshold": 100, "pollIntervalSeconds": 1},
+                 "template": {"image": "ghcr.io/example/billing:1.0.0"}}
+    }))
+    .unwrap();
+    consumers
+        .create(&Default::default(), &consumer)
+        .await
+        .unwrap();
+    env.eventually(
+        "the consumer's lag, replicas and partitions are in its status",
+        || async {
+            consumers
+                .get_opt("billing")
+                .await
+                .ok()
+                .flatten()
+                .and_then(|c| c.status)
+                .is_some_and(|s| {
+                    s.total_lag.is_some() && s.replicas.is_some() && s.partitions.is_some()
+                })
+        },
+    )
+    .await;
+
+    // Every panel has data (within a minute of scraping every second).
+    let panels = tools::panel_queries();
+    let start = Instant::now();
+    let empty = loop {
+        let mut empty = Vec::new();
+        for (title, expr) in &panels {
+            match prom.query(&grafana_to_promql(expr)).await {
+                Ok(series) if !series.is_empty() => {}
+                Ok(_) => empty.push(format!("{title}: no series from {expr}")),
+                Err(e) => panic!("panel {title}: {expr} is refused: {e}"),
+            }
+        }
+        if empty.is_empty() || start.elapsed() > Duration::from_secs(60) {
+            break empty;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert!(
+        empty.is_empty(),
+        "panels with no data:\n{}\nprometheus log:\n{}",
+        empty.join("\n"),
+        std::fs::read_to_string(&prom.log).unwrap_or_default()
+    );
+
+    // Every alert expression parses, and reads only metrics the scrape has (by name, in the
+    // scraped metadata: a family without samples yet, such as conflicts, counts too).
+    let metadata = prom
+        .api(
+            "targets/metadata",
+            &[("match_target", "{job=\"tributary\"}")],
+        )
+        .await
+        .unwrap();
+    let scraped: std::collections::BTreeSet<String> = metadata
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["metric"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        scraped.contains("tributary_object_not_ready"),
+        "{scraped:?}"
+    );
+    let alerts = tools::alerts();
+    for (alert, rule) in &alerts {
+        let expr = rule["expr"].as_str().unwrap();
+        prom.query(expr)
+            .await
+            .unwrap_or_else(|e| panic!("{alert}: {expr} is refused: {e}"));
+        for name in tools::metric_names(expr) {
+            let family = ["_bucket", "_count", "_sum", "_total"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s))
+                .filter(|f| scraped.contains(*f))
+                .map_or(name.clone(), str::to_owned);
+            assert!(
+                scraped.contains(&family),
+                "{alert}: {name} is not in the scrape ({scraped:?})"
+            );
+        }
+    }
+    // The one object that is not Ready is there, named: what the object alerts fire on.
+    let not_ready = prom
+        .query(r#"tributary_object_not_ready{kind="KafkaTopic"}"#)
+        .await
+        .unwrap();
+    assert!(
+        not_ready
+            .iter()
+            .any(|s| s["metric"]["name"] == lost.as_str()
+                && s["metric"]["reason"] == "ClusterNotFound"
+                && s["metric"]["namespace"] == "prometheus"),
+        "{not_ready:?}"
+    );
+    // Prometheus loaded the rule file and evaluates every rule without error.
+    env.eventually("every rule evaluated", || async {
+        let rules = prom.api("rules", &[]).await.unwrap();
+        let rules: Vec<serde_json::Value> = rules["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|g| g["rules"].as_array().unwrap().clone())
+            .collect();
+        assert_eq!(rules.len(), alerts.len());
+        for r in &rules {
+            assert_ne!(r["health"], "err", "{r}");
+        }
+        rules.iter().all(|r| r["health"] == "ok")
+    })
+    .await;
 }

@@ -3,6 +3,7 @@
 
 pub mod exit;
 mod inputs;
+pub mod kubectl;
 mod output;
 mod progress;
 mod report;
@@ -54,6 +55,10 @@ pub enum LogFormat {
 pub enum Command {
     /// Run the operator: reconcile KafkaClusters and KafkaTopics until SIGTERM / Ctrl-C.
     Operator(OperatorArgs),
+    /// The kubectl plugin (`kubectl tributary …` when this binary is linked as
+    /// `kubectl-tributary`): status tree, pause / resume, dry-run, graph and lag of the objects
+    /// in the cluster of the current kubeconfig.
+    Kubectl(kubectl::KubectlArgs),
     /// Print the Kubernetes RBAC rules the operator needs (what the Helm chart grants).
     Rbac {
         /// `yaml` (commented) or `json`.
@@ -235,10 +240,33 @@ fn parse_stack_name(value: &str) -> Result<String, String> {
     Ok(value.to_owned())
 }
 
+/// The command line to parse: as given, but for the kubectl plugin — the binary run as
+/// `kubectl-tributary` (kubectl runs `kubectl tributary ARGS` as `kubectl-tributary ARGS`) —
+/// `tributary kubectl ARGS`.
+pub fn args(argv: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let invoked = argv
+        .first()
+        .map(std::path::Path::new)
+        .and_then(|p| p.file_stem())
+        .and_then(|s| s.to_str());
+    match invoked {
+        Some(PLUGIN) => {
+            let mut out = vec!["tributary".into(), "kubectl".into()];
+            out.extend(argv.into_iter().skip(1));
+            out
+        }
+        _ => argv,
+    }
+}
+
+/// The name the binary is installed under as a kubectl plugin.
+pub const PLUGIN: &str = "kubectl-tributary";
+
 /// Runs the CLI; the exit code says whether everything succeeded.
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Operator(args) => operator_command(args).await,
+        Command::Kubectl(args) => kubectl::run(args).await.map(|()| ExitCode::SUCCESS),
         Command::Crds { out_dir } => write_crds(out_dir),
         Command::Rbac { output } => Ok(print_rbac(output)),
         Command::Validate { files } => {

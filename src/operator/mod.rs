@@ -11,7 +11,8 @@ use std::sync::Arc;
 use futures::FutureExt;
 use kube::Client;
 
-use crate::api::{KafkaCluster, KafkaConsumer, KafkaTopic};
+use crate::api::{KafkaCluster, KafkaConsumer, KafkaProducer, KafkaTopic, StreamTopology};
+use crate::runtime::metrics::Collector;
 use crate::runtime::{telemetry, ClusterConnections, ConnectFn, Context, Kind, Options, Watches};
 use crate::{clusters, topics, topologies, workloads};
 
@@ -23,6 +24,17 @@ pub const KINDS: &[Kind] = &[
     workloads::CONSUMERS,
     topologies::KIND,
 ];
+
+/// `tributary_object_not_ready` of every kind, from one scope's caches (a new kind: one line).
+fn not_ready_gauges(watches: &Watches) -> Vec<Collector> {
+    vec![
+        telemetry::not_ready(watches.objects::<KafkaCluster>().store()),
+        telemetry::not_ready(watches.objects::<KafkaTopic>().store()),
+        telemetry::not_ready(watches.objects::<KafkaProducer>().store()),
+        telemetry::not_ready(watches.objects::<KafkaConsumer>().store()),
+        telemetry::not_ready(watches.objects::<StreamTopology>().store()),
+    ]
+}
 
 /// Runs every controller until `shutdown` resolves; in-flight reconciles are allowed to finish.
 ///
@@ -45,6 +57,7 @@ pub async fn run_controllers(
     let mut tasks = Vec::new();
     // For readiness (every cache filled) and the gauges read from the caches at each scrape.
     let (mut filled, mut topic_stores, mut consumer_stores) = (Vec::new(), Vec::new(), Vec::new());
+    let mut not_ready = Vec::new();
     for scope in scopes {
         let watches = Watches::new(client.clone(), scope, options.watch_health.clone());
         let ctx = Arc::new(Context::new(
@@ -63,6 +76,7 @@ pub async fn run_controllers(
         }
         topic_stores.push(watches.objects::<KafkaTopic>().store());
         consumer_stores.push(watches.objects::<KafkaConsumer>().store());
+        not_ready.extend(not_ready_gauges(&watches));
         tracing::debug!(namespace = ?watches.namespace(), kinds = ?watches.kinds(), "watching");
         filled.extend(watches.filled());
         // Last, once every controller has subscribed to the changes it needs.
@@ -73,6 +87,10 @@ pub async fn run_controllers(
         consumer_stores,
         options.watch_health.clone(),
     ));
+    let _not_ready: Vec<_> = not_ready
+        .into_iter()
+        .map(|c| options.metrics.collect_from(c))
+        .collect();
     let synced = tokio::spawn(telemetry::wait_synced(filled, options.synced.clone()));
     for task in tasks {
         let _ = task.await;

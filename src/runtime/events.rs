@@ -287,4 +287,92 @@ mod tests {
         assert!(cache.is_empty());
         assert_eq!(cache.examined, n, "each examined once");
     }
+
+    /// A burst of identical Events — the same reason and action about the same object, as
+    /// 10,000 reconciles reporting the same thing would make — is one Event object whose series
+    /// counts them, as Kubernetes' event recorder aggregates: one POST, then PATCHes of its
+    /// series, never 10,000 objects.
+    #[tokio::test]
+    async fn ten_thousand_identical_events_are_one_event_with_a_series_count() {
+        use http::{Method, Request, Response};
+        use kube::client::Body;
+
+        let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let client = Client::new(service, "default");
+        // The API server: created Events by name, and every series count patched in.
+        let server = tokio::spawn(async move {
+            let (mut created, mut counts) = (Vec::<serde_json::Value>::new(), Vec::<i64>::new());
+            while let Some((request, respond)) = handle.next_request().await {
+                let method = request.method().clone();
+                let path = request.uri().path().to_owned();
+                let body = http_body_util::BodyExt::collect(request.into_body())
+                    .await
+                    .unwrap()
+                    .to_bytes();
+                let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                let answer = if method == Method::POST {
+                    assert!(path.ends_with("/namespaces/booking/events"), "{path}");
+                    created.push(body.clone());
+                    body
+                } else {
+                    assert_eq!(method, Method::PATCH);
+                    let name = path.rsplit('/').next().unwrap();
+                    let event = created
+                        .iter()
+                        .find(|e| e["metadata"]["name"] == name)
+                        .unwrap_or_else(|| panic!("PATCH of {name}, which was never created"));
+                    counts.push(body["series"]["count"].as_i64().unwrap());
+                    event.clone()
+                };
+                respond.send_response(
+                    Response::builder()
+                        .status(if method == Method::POST { 201 } else { 200 })
+                        .body(Body::from(serde_json::to_vec(&answer).unwrap()))
+                        .unwrap(),
+                );
+            }
+            (created, counts)
+        });
+        let recorder = Recorder::new(
+            client,
+            Reporter {
+                controller: "tributary".into(),
+                instance: None,
+            },
+        );
+        let regarding = ObjectReference {
+            api_version: Some("tributary.io/v1alpha1".into()),
+            kind: Some("StreamTopology".into()),
+            name: Some("shop".into()),
+            namespace: Some("booking".into()),
+            uid: Some("u-1".into()),
+            ..Default::default()
+        };
+        let event = Event {
+            type_: EventType::Normal,
+            reason: "Created".into(),
+            note: Some("topic created".into()),
+            action: "Create".into(),
+            secondary: None,
+        };
+        let n = 10_000;
+        for _ in 0..n {
+            recorder.publish(&event, &regarding).await.unwrap();
+        }
+        drop(recorder);
+        let (created, counts) = server.await.unwrap();
+        assert_eq!(
+            created.len(),
+            1,
+            "one Event object for {n} identical Events"
+        );
+        assert_eq!(created[0]["reason"], "Created");
+        assert_eq!(counts.len(), n - 1, "every repeat patches the series");
+        assert_eq!(
+            counts.last(),
+            Some(&(n as i64)),
+            "the series counts all {n}"
+        );
+        assert!(counts.windows(2).all(|w| w[1] == w[0] + 1));
+    }
 }

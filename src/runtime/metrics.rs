@@ -48,13 +48,24 @@ pub const LAG_QUEUE: &str = "lag";
 /// Gauges read from the controllers' caches at scrape time.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct ObjectGauges {
-    /// `(namespace, ready)` → KafkaTopics.
-    pub managed_topics: BTreeMap<(String, bool), i64>,
+    /// `(namespace, KafkaCluster name, ready)` → KafkaTopics.
+    pub managed_topics: BTreeMap<(String, String, bool), i64>,
     /// `(namespace, KafkaConsumer name, consumer group)` → total lag in records.
     pub consumer_lag: BTreeMap<(String, String, String), i64>,
     /// `(namespace, KafkaConsumer name, consumer group)` of the consumers whose lag is unknown
     /// (topic missing on the broker, broker unreachable): absent from `consumer_lag`.
     pub consumer_lag_unknown: std::collections::BTreeSet<(String, String, String)>,
+    /// `(namespace, KafkaConsumer name, consumer group)` → replicas the Deployment was given.
+    pub consumer_replicas: BTreeMap<(String, String, String), i64>,
+    /// `(namespace, KafkaConsumer name, consumer group)` → how many replicas can get a
+    /// partition (the ceiling of the scaling).
+    pub consumer_partitions: BTreeMap<(String, String, String), i64>,
+    /// `(namespace, KafkaConsumer name, consumer group)` → `spec.autoscaling.lagThreshold`
+    /// (autoscaled consumers only).
+    pub consumer_lag_threshold: BTreeMap<(String, String, String), i64>,
+    /// `(kind, namespace, name)` → `(reason, stalled)` of every object whose `Ready`
+    /// condition is not `True`.
+    pub not_ready: BTreeMap<(String, String, String), (String, bool)>,
     /// `(kind, namespace)` → whether that watch is answering (empty namespace: all).
     pub watches_up: BTreeMap<(String, String), bool>,
 }
@@ -321,13 +332,17 @@ impl ScrapeCollector for ObjectCollectors {
         {
             let mut family = encoder.encode_descriptor(
                 "tributary_managed_topics",
-                "KafkaTopics the operator manages (in its caches, not being deleted), by namespace and whether they are Ready.",
+                "KafkaTopics the operator manages (in its caches, not being deleted), by namespace, KafkaCluster and whether they are Ready.",
                 None,
                 MetricType::Gauge,
             )?;
-            for ((namespace, ready), n) in &gauges.managed_topics {
+            for ((namespace, cluster, ready), n) in &gauges.managed_topics {
                 let ready = if *ready { "true" } else { "false" };
-                let labels = [("namespace", namespace.as_str()), ("ready", ready)];
+                let labels = [
+                    ("namespace", namespace.as_str()),
+                    ("cluster", cluster.as_str()),
+                    ("ready", ready),
+                ];
                 ConstGauge::new(*n).encode(family.encode_family(&labels)?)?;
             }
         }
@@ -359,6 +374,53 @@ impl ScrapeCollector for ObjectCollectors {
                     ("namespace", namespace.as_str()),
                     ("name", name.as_str()),
                     ("group", group.as_str()),
+                ];
+                ConstGauge::new(1i64).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        for (metric, help, values) in [
+            (
+                "tributary_consumer_replicas",
+                "Replicas a KafkaConsumer's Deployment was given (status.replicas).",
+                &gauges.consumer_replicas,
+            ),
+            (
+                "tributary_consumer_partitions",
+                "How many replicas of a KafkaConsumer can get a partition (status.partitions): more would sit idle, so the operator never scales past it.",
+                &gauges.consumer_partitions,
+            ),
+            (
+                "tributary_consumer_lag_threshold",
+                "spec.autoscaling.lagThreshold of an autoscaled KafkaConsumer: the lag one replica is expected to handle.",
+                &gauges.consumer_lag_threshold,
+            ),
+        ] {
+            let mut family =
+                encoder.encode_descriptor(metric, help, None, MetricType::Gauge)?;
+            for ((namespace, name, group), n) in values {
+                let labels = [
+                    ("namespace", namespace.as_str()),
+                    ("name", name.as_str()),
+                    ("group", group.as_str()),
+                ];
+                ConstGauge::new(*n).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        {
+            let mut family = encoder.encode_descriptor(
+                "tributary_object_not_ready",
+                "1 for each object whose Ready condition is not True, with the condition's reason and whether it is Stalled (needs a person); a Ready object is absent.",
+                None,
+                MetricType::Gauge,
+            )?;
+            for ((kind, namespace, name), (reason, stalled)) in &gauges.not_ready {
+                let stalled = if *stalled { "true" } else { "false" };
+                let labels = [
+                    ("kind", kind.as_str()),
+                    ("namespace", namespace.as_str()),
+                    ("name", name.as_str()),
+                    ("reason", reason.as_str()),
+                    ("stalled", stalled),
                 ];
                 ConstGauge::new(1i64).encode(family.encode_family(&labels)?)?;
             }
@@ -516,7 +578,7 @@ mod tests {
         let m = Metrics::default();
         let guard = m.collect_from(Box::new(|g: &mut ObjectGauges| {
             *g.managed_topics
-                .entry(("booking".into(), true))
+                .entry(("booking".into(), "main".into(), true))
                 .or_insert(0) += 2;
             g.consumer_lag.insert(
                 ("booking".into(), "fraud".into(), "fraud-\"v2\"\\\n".into()),
@@ -527,11 +589,13 @@ mod tests {
         }));
         let _other = m.collect_from(Box::new(|g: &mut ObjectGauges| {
             *g.managed_topics
-                .entry(("booking".into(), true))
+                .entry(("booking".into(), "main".into(), true))
                 .or_insert(0) += 1;
         }));
         let text = m.render();
-        assert!(text.contains("tributary_managed_topics{namespace=\"booking\",ready=\"true\"} 3\n"));
+        assert!(text.contains(
+            "tributary_managed_topics{namespace=\"booking\",cluster=\"main\",ready=\"true\"} 3\n"
+        ));
         assert!(text.contains(
             "tributary_consumer_lag{namespace=\"booking\",name=\"fraud\",group=\"fraud-\\\"v2\\\"\\\\\\n\"} 1200\n"
         ));
@@ -541,8 +605,43 @@ mod tests {
         assert!(!text.contains("tributary_consumer_lag{namespace=\"booking\",name=\"audit\""));
         drop(guard);
         let text = m.render();
-        assert!(text.contains("tributary_managed_topics{namespace=\"booking\",ready=\"true\"} 1\n"));
+        assert!(text.contains(
+            "tributary_managed_topics{namespace=\"booking\",cluster=\"main\",ready=\"true\"} 1\n"
+        ));
         assert!(!text.contains("tributary_consumer_lag{"));
+    }
+
+    #[test]
+    fn consumer_scaling_and_objects_not_ready_are_gauges_named_by_object() {
+        let m = Metrics::default();
+        let _gauges = m.collect_from(Box::new(|g: &mut ObjectGauges| {
+            let key = (
+                "booking".to_owned(),
+                "fraud".to_owned(),
+                "fraud-v2".to_owned(),
+            );
+            g.consumer_replicas.insert(key.clone(), 3);
+            g.consumer_partitions.insert(key.clone(), 6);
+            g.consumer_lag_threshold.insert(key, 1000);
+            g.not_ready.insert(
+                ("KafkaTopic".into(), "booking".into(), "orders".into()),
+                ("PartitionDecrease".into(), true),
+            );
+            g.not_ready.insert(
+                ("KafkaCluster".into(), "booking".into(), "main".into()),
+                ("BrokerUnreachable".into(), false),
+            );
+        }));
+        let text = m.render();
+        for line in [
+            r#"tributary_consumer_replicas{namespace="booking",name="fraud",group="fraud-v2"} 3"#,
+            r#"tributary_consumer_partitions{namespace="booking",name="fraud",group="fraud-v2"} 6"#,
+            r#"tributary_consumer_lag_threshold{namespace="booking",name="fraud",group="fraud-v2"} 1000"#,
+            r#"tributary_object_not_ready{kind="KafkaTopic",namespace="booking",name="orders",reason="PartitionDecrease",stalled="true"} 1"#,
+            r#"tributary_object_not_ready{kind="KafkaCluster",namespace="booking",name="main",reason="BrokerUnreachable",stalled="false"} 1"#,
+        ] {
+            assert!(text.contains(&format!("{line}\n")), "{line} in\n{text}");
+        }
     }
 
     #[test]
@@ -566,6 +665,10 @@ mod tests {
                 "tributary_managed_topics",
                 "tributary_consumer_lag",
                 "tributary_consumer_lag_unknown",
+                "tributary_consumer_replicas",
+                "tributary_consumer_partitions",
+                "tributary_consumer_lag_threshold",
+                "tributary_object_not_ready",
                 "tributary_watch_up",
             ]
         );
@@ -585,7 +688,8 @@ mod tests {
         m.set_leader(true);
         let _queued = m.queue(TOPIC_QUEUE).pending();
         let _gauges = m.collect_from(Box::new(|g: &mut ObjectGauges| {
-            g.managed_topics.insert(("booking".into(), false), 2);
+            g.managed_topics
+                .insert(("booking".into(), "main".into(), false), 2);
         }));
         let text = m.render();
         let expected = format!(
@@ -625,13 +729,21 @@ tributary_broker_requests_total{{api="Metadata",result="timeout"}} 2
 # TYPE tributary_queue_depth gauge
 tributary_queue_depth{{queue="lag"}} 0
 tributary_queue_depth{{queue="topics"}} 1
-# HELP tributary_managed_topics KafkaTopics the operator manages (in its caches, not being deleted), by namespace and whether they are Ready.
+# HELP tributary_managed_topics KafkaTopics the operator manages (in its caches, not being deleted), by namespace, KafkaCluster and whether they are Ready.
 # TYPE tributary_managed_topics gauge
-tributary_managed_topics{{namespace="booking",ready="false"}} 2
+tributary_managed_topics{{namespace="booking",cluster="main",ready="false"}} 2
 # HELP tributary_consumer_lag Records a KafkaConsumer's group has yet to read, summed over its topics' partitions, as last observed.
 # TYPE tributary_consumer_lag gauge
 # HELP tributary_consumer_lag_unknown 1 for a KafkaConsumer whose lag could not be observed at its last poll (a topic missing on the broker, the broker unreachable); such a consumer is absent from tributary_consumer_lag.
 # TYPE tributary_consumer_lag_unknown gauge
+# HELP tributary_consumer_replicas Replicas a KafkaConsumer's Deployment was given (status.replicas).
+# TYPE tributary_consumer_replicas gauge
+# HELP tributary_consumer_partitions How many replicas of a KafkaConsumer can get a partition (status.partitions): more would sit idle, so the operator never scales past it.
+# TYPE tributary_consumer_partitions gauge
+# HELP tributary_consumer_lag_threshold spec.autoscaling.lagThreshold of an autoscaled KafkaConsumer: the lag one replica is expected to handle.
+# TYPE tributary_consumer_lag_threshold gauge
+# HELP tributary_object_not_ready 1 for each object whose Ready condition is not True, with the condition's reason and whether it is Stalled (needs a person); a Ready object is absent.
+# TYPE tributary_object_not_ready gauge
 # HELP tributary_watch_up 1 while the watch of a kind in a namespace (empty: all namespaces) is answering, 0 while its requests fail (it retries every 0.5 to 5 s).
 # TYPE tributary_watch_up gauge
 "#,

@@ -11,9 +11,12 @@ use kube::runtime::controller::Action;
 use kube::runtime::reflector::Store;
 use kube::ResourceExt;
 
-use super::status::READY;
+use super::status::{READY, STALLED};
 use super::{Error, WatchHealth};
-use crate::api::{ConditionStatus, KafkaConsumer, KafkaTopic};
+use crate::api::{
+    Condition, ConditionStatus, KafkaCluster, KafkaConsumer, KafkaProducer, KafkaTopic,
+    StreamTopology,
+};
 use crate::runtime::metrics::{Collector, Metrics, ObjectGauges};
 
 /// Set once every controller's cache has been filled by its first list.
@@ -89,7 +92,11 @@ pub fn gauges(
                     .any(|c| c.type_ == READY && c.status == ConditionStatus::True)
             });
             *g.managed_topics
-                .entry((topic.namespace().unwrap_or_default(), ready))
+                .entry((
+                    topic.namespace().unwrap_or_default(),
+                    topic.spec.cluster_ref.clone(),
+                    ready,
+                ))
                 .or_insert(0) += 1;
         }
         for consumer in consumers.iter().flat_map(Store::state) {
@@ -104,6 +111,16 @@ pub fn gauges(
                 consumer.name_any(),
                 group.clone(),
             );
+            if let Some(replicas) = status.replicas {
+                g.consumer_replicas.insert(key.clone(), replicas.into());
+            }
+            if let Some(partitions) = status.partitions {
+                g.consumer_partitions.insert(key.clone(), partitions.into());
+            }
+            if let Some(autoscaling) = &consumer.spec.autoscaling {
+                g.consumer_lag_threshold
+                    .insert(key.clone(), autoscaling.lag_threshold);
+            }
             match status.total_lag {
                 Some(lag) => {
                     g.consumer_lag.insert(key, lag);
@@ -111,6 +128,66 @@ pub fn gauges(
                 None => {
                     g.consumer_lag_unknown.insert(key);
                 }
+            }
+        }
+    })
+}
+
+/// A kind whose status carries kstatus conditions, for `tributary_object_not_ready`. A new kind
+/// is one `impl` here and one [`not_ready`] collector where the operator registers its gauges.
+pub trait Conditioned: kube::Resource<DynamicType = ()> + Clone + Send + Sync + 'static {
+    /// The conditions of its status (none before its first status).
+    fn conditions(&self) -> &[Condition];
+}
+
+macro_rules! conditioned {
+    ($($kind:ty),+ $(,)?) => {$(
+        impl Conditioned for $kind {
+            fn conditions(&self) -> &[Condition] {
+                self.status.as_ref().map_or(&[], |s| s.conditions.as_slice())
+            }
+        }
+    )+};
+}
+
+conditioned!(
+    KafkaCluster,
+    KafkaTopic,
+    KafkaConsumer,
+    KafkaProducer,
+    StreamTopology
+);
+
+/// `(reason, stalled)` of an object whose `Ready` condition is there and not `True`.
+pub fn not_ready_reason(conditions: &[Condition]) -> Option<(String, bool)> {
+    let ready = conditions.iter().find(|c| c.type_ == READY)?;
+    if ready.status == ConditionStatus::True {
+        return None;
+    }
+    let stalled = conditions
+        .iter()
+        .any(|c| c.type_ == STALLED && c.status == ConditionStatus::True);
+    Some((ready.reason.clone(), stalled))
+}
+
+/// The objects of one kind in one cache that are not Ready (objects being deleted aside), read
+/// at every scrape.
+pub fn not_ready<K: Conditioned>(store: Store<K>) -> Collector {
+    let kind = K::kind(&()).into_owned();
+    Box::new(move |g: &mut ObjectGauges| {
+        for object in store.state() {
+            if object.meta().deletion_timestamp.is_some() {
+                continue;
+            }
+            if let Some(why) = not_ready_reason(object.conditions()) {
+                g.not_ready.insert(
+                    (
+                        kind.clone(),
+                        object.namespace().unwrap_or_default(),
+                        object.name_any(),
+                    ),
+                    why,
+                );
             }
         }
     })
@@ -143,4 +220,45 @@ where
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Reason;
+
+    fn condition(type_: &str, status: ConditionStatus, reason: Reason) -> Condition {
+        Condition {
+            type_: type_.into(),
+            status,
+            reason: reason.into(),
+            message: String::new(),
+            last_transition_time: None,
+            observed_generation: Some(1),
+        }
+    }
+
+    #[test]
+    fn an_object_is_not_ready_with_its_ready_reason_and_whether_it_is_stalled() {
+        use ConditionStatus::{False, True};
+        assert_eq!(not_ready_reason(&[]), None, "no status yet: not reported");
+        assert_eq!(
+            not_ready_reason(&[condition(READY, True, Reason::InSync)]),
+            None
+        );
+        assert_eq!(
+            not_ready_reason(&[
+                condition(READY, False, Reason::PartitionDecrease),
+                condition(STALLED, True, Reason::PartitionDecrease),
+            ]),
+            Some(("PartitionDecrease".into(), true))
+        );
+        assert_eq!(
+            not_ready_reason(&[
+                condition(READY, False, Reason::BrokerUnreachable),
+                condition(STALLED, False, Reason::Progressing),
+            ]),
+            Some(("BrokerUnreachable".into(), false))
+        );
+    }
 }

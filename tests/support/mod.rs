@@ -3,3 +3,4 @@
 pub mod broker;
 pub mod scenarios;
 pub mod tls;
+pub mod tools;

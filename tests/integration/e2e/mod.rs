@@ -3,7 +3,9 @@
 //! `TRIBUTARY_TEST_BOOTSTRAP`). This module is the harness (start, Running) and the helpers the
 //! subjects share; a module per subject.
 
+pub mod day2;
 mod hostile;
+mod kubectl;
 mod runtime_behaviour;
 mod tls;
 mod topics;
