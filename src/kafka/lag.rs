@@ -35,6 +35,7 @@
 //! fails for one group only (its committed offsets, an offset of a partition it reads) fails
 //! that group only, with the broker's text in its [`Rejection`].
 
+pub mod batched;
 #[cfg(any(test, feature = "test-util"))]
 mod memory;
 mod native;

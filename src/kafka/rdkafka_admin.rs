@@ -9,6 +9,7 @@ use futures::FutureExt;
 use rdkafka::admin::{AdminOptions, ConfigSource, ResourceSpecifier};
 
 use super::ffi::{self, call_error, Client, Handle};
+use super::lag::batched::GroupRequests;
 use super::lag::RdKafkaLagObserver;
 use super::native::{self, NewTopicRequest};
 use super::{BrokerAdmin, BrokerError, ClientSettings, ClusterInfo, NewTopic, TopicOutcome};
@@ -30,6 +31,8 @@ const FULL_LISTING_MARKERS: &[&str] = &[
 /// A librdkafka admin client for one cluster.
 pub struct RdKafkaAdmin {
     client: Arc<Client>,
+    /// The batched consumer-group requests of the lag observers over this client.
+    groups: Arc<GroupRequests>,
 }
 
 impl RdKafkaAdmin {
@@ -37,13 +40,15 @@ impl RdKafkaAdmin {
     pub fn connect(settings: &ClientSettings) -> Result<Self, BrokerError> {
         Ok(Self {
             client: Client::connect(settings, "tributary")?,
+            groups: Arc::new(GroupRequests::new(settings)),
         })
     }
 
     /// A lag observer of the same cluster over this admin's client: one librdkafka client
-    /// (one set of connections, one main queue) for both.
+    /// (one set of connections, one main queue) for both, and one set of the batched group
+    /// requests' connections and coordinators for every observer of this admin.
     pub fn lag_observer(&self) -> RdKafkaLagObserver {
-        RdKafkaLagObserver::with_client(self.client.clone())
+        RdKafkaLagObserver::with_client(self.client.clone(), self.groups.clone())
     }
 
     /// Runs a blocking native call (one `api` request) off the async runtime, keeping the client

@@ -17,6 +17,7 @@ mod cli;
 mod crds;
 mod e2e;
 mod lag;
+mod lag_wire;
 mod layers;
 mod rbac;
 mod real_cluster;
