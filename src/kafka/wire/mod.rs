@@ -8,9 +8,14 @@
 //! `kafka-protocol` crate (client half only).
 
 pub mod connection;
+#[cfg(test)]
+pub(crate) mod fake;
 pub mod sasl;
 pub mod settings;
 pub mod tls;
 
 pub use connection::BrokerConnection;
 pub use settings::WireSettings;
+
+#[cfg(test)]
+mod tests;

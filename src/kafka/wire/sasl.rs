@@ -279,8 +279,8 @@ pub(crate) mod server {
         }
 
         /// `Ok(server-final)` when the proof matches the password, else `Err(())`.
-        pub fn last(&self, client_final: &[u8]) -> Result<Vec<u8>, ()> {
-            let text = std::str::from_utf8(client_final).unwrap();
+        pub fn last(&self, final_message: &[u8]) -> Result<Vec<u8>, ()> {
+            let text = std::str::from_utf8(final_message).unwrap();
             let (without_proof, proof) = text.rsplit_once(",p=").unwrap();
             let nonce = attribute(&self.first_bare, 'r').unwrap();
             let password = crate::kafka::Sensitive::new(self.password.clone());
