@@ -129,6 +129,11 @@ impl LagObserver for RdKafkaLagObserver {
             // Round two: librdkafka's offsets and our group requests, concurrently.
             let partitions = group_partitions(&queries, &facts.topics);
             let ids = group_ids(&queries);
+            let groups_here = if per_group {
+                pass::Groups::PerGroup { members }
+            } else {
+                pass::Groups::Elsewhere
+            };
             let pass = queries.clone();
             let librdkafka = self.client.blocking("lag observation", move |c| {
                 let mut tally = RequestTally::default();
@@ -136,10 +141,8 @@ impl LagObserver for RdKafkaLagObserver {
                     c.handle(),
                     c.timeout(),
                     &pass,
-                    facts,
-                    &leaders,
-                    per_group,
-                    members,
+                    (facts, leaders),
+                    groups_here,
                     &mut tally,
                 );
                 // Labelled as the pass ended (a timeout is `timeout`), reported as

@@ -67,25 +67,29 @@ pub(super) fn round_one(
     Ok((facts, leaders))
 }
 
+/// Where round two gets the groups' committed offsets and members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Groups {
+    /// Not here: the batched requests fetch them.
+    Elsewhere,
+    /// Through librdkafka, one request per group; the members too when `members`.
+    PerGroup { members: bool },
+}
+
 /// Round two over `queries`, after round one's `facts` and `leaders`: the log start and end
-/// offsets; with `per_group`, also each group's committed offsets (and with `members`, its
-/// members) through librdkafka, one request per group.
+/// offsets, and the groups' as `groups` says.
 pub(super) fn round_two(
     handle: Handle,
     timeout: Duration,
     queries: &[GroupQuery],
-    mut facts: Facts,
-    leaders: &Leaders,
-    per_group: bool,
-    members: bool,
+    (mut facts, leaders): (Facts, Leaders),
+    groups: Groups,
     requests: &mut RequestTally,
 ) -> Result<Facts, BrokerError> {
-    let ids = if per_group {
-        group_ids(queries)
-    } else {
-        Vec::new()
+    let (ids, members) = match groups {
+        Groups::PerGroup { members } => (group_ids(queries), members),
+        Groups::Elsewhere => (Vec::new(), false),
     };
-    let members = members && per_group;
     // SAFETY: every librdkafka object is owned by a guard; the handle outlives the pass.
     unsafe {
         let queue = Queue::new(handle);
