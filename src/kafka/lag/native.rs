@@ -70,10 +70,10 @@ impl RdKafkaLagObserver {
     /// (connection set-up — ApiVersions, SASL — excluded), from its latest statistics. `None`
     /// unless the client was configured with `statistics.interval.ms` (a `ClientSettings`
     /// property) and an interval has elapsed. Unlike the [`RequestTally`] of a pass this
-    /// includes what librdkafka sends on its own: FindCoordinator lookups and metadata
-    /// refreshes (and, on a client shared with an admin, the admin's requests). It lacks
-    /// OffsetFetch: librdkafka leaves consumer requests out of the statistics of admin
-    /// (producer-type) clients; there is exactly one per group and pass. For benchmarks and
+    /// includes what librdkafka sends on its own (metadata refreshes, and on a client shared
+    /// with an admin, the admin's requests); it lacks the batched group requests, which go on
+    /// Tributary's own connections, and on the per-group path OffsetFetch (librdkafka leaves
+    /// consumer requests out of the statistics of admin clients). For benchmarks and
     /// diagnostics.
     pub fn wire_requests(&self) -> Option<BTreeMap<String, u64>> {
         let stats = self.client.stats()?;
