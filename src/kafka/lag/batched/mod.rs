@@ -8,10 +8,15 @@
 //! asked again once in the same pass; what still fails is that group's rejection.
 //!
 //! Which path a cluster takes is decided once, by the bootstrap broker's ApiVersions
-//! ([`decide`]): without FindCoordinator v4 and OffsetFetch v8, or with connection settings
-//! this client cannot honour, the pass keeps to librdkafka's one request per group — logged
-//! once per cluster, and its requests tallied under their own API labels
-//! ([`PER_GROUP_OFFSET_FETCH`], [`PER_GROUP_DESCRIBE_GROUPS`]).
+//! ([`decide`]): without FindCoordinator v4 and OffsetFetch v8, with connection settings this
+//! client cannot honour, or when its connection fails for a reason other than an unreachable
+//! cluster (TLS, SASL: where librdkafka's might not), the pass keeps to librdkafka's one
+//! request per group — logged once per cluster, and its requests tallied under their own API
+//! labels ([`PER_GROUP_OFFSET_FETCH`], [`PER_GROUP_DESCRIBE_GROUPS`]). An unreachable cluster
+//! decides nothing: the pass fails, and the next one asks again.
+//!
+//! Connections stay open between passes; one the broker closed meanwhile costs one failed
+//! request, which is sent again on a new connection in the same pass.
 
 mod coordinators;
 
@@ -125,14 +130,23 @@ impl GroupRequests {
         }
         let path = match &self.settings {
             Err(reason) => Path::PerGroup(reason.clone()),
-            Ok(settings) => {
-                let connection = open_any(settings, &settings.bootstrap).await?;
-                let path = decide(connection.versions());
-                state
-                    .connections
-                    .insert(connection.address().to_owned(), connection);
-                path
-            }
+            Ok(settings) => match open_any(settings, &settings.bootstrap).await {
+                Ok(connection) => {
+                    let path = decide(connection.versions());
+                    state
+                        .connections
+                        .insert(connection.address().to_owned(), connection);
+                    path
+                }
+                // The cluster is down: librdkafka would not get through either; decide later.
+                Err(e @ (BrokerError::Unreachable(_) | BrokerError::Timeout { .. })) => {
+                    return Err(e)
+                }
+                // Our connection fails where librdkafka's may not (a certificate rustls
+                // refuses and OpenSSL accepts, e.g. one naming the broker in its CN only): the
+                // pass keeps to librdkafka, which reports its own error if it has one.
+                Err(e) => Path::PerGroup(format!("Tributary's own connection failed: {e}")),
+            },
         };
         match &path {
             Path::Batched => tracing::debug!(
@@ -323,10 +337,6 @@ async fn find_coordinators(
     tally: &mut RequestTally,
 ) -> Result<Vec<(String, Rejection)>, BrokerError> {
     const API: &str = "FindCoordinator";
-    let mut connection = match state.connections.pop_first() {
-        Some((_, c)) => c,
-        None => open_any(settings, &settings.bootstrap).await?,
-    };
     let request = FindCoordinatorRequest::default()
         .with_key_type(GROUP_KEY)
         .with_coordinator_keys(
@@ -335,10 +345,23 @@ async fn find_coordinators(
                 .map(|g| StrBytes::from_string(g.clone()))
                 .collect(),
         );
-    tally.sent(API, 1);
-    let answer = connection.call(API, &request, 4).await;
-    tally.answered(API, 1, answer.as_ref().map(|_| ()));
-    let answer = answer?;
+    // Any open connection will do; one the broker closed meanwhile (idle, restarted) is
+    // dropped and the request sent again on a new one.
+    let mut reused = state.connections.pop_first().map(|(_, c)| c);
+    let (connection, answer) = loop {
+        let fresh = reused.is_none();
+        let mut connection = match reused.take() {
+            Some(c) => c,
+            None => open_any(settings, &settings.bootstrap).await?,
+        };
+        tally.sent(API, 1);
+        let answer = connection.call(API, &request, 4).await;
+        tally.answered(API, 1, answer.as_ref().map(|_| ()));
+        match answer {
+            Err(BrokerError::Unreachable(_)) if !fresh => continue,
+            answer => break (connection, answer?),
+        }
+    };
     state
         .connections
         .insert(connection.address().to_owned(), connection);

@@ -471,3 +471,55 @@ fn the_path_follows_the_versions() {
     assert!(matches!(decide(&versions(4, 7)), Path::PerGroup(_)));
     assert!(matches!(decide(&BTreeMap::new()), Path::PerGroup(r) if r.contains("not at all")));
 }
+
+/// A connection the broker closed between passes (idle, restarted) costs one failed request,
+/// not the pass: the lookup is sent again on a new connection.
+#[tokio::test]
+async fn a_connection_the_broker_closed_is_replaced_within_the_pass() {
+    let placement = Placement::default();
+    let p = placement.clone();
+    let a = FakeBroker::start(modern(), move |r| match (r.key, r.connection) {
+        // The connection that decided the path is gone by the first lookup.
+        (ApiKey::FindCoordinator, 0) => Reply::Close,
+        (ApiKey::FindCoordinator, _) => find(r, &p),
+        (ApiKey::OffsetFetch, _) => offsets(r, |_| 0),
+        _ => Reply::Close,
+    })
+    .await;
+    placement
+        .lock()
+        .unwrap()
+        .insert("g".into(), a.address.clone());
+    let requests = requests_of(&a.address);
+    requests.path().await.unwrap();
+    let mut tally = RequestTally::default();
+    let facts = requests
+        .fetch(&partitions(&["g"]), &ids(&["g"]), false, &mut tally)
+        .await
+        .unwrap();
+    assert_eq!(committed(&facts, "g")[&("t".to_owned(), 0)], Some(5));
+    let labels: Vec<_> = tally.counts().collect();
+    assert!(
+        labels.contains(&("FindCoordinator", "unreachable", 1)),
+        "{labels:?}"
+    );
+    assert!(labels.contains(&("FindCoordinator", "ok", 1)), "{labels:?}");
+}
+
+/// Where our own connection cannot be made as librdkafka's is (here a CA that is no
+/// certificate), the pass keeps to librdkafka, which reports its own error if it has one.
+#[tokio::test]
+async fn our_connection_failing_where_librdkafkas_may_not_keeps_to_librdkafka() {
+    let a = FakeBroker::start(modern(), |_| Reply::Close).await;
+    let mut settings = ClientSettings::plaintext(&a.address, Duration::from_secs(5));
+    settings
+        .properties
+        .insert("security.protocol".into(), "ssl".into());
+    settings
+        .properties
+        .insert("ssl.ca.pem".into(), "not a certificate".into());
+    let Path::PerGroup(reason) = GroupRequests::new(&settings).path().await.unwrap() else {
+        panic!("keeps to librdkafka")
+    };
+    assert!(reason.contains("spec.tls.caCert"), "{reason}");
+}
