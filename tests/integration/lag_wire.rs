@@ -17,7 +17,11 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use tributary::kafka::lag::batched::Path;
 use tributary::kafka::lag::{GroupQuery, LagObserver, OffsetReset, RdKafkaLagObserver};
-use tributary::kafka::{BrokerAdmin, ClientSettings, NewTopic, RdKafkaAdmin, RequestTally};
+use tributary::kafka::wire::settings::Tls;
+use tributary::kafka::wire::{BrokerConnection, WireSettings};
+use tributary::kafka::{
+    BrokerAdmin, ClientSettings, NewTopic, RdKafkaAdmin, RequestTally, Sensitive,
+};
 
 use crate::support::broker::{free_port, spawn_guarded_tansu_at, stop_guarded, wait_for};
 use crate::support::kafka_proxy::CountingProxy;
@@ -220,7 +224,54 @@ async fn over_tls_too() {
     );
     settings.secret_properties.insert(
         "ssl.key.pem".into(),
-        tributary::kafka::Sensitive::new(Certs::read(&certs.client_key)),
+        Sensitive::new(Certs::read(&certs.client_key)),
     );
     warm_passes_are_constant(&proxy, &settings).await;
+}
+
+/// Tributary's own connection checks the broker's certificate against `spec.tls.caCert` and
+/// presents the client certificate, as librdkafka's does: against stunnel requiring a client
+/// certificate.
+#[tokio::test]
+async fn our_connection_verifies_the_broker_and_presents_the_client_certificate() {
+    let Some(broker) = tls_broker(Mode::Mutual, "lag_wire::our_connection_verifies") else {
+        return;
+    };
+    let certs = certs();
+    let settings = |ca: &std::path::Path, client: bool| WireSettings {
+        bootstrap: vec![broker.bootstrap.clone()],
+        timeout: Duration::from_secs(5),
+        tls: Some(Tls {
+            ca_pem: Some(Certs::read(ca)),
+            client_cert_pem: client.then(|| Certs::read(&certs.client_cert)),
+            client_key_pem: client.then(|| Sensitive::new(Certs::read(&certs.client_key))),
+        }),
+        sasl: None,
+    };
+    let ok = BrokerConnection::open(&broker.bootstrap, &settings(&certs.ca, true))
+        .await
+        .unwrap();
+    assert!(
+        ok.versions().contains_key(&9),
+        "ApiVersions answered over TLS"
+    );
+
+    let err = BrokerConnection::open(&broker.bootstrap, &settings(&certs.wrong_ca, true))
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason(), "TlsHandshakeFailed", "{err:?}");
+    assert!(
+        err.to_string().contains("not signed by spec.tls.caCert"),
+        "{err}"
+    );
+
+    let err = BrokerConnection::open(&broker.bootstrap, &settings(&certs.ca, false))
+        .await
+        .unwrap_err();
+    eprintln!("{err:?}");
+    assert_eq!(err.reason(), "TlsHandshakeFailed", "{err:?}");
+    assert!(
+        err.to_string().contains("requires a client certificate"),
+        "{err}"
+    );
 }

@@ -243,8 +243,15 @@ impl BrokerConnection {
         let correlation = self.correlation;
         let frame = encode_request(request, version, correlation)
             .map_err(|e| BrokerError::Client(format!("{api} v{version}: {e}")))?;
-        let io =
-            |e: std::io::Error| BrokerError::Unreachable(format!("{}: {api}: {e}", self.address));
+        // A TLS alert after the handshake (TLS 1.3 refuses a missing client certificate
+        // there) is a TLS failure, explained; anything else a broken connection.
+        let io = |e: std::io::Error| {
+            if tls::alert(&e) {
+                BrokerError::Tls(format!("{}: {}", self.address, tls::explain(&e)))
+            } else {
+                BrokerError::Unreachable(format!("{}: {api}: {e}", self.address))
+            }
+        };
         self.stream.write_all(&frame).await.map_err(io)?;
         self.stream.flush().await.map_err(io)?;
         let size = self.stream.read_i32().await.map_err(io)?;

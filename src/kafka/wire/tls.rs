@@ -74,6 +74,14 @@ pub fn server_name(host: &str) -> Result<ServerName<'static>, BrokerError> {
     .map_err(|e| BrokerError::Client(format!("broker address {host}: {e}")))
 }
 
+/// Whether an I/O error of a TLS stream is rustls's (a refused handshake, an alert from the
+/// broker), not the network's.
+pub fn alert(error: &std::io::Error) -> bool {
+    error
+        .get_ref()
+        .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+}
+
 /// What a failed handshake means for `spec.tls`, in the words of
 /// [`crate::kafka::connection`]'s librdkafka explanations.
 pub fn explain(error: &std::io::Error) -> String {
