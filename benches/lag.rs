@@ -1,33 +1,42 @@
 //! Lag observation benchmark against a real Kafka-protocol broker: the lag of 200 consumer
 //! groups, each reading its own 12-partition topic (2,400 partitions), observed by
 //!
-//!   a. `RdKafkaLagObserver::observe` with all 200 groups: one batched pass (cold: first pass
-//!      of a new client; warm: best of the following rounds);
+//!   a. `RdKafkaLagObserver::observe` with the first 20 groups, then (a new observer) with all
+//!      200: one batched pass each (cold: first pass of a new client; warm: the following
+//!      rounds) — a warm pass makes the same requests for 20 groups as for 200;
 //!   b. the same observer, one pass per group, one group after the other;
 //!   c. the naive way with rdkafka's safe API, per group: Metadata for its topic, the
 //!      watermarks of each partition (`fetch_watermarks`: 2 ListOffsets requests each), and the
 //!      committed offsets (`committed_offsets` of a consumer of that group — the safe API reads
 //!      only a client's own group, so one client per group, created before the timing).
 //!
-//! Printed side by side: broker requests (a and b: the observer's, counted by a `Counted` wrapper; c: counted
-//! by construction) and what librdkafka itself counted on the wire (a and b, from its
-//! statistics: FindCoordinator lookups and metadata refreshes included, OffsetFetch excluded
-//! — librdkafka leaves it out of an admin client's statistics), and wall time. Every
-//! contender's lag is checked against what was seeded. Nothing is asserted on speed.
+//! Printed side by side: broker requests (a and b: the observer's, counted by a `Counted`
+//! wrapper; c: counted by construction), the requests the broker received during each pass,
+//! counted on the wire by a proxy (`tests/support/kafka_proxy.rs`) in front of the bench's own
+//! Tansu, which advertises it — librdkafka's own lookups and refreshes and the batched group
+//! requests' connection included — and wall time. Against `TRIBUTARY_TEST_BOOTSTRAP` (whose
+//! advertised address the bench cannot choose) the wire column is librdkafka's statistics
+//! instead (OffsetFetch and the batched requests not included). Every contender's lag is
+//! checked against what was seeded. Nothing is asserted on speed.
 //!
 //! Seeding: the topics are created in one CreateTopics, 4 records per partition produced one
 //! per batch (Tansu 0.6.0 reports end offsets of multi-record batches wrong; see
 //! tests/integration/lag.rs), and each group commits an offset on every partition with a
 //! consumer of its own.
 //!
-//! Broker: `TRIBUTARY_TEST_BOOTSTRAP` if set, else a Tansu started here (see
-//! tests/support/broker.rs). `TRIBUTARY_BENCH_GROUPS`, `TRIBUTARY_BENCH_PARTITIONS` and
-//! `TRIBUTARY_BENCH_ROUNDS` change 200, 12 and 3. Run with `cargo bench --bench lag`.
+//! Broker: `TRIBUTARY_TEST_BOOTSTRAP` if set, else a Tansu started here behind the counting
+//! proxy (see tests/support/broker.rs). `TRIBUTARY_BENCH_GROUPS`,
+//! `TRIBUTARY_BENCH_PARTITIONS` and `TRIBUTARY_BENCH_ROUNDS` change 200, 12 and 3. Run with
+//! `cargo bench --bench lag` (or, small and unoptimised, `TRIBUTARY_BENCH_PARTITIONS=2 cargo
+//! test --bench lag`).
 
 #[path = "../tests/support/broker.rs"]
 mod broker;
+#[path = "../tests/support/kafka_proxy.rs"]
+mod kafka_proxy;
 
 use std::collections::BTreeMap;
+use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -167,8 +176,8 @@ fn group_consumer(bootstrap: &str, group: &str) -> BaseConsumer {
         .unwrap()
 }
 
-fn check(setup: &Setup, seen: &[GroupLag]) {
-    assert_eq!(seen.len(), setup.groups.len());
+fn check(setup: &Setup, queries: &[GroupQuery], seen: &[GroupLag]) {
+    assert_eq!(seen.len(), queries.len());
     for g in seen {
         let lag = g
             .result
@@ -184,6 +193,38 @@ struct Row {
     requests: u64,
     wire: Option<BTreeMap<String, u64>>,
     took: Duration,
+}
+
+/// Where the requests on the wire are counted.
+enum Wire {
+    /// The proxy in front of the bench's Tansu: everything the broker received.
+    Proxy(kafka_proxy::CountingProxy),
+    /// librdkafka's statistics of the observer (an external broker).
+    Statistics,
+}
+
+impl Wire {
+    async fn snapshot(
+        &self,
+        observer: &Counted<RdKafkaLagObserver>,
+    ) -> Result<kafka_proxy::Counts, BTreeMap<String, u64>> {
+        match self {
+            Wire::Proxy(p) => Ok(p.counts()),
+            Wire::Statistics => Err(wire(observer).await),
+        }
+    }
+
+    async fn since(
+        &self,
+        observer: &Counted<RdKafkaLagObserver>,
+        before: &Result<kafka_proxy::Counts, BTreeMap<String, u64>>,
+    ) -> BTreeMap<String, u64> {
+        match (self, before) {
+            (Wire::Proxy(p), Ok(before)) => p.counts().since(before),
+            (_, Err(before)) => diff(&wire(observer).await, before),
+            (Wire::Statistics, Ok(_)) => unreachable!("a snapshot of the same kind"),
+        }
+    }
 }
 
 fn observer(bootstrap: &str) -> Counted<RdKafkaLagObserver> {
@@ -208,36 +249,39 @@ fn diff(after: &BTreeMap<String, u64>, before: &BTreeMap<String, u64>) -> BTreeM
         .collect()
 }
 
-async fn batched(setup: &Setup, rounds: usize) -> Vec<Row> {
-    let observer = observer(&setup.bootstrap);
+async fn batched(setup: &Setup, rounds: usize, counter: &Wire) -> Vec<Row> {
     let mut rows = Vec::new();
-    for round in 0..=rounds {
-        let before = wire(&observer).await;
-        let requests = observer.requests_made();
-        let start = Instant::now();
-        let seen = observer.observe(&setup.groups).await.unwrap();
-        let took = start.elapsed();
-        check(setup, &seen);
-        let row = Row {
-            label: if round == 0 {
-                "a. one batched pass (cold)".into()
-            } else {
-                format!("a. one batched pass (warm {round})")
-            },
-            requests: observer.requests_made() - requests,
-            wire: Some(diff(&wire(&observer).await, &before)),
-            took,
-        };
-        rows.push(row);
+    let small = setup.groups.len().min(20);
+    for queries in [&setup.groups[..small], &setup.groups[..]] {
+        let observer = observer(&setup.bootstrap);
+        let n = queries.len();
+        for round in 0..=rounds {
+            let before = counter.snapshot(&observer).await;
+            let requests = observer.requests_made();
+            let start = Instant::now();
+            let seen = observer.observe(queries).await.unwrap();
+            let took = start.elapsed();
+            check(setup, queries, &seen);
+            rows.push(Row {
+                label: if round == 0 {
+                    format!("a. batched pass, {n} groups (cold)")
+                } else {
+                    format!("a. batched pass, {n} groups (warm {round})")
+                },
+                requests: observer.requests_made() - requests,
+                wire: Some(counter.since(&observer, &before).await),
+                took,
+            });
+        }
     }
     rows
 }
 
-async fn per_group(setup: &Setup) -> Row {
+async fn per_group(setup: &Setup, counter: &Wire) -> Row {
     let observer = observer(&setup.bootstrap);
     // Warm the connection first, as a long-running operator's would be.
     observer.observe(&setup.groups[..1]).await.unwrap();
-    let before = wire(&observer).await;
+    let before = counter.snapshot(&observer).await;
     let requests = observer.requests_made();
     let start = Instant::now();
     let mut seen = Vec::new();
@@ -245,11 +289,11 @@ async fn per_group(setup: &Setup) -> Row {
         seen.extend(observer.observe(std::slice::from_ref(g)).await.unwrap());
     }
     let took = start.elapsed();
-    check(setup, &seen);
+    check(setup, &setup.groups, &seen);
     Row {
         label: "b. one pass per group".into(),
         requests: observer.requests_made() - requests,
-        wire: Some(diff(&wire(&observer).await, &before)),
+        wire: Some(counter.since(&observer, &before).await),
         took,
     }
 }
@@ -303,15 +347,7 @@ fn main() {
     let groups = env_usize("TRIBUTARY_BENCH_GROUPS", 200);
     let partitions = env_usize("TRIBUTARY_BENCH_PARTITIONS", 12) as i32;
     let rounds = env_usize("TRIBUTARY_BENCH_ROUNDS", 3);
-    let b = broker::broker();
-    let label = if b.is_tansu {
-        format!(
-            "Tansu {} (memory storage, started by the bench)",
-            broker::tansu_binary().display()
-        )
-    } else {
-        "TRIBUTARY_TEST_BOOTSTRAP".to_owned()
-    };
+    let external = std::env::var("TRIBUTARY_TEST_BOOTSTRAP").is_ok_and(|b| !b.trim().is_empty());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -321,11 +357,37 @@ fn main() {
         "lag: {groups} consumer groups, each on its own {partitions}-partition topic ({} partitions), {RECORDS} records per partition",
         groups as i64 * partitions as i64
     );
-    println!("broker: {} ({label})", b.bootstrap);
-    let setup = runtime.block_on(seed(&b.bootstrap, &tag, groups, partitions));
+    // The bench's own Tansu behind the counting proxy it advertises, unless told otherwise.
+    let mut _tansu = None;
+    let (bootstrap, counter) = if external {
+        let b = broker::broker();
+        println!("broker: {} (TRIBUTARY_TEST_BOOTSTRAP)", b.bootstrap);
+        (b.bootstrap.clone(), Wire::Statistics)
+    } else {
+        let tansu_port = broker::free_port();
+        let proxy = kafka_proxy::CountingProxy::start(
+            TcpListener::bind("127.0.0.1:0").unwrap(),
+            format!("127.0.0.1:{tansu_port}").parse().unwrap(),
+        );
+        _tansu = Some(broker::spawn_guarded_tansu_at(
+            tansu_port,
+            &proxy.addr.to_string(),
+        ));
+        broker::wait_for(
+            format!("127.0.0.1:{tansu_port}").parse().unwrap(),
+            Duration::from_secs(20),
+        );
+        println!(
+            "broker: Tansu {} (memory storage, started by the bench) behind a counting proxy at {}",
+            broker::tansu_binary().display(),
+            proxy.addr
+        );
+        (proxy.addr.to_string(), Wire::Proxy(proxy))
+    };
+    let setup = runtime.block_on(seed(&bootstrap, &tag, groups, partitions));
 
-    let mut rows = runtime.block_on(batched(&setup, rounds));
-    rows.push(runtime.block_on(per_group(&setup)));
+    let mut rows = runtime.block_on(batched(&setup, rounds, &counter));
+    rows.push(runtime.block_on(per_group(&setup, &counter)));
     let consumers: Vec<BaseConsumer> = setup
         .groups
         .iter()
@@ -333,11 +395,21 @@ fn main() {
         .collect();
     rows.push(naive(&setup, &consumers));
     drop(consumers);
+    if let Some(tansu) = _tansu.take() {
+        broker::stop_guarded(tansu);
+    }
 
     println!();
     println!(
-        "{:<34} {:>9} {:>11}   on the wire (librdkafka's statistics; + OffsetFetch, 1 per group)",
-        "contender", "requests", "wall ms"
+        "{:<38} {:>9} {:>11}   {}",
+        "contender",
+        "requests",
+        "wall ms",
+        match counter {
+            Wire::Proxy(_) => "on the wire (counted by the proxy: everything the broker received)",
+            Wire::Statistics =>
+                "on the wire (librdkafka's statistics: its own requests, OffsetFetch excluded)",
+        }
     );
     for r in &rows {
         let wire = r
@@ -351,7 +423,7 @@ fn main() {
             })
             .unwrap_or_else(|| "(by construction: Metadata 1 + ListOffsets 2 per partition + OffsetFetch 1, per group)".into());
         println!(
-            "{:<34} {:>9} {:>11.1}   {}",
+            "{:<38} {:>9} {:>11.1}   {}",
             r.label,
             r.requests,
             ms(r.took),
@@ -360,7 +432,10 @@ fn main() {
     }
     let best = rows
         .iter()
-        .filter(|r| r.label.starts_with("a. one batched pass (warm"))
+        .filter(|r| {
+            r.label
+                .starts_with(&format!("a. batched pass, {groups} groups (warm"))
+        })
         .min_by_key(|r| r.took);
     if let (Some(best), Some(naive)) = (best, rows.last()) {
         println!(

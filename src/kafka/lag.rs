@@ -1,26 +1,37 @@
 //! Consumer-group lag, observed in one batched pass per cluster.
 //!
-//! A pass over any number of groups makes, whatever the number of groups and partitions:
+//! A warm pass over any number of groups makes, whatever the number of groups and partitions,
+//! `3 + coordinator brokers` requests on the wire (4 on a single broker; measured by a proxy in
+//! front of the broker, `tests/integration/lag_wire.rs`, and `benches/lag.rs`):
 //!
 //! 1. one Metadata request (librdkafka `DescribeTopics`) for every topic of every group: the live
 //!    partition count and each partition's leader;
-//! 2. then, all at once and awaited together (one round trip of wall time):
+//! 2. then, all at once and awaited together (one round trip of wall time, plus a lookup when a
+//!    coordinator is not known yet):
 //!    * `ListOffsets` for the end (LATEST) offset of every partition, and another for the start
 //!      (EARLIEST) offset of every partition — librdkafka sends one request per leader broker for
 //!      each, so 2 requests on a single-broker cluster, 2 × brokers at most;
-//!    * committed offsets: librdkafka 2.12's `rd_kafka_ListConsumerGroupOffsets` accepts exactly
-//!      one group per call ("Exactly one ListConsumerGroupOffsets must be passed"), so one
-//!      OffsetFetch per group, all submitted at once on the same private queue (concurrent, not
-//!      sequential). librdkafka also sends a FindCoordinator per group before it, and caches
-//!      only 11 coordinators (`rdkafka_coord.c`), so beyond 11 groups nearly every pass pays
-//!      one FindCoordinator per group too. One OffsetFetch per coordinator for many
-//!      groups needs OffsetFetch v8 (KIP-709, Kafka 3.0+) with FindCoordinator v4 (KIP-699);
-//!      librdkafka never sends more than one group per OffsetFetch, so that would take encoding
-//!      both requests ourselves (e.g. the `kafka-protocol` crate) on a connection of our own,
-//!      with the cluster's TLS and SASL — not done here.
-//!    * optionally (see [`RdKafkaLagObserver::describe_members`]) the member count of every
-//!      group through `rd_kafka_DescribeConsumerGroups`: one call, but librdkafka still sends one
-//!      DescribeGroups request per group.
+//!    * committed offsets, on connections of our own ([`batched`], over [`crate::kafka::wire`],
+//!      with the cluster's TLS and SASL): the coordinator of every group is cached per cluster;
+//!      the groups not cached are looked up in one FindCoordinator v4 (KIP-699), then each
+//!      coordinator broker gets one OffsetFetch v8 (KIP-709) for all of its groups. A cached
+//!      coordinator that answers NOT_COORDINATOR / COORDINATOR_NOT_AVAILABLE /
+//!      COORDINATOR_LOAD_IN_PROGRESS, or whose connection fails, is forgotten and its groups
+//!      looked up and asked again once in the same pass.
+//!    * optionally (see [`RdKafkaLagObserver::describe_members`]) the member count and state of
+//!      every group: one DescribeGroups per coordinator broker, beside its OffsetFetch.
+//!
+//! librdkafka cannot do the third part batched: 2.12's `rd_kafka_ListConsumerGroupOffsets`
+//! accepts exactly one group per call ("Exactly one ListConsumerGroupOffsets must be passed"),
+//! so one OffsetFetch per group; it sends a FindCoordinator per group before it and caches only
+//! 11 coordinators (`rdkafka_coord.c`), so beyond 11 groups nearly every pass paid one
+//! FindCoordinator per group too (about 400 requests for 200 groups), and
+//! `DescribeConsumerGroups` sends one request per group. That remains the fallback: a broker
+//! whose ApiVersions lacks FindCoordinator v4 or OffsetFetch v8 (Kafka before 3.0), or a
+//! cluster whose client properties need what only librdkafka implements (e.g.
+//! `ssl.ca.location`), keeps librdkafka's per-group requests — logged once per cluster (a
+//! warning with the reason), and tallied as `OffsetFetch(per-group)` /
+//! `DescribeGroups(per-group)` so the metrics show it.
 //!
 //! The start offsets are read for every partition, not only for groups that never committed: a
 //! committed offset below the log start (retention deleted the data) or beyond the end (the
@@ -35,6 +46,7 @@
 //! fails for one group only (its committed offsets, an offset of a partition it reads) fails
 //! that group only, with the broker's text in its [`Rejection`].
 
+pub mod batched;
 #[cfg(any(test, feature = "test-util"))]
 mod memory;
 mod native;

@@ -14,6 +14,7 @@ mod observed;
 mod rdkafka_admin;
 mod record_store;
 mod requests;
+pub mod wire;
 
 use std::fmt;
 use std::time::Duration;

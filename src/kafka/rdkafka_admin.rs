@@ -10,6 +10,7 @@ use futures::FutureExt;
 use rdkafka::admin::{AdminOptions, ConfigSource, ResourceSpecifier};
 
 use super::ffi::{self, call_error, Client, Handle};
+use super::lag::batched::GroupRequests;
 use super::lag::RdKafkaLagObserver;
 use super::native::{self, NewTopicRequest};
 use super::{BrokerAdmin, BrokerError, ClientSettings, ClusterInfo, NewTopic, TopicOutcome};
@@ -39,6 +40,8 @@ pub struct RdKafkaAdmin {
     /// Set once the broker answered that it cannot describe chosen topics (a Metadata version
     /// too old): every snapshot lists the cluster from then on.
     cannot_describe: AtomicBool,
+    /// The batched consumer-group requests of the lag observers over this client.
+    groups: Arc<GroupRequests>,
 }
 
 impl RdKafkaAdmin {
@@ -48,13 +51,15 @@ impl RdKafkaAdmin {
             client: Client::connect(settings, "tributary")?,
             narrow: AtomicBool::new(true),
             cannot_describe: AtomicBool::new(false),
+            groups: Arc::new(GroupRequests::new(settings)),
         })
     }
 
     /// A lag observer of the same cluster over this admin's client: one librdkafka client
-    /// (one set of connections, one main queue) for both.
+    /// (one set of connections, one main queue) for both, and one set of the batched group
+    /// requests' connections and coordinators for every observer of this admin.
     pub fn lag_observer(&self) -> RdKafkaLagObserver {
-        RdKafkaLagObserver::with_client(self.client.clone())
+        RdKafkaLagObserver::with_client(self.client.clone(), self.groups.clone())
     }
 
     /// Runs a blocking native call (one `api` request) off the async runtime, keeping the client

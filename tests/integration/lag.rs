@@ -16,10 +16,13 @@ use crate::support::broker::{broker, free_port, unique};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use tributary::kafka::lag::batched::{Path, PER_GROUP_OFFSET_FETCH};
 use tributary::kafka::lag::{
     GroupLag, GroupQuery, Lag, LagObserver, OffsetReset, RdKafkaLagObserver,
 };
-use tributary::kafka::{BrokerAdmin, BrokerError, ClientSettings, NewTopic, RdKafkaAdmin};
+use tributary::kafka::{
+    BrokerAdmin, BrokerError, ClientSettings, NewTopic, RdKafkaAdmin, RequestTally,
+};
 use tributary::runtime::instrumented::{counted, Counted};
 
 fn settings() -> ClientSettings {
@@ -55,7 +58,23 @@ async fn missing_lag_apis() -> Vec<&'static str> {
 /// `BrokerUnsupported` error naming it and returns `None` (the caller stops there).
 async fn observe(observer: &impl LagObserver, groups: &[GroupQuery]) -> Option<Vec<GroupLag>> {
     let missing = missing_lag_apis().await;
-    let result = observer.observe(groups).await;
+    check_supported(&missing, observer.observe(groups).await)
+}
+
+/// The requests of a tally by API, whatever their outcome.
+fn by_api(tally: &RequestTally) -> BTreeMap<&'static str, u64> {
+    let mut out = BTreeMap::new();
+    for (api, _, n) in tally.counts() {
+        *out.entry(api).or_insert(0) += n;
+    }
+    out
+}
+
+/// `result` of a pass on a broker that lacks `missing`: see [`observe`].
+fn check_supported(
+    missing: &[&str],
+    result: Result<Vec<GroupLag>, BrokerError>,
+) -> Option<Vec<GroupLag>> {
     if missing.is_empty() {
         return Some(result.unwrap_or_else(|e| panic!("the broker serves every API: {e}")));
     }
@@ -191,15 +210,30 @@ async fn a_group_that_never_committed_lags_by_its_reset_policy() {
         GroupQuery::new(unique("fresh-earliest"), &[&topic], OffsetReset::Earliest),
         GroupQuery::new(unique("fresh-latest"), &[&topic], OffsetReset::Latest),
     ];
-    let before = observer.requests_made();
-    let Some(seen) = observe(&observer, &groups).await else {
+    let missing = missing_lag_apis().await;
+    let mut tally = RequestTally::default();
+    let result = observer.inner().observe_tallied(&groups, &mut tally).await;
+    let Some(seen) = check_supported(&missing, result) else {
         return;
     };
-    assert_eq!(
-        observer.requests_made() - before,
-        1 + 2 * brokers().await + 2,
-        "one Metadata, ListOffsets (end + start) per leader, one OffsetFetch per group"
-    );
+    let leaders = brokers().await;
+    let by_api = by_api(&tally);
+    assert_eq!(by_api["Metadata"], 1, "{by_api:?}");
+    assert_eq!(by_api["ListOffsets"], 2 * leaders, "end + start per leader");
+    if let Path::PerGroup(why) = observer.inner().path().await.unwrap() {
+        // A broker older than Kafka 3.0 (TRIBUTARY_TEST_BOOTSTRAP): one request per group.
+        eprintln!("per group: {why}");
+        assert_eq!(by_api[PER_GROUP_OFFSET_FETCH], 2, "{by_api:?}");
+    } else {
+        assert_eq!(
+            by_api["FindCoordinator"], 1,
+            "both groups' coordinators in one request"
+        );
+        assert!(
+            (1..=leaders.min(2)).contains(&by_api["OffsetFetch"]),
+            "one OffsetFetch per coordinator broker: {by_api:?}"
+        );
+    }
 
     let earliest = lag(&seen[0]);
     assert_eq!(earliest.total, 18, "earliest: every record is lag");
@@ -379,17 +413,33 @@ async fn many_groups_are_observed_in_one_batched_pass() {
             GroupQuery::new(unique("batch-group"), topics, OffsetReset::Earliest)
         })
         .collect();
-    let before = observer.requests_made();
-    let Some(seen) = observe(&observer, &groups).await else {
+    let missing = missing_lag_apis().await;
+    let mut tally = RequestTally::default();
+    let result = observer.inner().observe_tallied(&groups, &mut tally).await;
+    let Some(seen) = check_supported(&missing, result) else {
         return;
     };
     let leaders = brokers().await;
-    assert_eq!(observer.requests_made() - before, 1 + 2 * leaders + 30);
+    let first = by_api(&tally);
     for (g, q) in seen.iter().zip(&groups) {
         assert_eq!(g.group_id, q.group_id, "results in query order");
         let expected = if q.topics.len() == 2 { 21 + 15 } else { 21 };
         assert_eq!(lag(g).total, expected);
     }
+    if let Path::PerGroup(why) = observer.inner().path().await.unwrap() {
+        // A broker older than Kafka 3.0 (TRIBUTARY_TEST_BOOTSTRAP): one request per group.
+        eprintln!("per group: {why}");
+        assert_eq!(first[PER_GROUP_OFFSET_FETCH], 30, "{first:?}");
+        return;
+    }
+    assert_eq!(
+        first["FindCoordinator"], 1,
+        "30 groups, one lookup: {first:?}"
+    );
+    assert!(
+        first["OffsetFetch"] <= leaders,
+        "one OffsetFetch per coordinator broker, not per group: {first:?}"
+    );
 
     tokio::time::sleep(Duration::from_millis(300)).await;
     let wire = observer
@@ -402,12 +452,9 @@ async fn many_groups_are_observed_in_one_batched_pass() {
         Some(2 * leaders),
         "{wire:?}"
     );
-    // (librdkafka's statistics of an admin client leave OffsetFetch out: one per group,
-    // counted by `requests_made` above.)
-    assert!(
-        wire.get("FindCoordinator").copied().unwrap_or(0) <= 30,
-        "at most one coordinator lookup per group: {wire:?}"
-    );
+    // The group requests go on Tributary's own connections: librdkafka looks up no
+    // coordinator at all.
+    assert_eq!(wire.get("FindCoordinator"), None, "{wire:?}");
     assert!(
         wire.get("Metadata").copied().unwrap_or(0) <= 3,
         "no metadata request per group or partition: {wire:?}"
@@ -415,20 +462,25 @@ async fn many_groups_are_observed_in_one_batched_pass() {
 
     // Again: the coordinators are cached now.
     let before = observer.inner().wire_requests().unwrap();
-    observer.observe(&groups).await.unwrap();
+    let mut tally = RequestTally::default();
+    observer
+        .inner()
+        .observe_tallied(&groups, &mut tally)
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let after = observer.inner().wire_requests().unwrap();
     let delta =
         |api: &str| after.get(api).copied().unwrap_or(0) - before.get(api).copied().unwrap_or(0);
+    let second = by_api(&tally);
     eprintln!(
-        "second pass on the wire: Metadata {}, ListOffsets {}, FindCoordinator {}",
+        "second pass: ours {second:?}; librdkafka's on the wire: Metadata {}, ListOffsets {}",
         delta("Metadata"),
         delta("ListOffsets"),
-        delta("FindCoordinator")
     );
-    // librdkafka caches at most 11 group coordinators (rdkafka_coord.c), so beyond 11 groups
-    // most lookups are made again on every pass: at most one per group.
-    assert!(delta("FindCoordinator") <= 30);
+    assert_eq!(second.get("FindCoordinator"), None, "cached: {second:?}");
+    assert!(second["OffsetFetch"] <= leaders, "{second:?}");
+    assert_eq!(delta("FindCoordinator"), 0);
     assert_eq!(delta("ListOffsets"), 2 * leaders);
     assert!(delta("Metadata") <= 2);
 }
@@ -475,15 +527,10 @@ async fn member_counts_of_live_groups() {
     let seen = observer.observe(&query).await.unwrap();
     let l = lag(&seen[0]);
     assert_eq!(l.state.as_deref(), Some("Stable"), "{l:?}");
-    if broker().is_tansu {
-        // librdkafka 2.12 asks ConsumerGroupDescribe (KIP-848) first, and falls back to the
-        // classic DescribeGroups only on an error. A KIP-848 broker answers GROUP_ID_NOT_FOUND
-        // for a classic group; Tansu 0.6.0 answers it as a Stable group with no members. The
-        // count is the broker's: reported as it said it.
-        assert_eq!(l.members, Some(0), "Tansu reports no members: {l:?}");
-    } else {
-        assert_eq!(l.members, Some(1), "{l:?}");
-    }
+    // The classic DescribeGroups, batched per coordinator. (librdkafka 2.12 asked
+    // ConsumerGroupDescribe (KIP-848) first, which Tansu 0.6.0 answered as a Stable group with
+    // no members.)
+    assert_eq!(l.members, Some(1), "{l:?}");
     drop(member);
 }
 
@@ -701,4 +748,8 @@ async fn a_broker_without_the_offset_apis_is_reported_unsupported() {
         "{:?}",
         start.elapsed()
     );
+    let Path::PerGroup(why) = observer.path().await.unwrap() else {
+        panic!("an old broker's groups cannot be batched")
+    };
+    assert!(why.contains("OffsetFetch not at all"), "{why}");
 }

@@ -18,6 +18,7 @@ mod crds;
 mod day2;
 mod e2e;
 mod lag;
+mod lag_wire;
 mod layers;
 mod monitoring;
 mod rbac;

@@ -59,6 +59,15 @@ pub struct TlsBroker {
     guards: Mutex<Vec<(Child, ChildStdin)>>,
 }
 
+impl Drop for TlsBroker {
+    fn drop(&mut self) {
+        let guards = std::mem::take(&mut *self.guards.lock().unwrap_or_else(|e| e.into_inner()));
+        for g in guards {
+            super::broker::stop_guarded(g);
+        }
+    }
+}
+
 impl TlsBroker {
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -246,12 +255,21 @@ fn openssl(dir: &Path, args: &[&str]) {
 }
 
 fn start(mode: Mode) -> TlsBroker {
+    let tansu_port = free_port();
+    start_via(mode, tansu_port, tansu_port)
+}
+
+/// A broker of its own for `mode` (not shared with other tests): stunnel forwards to
+/// `connect_port` (e.g. a proxy in front of Tansu), Tansu listens on `tansu_port` and
+/// advertises stunnel's TLS port.
+pub fn start_via(mode: Mode, tansu_port: u16, connect_port: u16) -> TlsBroker {
     let certs = certs();
-    let (tansu_port, tls_port) = (free_port(), free_port());
+    let tls_port = free_port();
     let tag = match mode {
         Mode::ServerOnly => "server-only",
         Mode::Mutual => "mutual",
     };
+    let tag = format!("{tag}-{tls_port}");
     let log = certs.dir.join(format!("stunnel-{tag}.log"));
     let client_auth = match mode {
         Mode::ServerOnly => "",
@@ -261,7 +279,7 @@ fn start(mode: Mode) -> TlsBroker {
     std::fs::write(
         &config,
         format!(
-            "foreground = yes\npid =\noutput = {log}\ndebug = notice\n[kafka]\naccept = 127.0.0.1:{tls_port}\nconnect = 127.0.0.1:{tansu_port}\ncert = {cert}\nkey = {key}\nCAfile = {ca}\n{client_auth}",
+            "foreground = yes\npid =\noutput = {log}\ndebug = notice\n[kafka]\naccept = 127.0.0.1:{tls_port}\nconnect = 127.0.0.1:{connect_port}\ncert = {cert}\nkey = {key}\nCAfile = {ca}\n{client_auth}",
             log = log.display(),
             cert = certs.server_cert.display(),
             key = certs.server_key.display(),
@@ -282,7 +300,7 @@ fn start(mode: Mode) -> TlsBroker {
         ],
     );
     let stunnel = guarded(&stunnel_binary().unwrap(), &[config.to_str().unwrap()]);
-    for port in [tansu_port, tls_port] {
+    for port in [tansu_port, connect_port, tls_port] {
         wait_for(
             format!("127.0.0.1:{port}").parse().unwrap(),
             Duration::from_secs(20),

@@ -1,7 +1,10 @@
-//! One blocking lag pass: round one (one `DescribeTopics` for every topic), then round two
-//! (`ListOffsets` end and start, one `ListConsumerGroupOffsets` per group, optionally
+//! One blocking lag pass in two rounds: round one ([`round_one`]: one `DescribeTopics` for
+//! every topic), then round two ([`round_two`]: `ListOffsets` end and start and — on the
+//! per-group path only — one `ListConsumerGroupOffsets` per group and optionally
 //! `DescribeConsumerGroups`) submitted at once on one private queue and awaited together.
-//! Every request is added to the pass's [`RequestTally`] when sent and when answered.
+//! Every request is added to the pass's [`RequestTally`] when sent and when answered; the
+//! per-group requests under their own labels ([`PER_GROUP_OFFSET_FETCH`],
+//! [`PER_GROUP_DESCRIBE_GROUPS`]), so the fallback shows in the metrics.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::c_char;
@@ -17,6 +20,7 @@ use crate::kafka::ffi::{
     cstring, is_unsupported, millis, rejection, Handle, Options, PartitionList, Queue, Requests,
     TopicCollection, NO_ERROR,
 };
+use crate::kafka::lag::batched::{PER_GROUP_DESCRIBE_GROUPS, PER_GROUP_OFFSET_FETCH};
 use crate::kafka::lag::{group_ids, group_partitions, topics_of, Facts, GroupQuery, TopicState};
 use crate::kafka::{BrokerError, Rejection, RequestTally};
 
@@ -27,28 +31,68 @@ const TAG_MEMBERS: usize = 3;
 /// Committed offsets of group `i` carry `TAG_GROUP_BASE + i`.
 const TAG_GROUP_BASE: usize = 16;
 
-/// The raw facts of one pass over `queries`.
-pub(super) fn gather(
+/// The leader broker of each partition of round one.
+pub(super) type Leaders = BTreeMap<(String, i32), i32>;
+
+/// The tally label of a request of round two.
+fn label(api: &'static str) -> &'static str {
+    match api {
+        "OffsetFetch" => PER_GROUP_OFFSET_FETCH,
+        "DescribeGroups" => PER_GROUP_DESCRIBE_GROUPS,
+        other => other,
+    }
+}
+
+/// Round one over `queries`: the topics' states (in the returned facts) and the partitions'
+/// leaders.
+pub(super) fn round_one(
     handle: Handle,
     timeout: Duration,
     queries: &[GroupQuery],
-    members: bool,
     requests: &mut RequestTally,
-) -> Result<Facts, BrokerError> {
+) -> Result<(Facts, Leaders), BrokerError> {
     let mut facts = Facts::default();
     let topics = topics_of(queries);
-    let ids = group_ids(queries);
+    let mut leaders = Leaders::new();
+    if topics.is_empty() {
+        return Ok((facts, leaders));
+    }
     // SAFETY: every librdkafka object is owned by a guard; the handle outlives the pass.
     unsafe {
         let queue = Queue::new(handle);
+        requests.sent("Metadata", 1);
+        facts.topics = describe_topics(handle, &queue, timeout, &topics, &mut leaders)?;
+        requests.answered("Metadata", 1, Ok(()));
+    }
+    Ok((facts, leaders))
+}
 
-        // Round one: one Metadata request for every topic.
-        let mut leaders: BTreeMap<(String, i32), i32> = BTreeMap::new();
-        if !topics.is_empty() {
-            requests.sent("Metadata", 1);
-            facts.topics = describe_topics(handle, &queue, timeout, &topics, &mut leaders)?;
-            requests.answered("Metadata", 1, Ok(()));
-        }
+/// Where round two gets the groups' committed offsets and members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Groups {
+    /// Not here: the batched requests fetch them.
+    Elsewhere,
+    /// Through librdkafka, one request per group; the members too when `members`.
+    PerGroup { members: bool },
+}
+
+/// Round two over `queries`, after round one's `facts` and `leaders`: the log start and end
+/// offsets, and the groups' as `groups` says.
+pub(super) fn round_two(
+    handle: Handle,
+    timeout: Duration,
+    queries: &[GroupQuery],
+    (mut facts, leaders): (Facts, Leaders),
+    groups: Groups,
+    requests: &mut RequestTally,
+) -> Result<Facts, BrokerError> {
+    let (ids, members) = match groups {
+        Groups::PerGroup { members } => (group_ids(queries), members),
+        Groups::Elsewhere => (Vec::new(), false),
+    };
+    // SAFETY: every librdkafka object is owned by a guard; the handle outlives the pass.
+    unsafe {
+        let queue = Queue::new(handle);
 
         // Round two: everything else at once.
         let partitions: Vec<(String, i32)> = leaders.keys().cloned().collect();
@@ -78,7 +122,7 @@ pub(super) fn gather(
                 outstanding.insert(tag, "ListOffsets");
             }
         }
-        let per_group = group_partitions(queries, &facts.topics);
+        let group_parts = group_partitions(queries, &facts.topics);
         {
             let options = Options::new(
                 handle,
@@ -87,7 +131,7 @@ pub(super) fn gather(
                 false,
             )?;
             for (i, id) in ids.iter().enumerate() {
-                let Some(parts) = per_group.get(id).filter(|p| !p.is_empty()) else {
+                let Some(parts) = group_parts.get(id).filter(|p| !p.is_empty()) else {
                     continue;
                 };
                 let list = PartitionList::new(parts, rd::RD_KAFKA_OFFSET_INVALID as i64)?;
@@ -100,7 +144,7 @@ pub(super) fn gather(
                 ));
                 let tag = TAG_GROUP_BASE + i;
                 options.set_opaque(tag);
-                requests.sent("OffsetFetch", 1);
+                requests.sent(label("OffsetFetch"), 1);
                 rd::rd_kafka_ListConsumerGroupOffsets(
                     handle.0,
                     request.as_mut_ptr(),
@@ -124,7 +168,7 @@ pub(super) fn gather(
                 .collect::<Result<Vec<_>, _>>()?;
             let mut ptrs: Vec<*const c_char> = names.iter().map(|n| n.as_ptr()).collect();
             options.set_opaque(TAG_MEMBERS);
-            requests.sent("DescribeGroups", ids.len() as u64);
+            requests.sent(label("DescribeGroups"), ids.len() as u64);
             rd::rd_kafka_DescribeConsumerGroups(
                 handle.0,
                 ptrs.as_mut_ptr(),
@@ -176,12 +220,12 @@ pub(super) fn gather(
                 TAG_MEMBERS => {
                     event.check(api)?;
                     facts.members = describe_groups(&event)?;
-                    requests.answered(api, ids.len() as u64, Ok(()));
+                    requests.answered(label(api), ids.len() as u64, Ok(()));
                 }
                 _ => {
                     let id = &ids[tag - TAG_GROUP_BASE];
                     let error = event.error(api);
-                    requests.answered(api, 1, error.as_ref().map_or(Ok(()), Err));
+                    requests.answered(label(api), 1, error.as_ref().map_or(Ok(()), Err));
                     let commits = match error {
                         Some(e @ BrokerError::Unsupported { .. }) => return Err(e),
                         Some(e) => Err(rejection_of(&e)),
