@@ -692,13 +692,13 @@ async fn run_clusters(
                 Vec::new(),
             )
         };
-        let describe: Vec<String> = target
+        let mut describe: Vec<String> = target
             .topics
             .iter()
             .map(|t| t.desired.name.to_string())
             .collect();
         // One cluster that cannot be read does not stop the others.
-        let snapshot = match admin.snapshot(&describe).await {
+        let mut snapshot = match admin.snapshot(&describe).await {
             Ok(snapshot) => snapshot,
             Err(e) => {
                 let error = format!("observing {}: {e}; nothing was changed on it", run.label());
@@ -725,6 +725,26 @@ async fn run_clusters(
                 }
             }
         };
+        // A snapshot may leave out the topics it was not asked for: the pruned ones are read
+        // too (one more round trip, only when pruning names topics the first one left out).
+        if run
+            .pruned
+            .iter()
+            .any(|name| !snapshot.topics.contains_key(name.as_str()))
+        {
+            describe.extend(run.pruned.iter().map(|name| name.to_string()));
+            snapshot = match admin.snapshot(&describe).await {
+                Ok(snapshot) => snapshot,
+                Err(e) => {
+                    let error =
+                        format!("observing {}: {e}; nothing was changed on it", run.label());
+                    eprintln!("Error: {error}");
+                    run.error = Some(error);
+                    runs.push(run);
+                    continue;
+                }
+            };
+        }
         let removals: Vec<Removal> = removals
             .into_iter()
             .chain(run.pruned.iter().map(|name| Removal {

@@ -1357,7 +1357,10 @@ async fn apply_prune_deletes_only_the_stacks_undeclared_delete_topics() {
     let seen = broker_topics(&all).await;
     assert!(all.iter().all(|t| seen.topics.contains_key(t)), "applied");
     assert!(
-        seen.topics.contains_key("__tributary_stacks"),
+        broker_topics(&["__tributary_stacks".to_string()])
+            .await
+            .topics
+            .contains_key("__tributary_stacks"),
         "the state topic is created on first use"
     );
 
