@@ -11,6 +11,7 @@ use rdkafka::admin::{AdminOptions, ConfigSource, ResourceSpecifier};
 
 use super::ffi::{self, call_error, Client, Handle};
 use super::lag::batched::GroupRequests;
+use super::identity::RdKafkaIdentityAdmin;
 use super::lag::RdKafkaLagObserver;
 use super::native::{self, NewTopicRequest};
 use super::{BrokerAdmin, BrokerError, ClientSettings, ClusterInfo, NewTopic, TopicOutcome};
@@ -42,6 +43,9 @@ pub struct RdKafkaAdmin {
     cannot_describe: AtomicBool,
     /// The batched consumer-group requests of the lag observers over this client.
     groups: Arc<GroupRequests>,
+    /// The first bootstrap server when the connection is not TLS (where ApiVersions can be
+    /// asked directly, see [`super::api_versions`]).
+    plaintext_bootstrap: Option<String>,
 }
 
 impl RdKafkaAdmin {
@@ -52,6 +56,7 @@ impl RdKafkaAdmin {
             narrow: AtomicBool::new(true),
             cannot_describe: AtomicBool::new(false),
             groups: Arc::new(GroupRequests::new(settings)),
+            plaintext_bootstrap: plaintext_bootstrap(settings),
         })
     }
 
@@ -60,6 +65,11 @@ impl RdKafkaAdmin {
     /// requests' connections and coordinators for every observer of this admin.
     pub fn lag_observer(&self) -> RdKafkaLagObserver {
         RdKafkaLagObserver::with_client(self.client.clone(), self.groups.clone())
+    }
+
+    /// The identity admin (ACLs, SCRAM credentials) of the same cluster over this admin's client.
+    pub fn identity_admin(&self) -> RdKafkaIdentityAdmin {
+        RdKafkaIdentityAdmin::with_client(self.client.clone(), self.plaintext_bootstrap.clone())
     }
 
     /// Runs a blocking native call (one `api` request) off the async runtime, keeping the client
@@ -250,6 +260,20 @@ fn observed(partitions: i32, replication_factor: i32) -> ObservedTopic {
     }
 }
 
+/// The first bootstrap server, when the connection is not TLS (`plaintext`, the default, or
+/// `sasl_plaintext`: Kafka answers ApiVersions before authentication).
+fn plaintext_bootstrap(settings: &ClientSettings) -> Option<String> {
+    let protocol = settings
+        .properties
+        .get("security.protocol")
+        .map_or("plaintext".to_owned(), |p| p.to_ascii_lowercase());
+    matches!(protocol.as_str(), "plaintext" | "sasl_plaintext")
+        .then(|| settings.bootstrap_servers.split(',').next())
+        .flatten()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+}
+
 impl BrokerAdmin for RdKafkaAdmin {
     fn snapshot_tallied<'a>(
         &'a self,
@@ -418,5 +442,37 @@ impl BrokerAdmin for RdKafkaAdmin {
             })
         }
         .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_versions_are_asked_of_the_first_bootstrap_server_only_without_tls() {
+        let mut settings = ClientSettings::plaintext(" a:9092 ,b:9092", Duration::from_secs(1));
+        assert_eq!(plaintext_bootstrap(&settings).as_deref(), Some("a:9092"));
+        for (protocol, probed) in [
+            ("SASL_PLAINTEXT", true),
+            ("ssl", false),
+            ("sasl_ssl", false),
+        ] {
+            settings
+                .properties
+                .insert("security.protocol".into(), protocol.into());
+            assert_eq!(
+                plaintext_bootstrap(&settings).is_some(),
+                probed,
+                "{protocol}"
+            );
+        }
+        settings.properties.remove("security.protocol");
+        assert!(
+            plaintext_bootstrap(&settings).is_some(),
+            "plaintext by default"
+        );
+        settings.bootstrap_servers = String::new();
+        assert_eq!(plaintext_bootstrap(&settings), None);
     }
 }

@@ -17,6 +17,7 @@ mod cli;
 mod crds;
 mod day2;
 mod e2e;
+mod identity;
 mod lag;
 mod lag_wire;
 mod layers;
