@@ -309,7 +309,7 @@ mod tests {
         Sasl {
             mechanism,
             username: user.into(),
-            password: Sensitive::new(password.into()),
+            password: Sensitive::new(password),
         }
     }
 

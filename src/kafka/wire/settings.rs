@@ -166,7 +166,7 @@ mod tests {
         }
         for (k, v) in secrets {
             c.secret_properties
-                .insert((*k).into(), Sensitive::new((*v).into()));
+                .insert((*k).into(), Sensitive::new(*v));
         }
         c
     }

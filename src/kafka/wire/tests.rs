@@ -101,7 +101,7 @@ fn sasl(mechanism: Mechanism, password: &str) -> Sasl {
     Sasl {
         mechanism,
         username: "svc".into(),
-        password: Sensitive::new(password.into()),
+        password: Sensitive::new(password),
     }
 }
 
