@@ -8,7 +8,7 @@
 //! - [`model`]: parsed values every kind shares (names, field errors, the topic-config catalogue);
 //! - [`kafka`]: broker access from a KafkaCluster's settings;
 //! - [`runtime`]: what every controller shares (the Context, caches, metrics, error policy);
-//! - the rooms, each a kind's pipeline end to end: [`clusters`], [`topics`], [`workloads`],
+//! - the rooms, each a kind's pipeline end to end: [`clusters`], [`topics`], [`users`], [`workloads`],
 //!   [`topologies`];
 //! - [`manifest`]: manifests read from files, validated with the rooms' own rules;
 //! - [`operator`]: the process (controllers registered per kind, leader election, HTTP);
@@ -24,4 +24,5 @@ pub mod operator;
 pub mod runtime;
 pub mod topics;
 pub mod topologies;
+pub mod users;
 pub mod workloads;
