@@ -1,0 +1,266 @@
+//! From a `KafkaUser` spec to what should be on the broker: the principal, the SCRAM
+//! credential (where its password comes from) and the ACL bindings, one per operation of each
+//! rule, sorted and without duplicates.
+
+use crate::api::{self, AuthenticationType, KafkaUser, SecretKeySelector};
+use crate::kafka::identity::{
+    user_principal, AclBinding, AclOperation, AclPattern, AclPermission, AclResourceType,
+    ScramMechanism, CLUSTER_RESOURCE_NAME,
+};
+use crate::model::FieldError;
+
+use super::validate::validate_user;
+
+/// A user as it should be on the broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredUser {
+    /// `User:<userName>` for SCRAM, `User:<subject>` for TLS.
+    pub principal: String,
+    /// SCRAM only.
+    pub credential: Option<DesiredCredential>,
+    /// Sorted, each once.
+    pub bindings: Vec<AclBinding>,
+}
+
+/// A SCRAM credential and where its password comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredCredential {
+    /// The SCRAM user name.
+    pub user: String,
+    pub mechanism: ScramMechanism,
+    /// The Secret the operator writes and owns (`username`, `password`, `sasl.jaas.config`).
+    pub secret_name: String,
+    /// The password's source; `None`: generated into `secret_name`.
+    pub password_from: Option<SecretKeySelector>,
+}
+
+/// Validates `user` and resolves what it asks for; every problem is reported.
+pub fn desired_user(user: &KafkaUser) -> Result<DesiredUser, Vec<FieldError>> {
+    let errors = validate_user(user);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let spec = &user.spec;
+    let auth = &spec.authentication;
+    let (principal, credential) = match auth.type_ {
+        AuthenticationType::Tls => (
+            user_principal(auth.subject.as_deref().unwrap_or_default()),
+            None,
+        ),
+        AuthenticationType::ScramSha256 | AuthenticationType::ScramSha512 => {
+            let name = spec
+                .user_name
+                .clone()
+                .or_else(|| user.metadata.name.clone())
+                .unwrap_or_default();
+            let mechanism = if auth.type_ == AuthenticationType::ScramSha256 {
+                ScramMechanism::Sha256
+            } else {
+                ScramMechanism::Sha512
+            };
+            (
+                user_principal(&name),
+                Some(DesiredCredential {
+                    user: name,
+                    mechanism,
+                    secret_name: user.secret_name().unwrap_or_default(),
+                    password_from: auth.password_from.as_ref().map(|p| p.secret_key_ref.clone()),
+                }),
+            )
+        }
+    };
+    let mut bindings: Vec<AclBinding> = spec
+        .authorization
+        .iter()
+        .flat_map(|a| &a.acls)
+        .flat_map(|rule| {
+            let principal = &principal;
+            rule.operations.iter().map(move |op| AclBinding {
+                resource_type: resource_type(rule.resource.type_),
+                resource_name: match rule.resource.type_ {
+                    api::AclResourceType::Cluster => CLUSTER_RESOURCE_NAME.to_owned(),
+                    _ => rule.resource.name.clone().unwrap_or_default(),
+                },
+                pattern: match rule.resource.pattern_type {
+                    api::AclPatternType::Literal => AclPattern::Literal,
+                    api::AclPatternType::Prefixed => AclPattern::Prefixed,
+                },
+                principal: principal.clone(),
+                host: rule.host.clone(),
+                operation: operation(*op),
+                permission: match rule.type_ {
+                    api::AclPermission::Allow => AclPermission::Allow,
+                    api::AclPermission::Deny => AclPermission::Deny,
+                },
+            })
+        })
+        .collect();
+    bindings.sort();
+    bindings.dedup();
+    Ok(DesiredUser {
+        principal,
+        credential,
+        bindings,
+    })
+}
+
+/// The broker's resource type for the manifest's.
+pub fn resource_type(t: api::AclResourceType) -> AclResourceType {
+    match t {
+        api::AclResourceType::Topic => AclResourceType::Topic,
+        api::AclResourceType::Group => AclResourceType::Group,
+        api::AclResourceType::TransactionalId => AclResourceType::TransactionalId,
+        api::AclResourceType::Cluster => AclResourceType::Cluster,
+    }
+}
+
+/// The broker's operation for the manifest's.
+pub fn operation(op: api::AclOperation) -> AclOperation {
+    match op {
+        api::AclOperation::All => AclOperation::All,
+        api::AclOperation::Read => AclOperation::Read,
+        api::AclOperation::Write => AclOperation::Write,
+        api::AclOperation::Create => AclOperation::Create,
+        api::AclOperation::Delete => AclOperation::Delete,
+        api::AclOperation::Alter => AclOperation::Alter,
+        api::AclOperation::Describe => AclOperation::Describe,
+        api::AclOperation::ClusterAction => AclOperation::ClusterAction,
+        api::AclOperation::DescribeConfigs => AclOperation::DescribeConfigs,
+        api::AclOperation::AlterConfigs => AclOperation::AlterConfigs,
+        api::AclOperation::IdempotentWrite => AclOperation::IdempotentWrite,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{
+        AclResource, AclRule, KafkaUserSpec, PasswordSource, UserAuthentication,
+        UserAuthorization,
+    };
+
+    fn user(type_: AuthenticationType, acls: Vec<AclRule>) -> KafkaUser {
+        let mut u = KafkaUser::new(
+            "orders",
+            KafkaUserSpec {
+                cluster_ref: "prod".into(),
+                user_name: None,
+                authentication: UserAuthentication {
+                    type_,
+                    secret_name: None,
+                    password_from: None,
+                    subject: (type_ == AuthenticationType::Tls).then(|| "CN=orders,O=acme".into()),
+                    password: None,
+                },
+                authorization: Some(UserAuthorization { acls }),
+            },
+        );
+        u.metadata.namespace = Some("shop".into());
+        u
+    }
+
+    fn rule(t: api::AclResourceType, name: Option<&str>, ops: &[api::AclOperation]) -> AclRule {
+        AclRule {
+            resource: AclResource {
+                type_: t,
+                name: name.map(Into::into),
+                pattern_type: api::AclPatternType::Literal,
+            },
+            operations: ops.to_vec(),
+            host: "*".into(),
+            type_: api::AclPermission::Allow,
+        }
+    }
+
+    #[test]
+    fn every_operation_of_every_rule_is_one_binding_sorted_and_once() {
+        let u = user(
+            AuthenticationType::ScramSha512,
+            vec![
+                rule(
+                    api::AclResourceType::Topic,
+                    Some("orders"),
+                    &[api::AclOperation::Write, api::AclOperation::Describe],
+                ),
+                rule(
+                    api::AclResourceType::Topic,
+                    Some("orders"),
+                    &[api::AclOperation::Write],
+                ),
+                rule(
+                    api::AclResourceType::Cluster,
+                    None,
+                    &[api::AclOperation::IdempotentWrite],
+                ),
+            ],
+        );
+        let d = desired_user(&u).unwrap();
+        assert_eq!(d.principal, "User:orders");
+        let lines: Vec<String> = d.bindings.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            lines,
+            vec![
+                "User:orders WRITE topic orders",
+                "User:orders DESCRIBE topic orders",
+                "User:orders IDEMPOTENT_WRITE cluster kafka-cluster",
+            ]
+        );
+        assert_eq!(
+            d.credential,
+            Some(DesiredCredential {
+                user: "orders".into(),
+                mechanism: ScramMechanism::Sha512,
+                secret_name: "orders-kafka".into(),
+                password_from: None,
+            })
+        );
+    }
+
+    #[test]
+    fn scram_names_tls_subjects_and_password_sources() {
+        let mut u = user(AuthenticationType::ScramSha256, vec![]);
+        u.spec.user_name = Some("orders-service".into());
+        u.spec.authentication.secret_name = Some("orders-creds".into());
+        u.spec.authentication.password_from = Some(PasswordSource {
+            secret_key_ref: SecretKeySelector {
+                name: "vault-orders".into(),
+                key: "pw".into(),
+            },
+        });
+        let d = desired_user(&u).unwrap();
+        assert_eq!(d.principal, "User:orders-service");
+        let c = d.credential.unwrap();
+        assert_eq!((c.user.as_str(), c.mechanism), ("orders-service", ScramMechanism::Sha256));
+        assert_eq!(c.secret_name, "orders-creds");
+        assert_eq!(c.password_from.unwrap().name, "vault-orders");
+
+        let tls = desired_user(&user(AuthenticationType::Tls, vec![])).unwrap();
+        assert_eq!(tls.principal, "User:CN=orders,O=acme");
+        assert_eq!(tls.credential, None);
+    }
+
+    #[test]
+    fn an_invalid_spec_resolves_to_its_problems() {
+        let u = user(
+            AuthenticationType::ScramSha512,
+            vec![rule(
+                api::AclResourceType::Group,
+                Some("g"),
+                &[api::AclOperation::Write],
+            )],
+        );
+        let errors = desired_user(&u).unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].path, "spec.authorization.acls[0].operations[0]");
+    }
+
+    #[test]
+    fn the_manifest_and_the_broker_name_the_same_operations() {
+        for op in api::AclOperation::ALL {
+            assert_eq!(
+                operation(*op).as_str().replace('_', ""),
+                op.as_str().to_uppercase()
+            );
+        }
+    }
+}
