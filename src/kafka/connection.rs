@@ -21,6 +21,10 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Sensitive(String);
 
 impl Sensitive {
+    pub fn new(value: impl Into<String>) -> Self {
+        Sensitive(value.into())
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }

@@ -2,10 +2,12 @@
 //! librdkafka implementation. Every operation takes a batch and makes one broker request.
 //! Every call tells the requests it made ([`RequestTally`]); the broker layer records no
 //! metrics itself. [`RecordStore`]: keyed records in a compacted topic (the CLI's stacks).
+//! [`identity`]: ACL bindings and SCRAM credentials ([`identity::IdentityAdmin`]).
 
 pub mod api_versions;
 mod connection;
 mod ffi;
+pub mod identity;
 pub mod lag;
 #[cfg(any(test, feature = "test-util"))]
 pub mod memory;

@@ -1,4 +1,5 @@
-//! Broker calls, counted: [`Instrumented`] wraps a [`BrokerAdmin`] or a [`LagObserver`] and hands
+//! Broker calls, counted: [`Instrumented`] wraps a [`BrokerAdmin`], an [`IdentityAdmin`] or a
+//! [`LagObserver`] and hands
 //! the [`RequestTally`] of every call it forwards to a [`RequestSink`] — the metrics registry
 //! ([`crate::runtime::metrics::Metrics`]: `tributary_broker_requests_total`), a
 //! [`RequestCounter`] (the request counts of logs, benchmarks and tests), or both. The broker
@@ -10,6 +11,10 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 
+use crate::kafka::identity::{
+    AclBinding, AclListing, AclOutcome, IdentityAdmin, ScramDeletion, ScramUpsert, UserOutcome,
+    UserScramCredentials,
+};
 use crate::kafka::lag::{GroupLag, GroupQuery, LagObserver};
 use crate::kafka::{
     BrokerAdmin, BrokerError, BrokerSnapshot, ClusterInfo, ConfigChange, NewTopic, RequestTally,
@@ -171,6 +176,48 @@ impl<T: BrokerAdmin, S: RequestSink> BrokerAdmin for Instrumented<T, S> {
     }
 }
 
+impl<T: IdentityAdmin, S: RequestSink> IdentityAdmin for Instrumented<T, S> {
+    fn describe_acls_tallied<'a>(
+        &'a self,
+        requests: &'a mut RequestTally,
+    ) -> BoxFuture<'a, Result<AclListing, BrokerError>> {
+        forward!(self, requests, describe_acls_tallied())
+    }
+
+    fn create_acls_tallied<'a>(
+        &'a self,
+        bindings: &'a [AclBinding],
+        requests: &'a mut RequestTally,
+    ) -> BoxFuture<'a, Result<Vec<AclOutcome>, BrokerError>> {
+        forward!(self, requests, create_acls_tallied(bindings))
+    }
+
+    fn delete_acls_tallied<'a>(
+        &'a self,
+        bindings: &'a [AclBinding],
+        requests: &'a mut RequestTally,
+    ) -> BoxFuture<'a, Result<Vec<AclOutcome>, BrokerError>> {
+        forward!(self, requests, delete_acls_tallied(bindings))
+    }
+
+    fn describe_scram_tallied<'a>(
+        &'a self,
+        users: &'a [String],
+        requests: &'a mut RequestTally,
+    ) -> BoxFuture<'a, Result<Vec<UserScramCredentials>, BrokerError>> {
+        forward!(self, requests, describe_scram_tallied(users))
+    }
+
+    fn alter_scram_tallied<'a>(
+        &'a self,
+        upserts: &'a [ScramUpsert],
+        deletions: &'a [ScramDeletion],
+        requests: &'a mut RequestTally,
+    ) -> BoxFuture<'a, Result<Vec<UserOutcome>, BrokerError>> {
+        forward!(self, requests, alter_scram_tallied(upserts, deletions))
+    }
+}
+
 impl<T: LagObserver, S: RequestSink> LagObserver for Instrumented<T, S> {
     fn observe_tallied<'a>(
         &'a self,
@@ -230,6 +277,32 @@ mod tests {
             ]
         );
         assert_eq!(admin.sink.1.get(), 4);
+        assert_eq!(admin.sink.1.get(), broker.requests_made());
+    }
+
+    #[tokio::test]
+    async fn identity_calls_report_their_requests_by_api_and_outcome() {
+        use crate::kafka::identity::memory::MemoryIdentity;
+        use crate::kafka::identity::{AclOperation, AclResourceType};
+        let broker = Arc::new(MemoryIdentity::like_tansu());
+        let seen = Arc::new(Seen::default());
+        let admin = Instrumented::new(broker.clone(), (seen.clone(), RequestCounter::default()));
+        let b = AclBinding::allow("User:a", AclOperation::Read, AclResourceType::Topic, "t");
+        admin.create_acls(std::slice::from_ref(&b)).await.unwrap();
+        let mut tally = RequestTally::default();
+        admin.describe_acls_tallied(&mut tally).await.unwrap();
+        assert_eq!(tally.total(), 1);
+        assert!(admin.delete_acls(&[b]).await.is_err());
+        admin.describe_scram(&["a".into()]).await.unwrap();
+        assert_eq!(
+            *seen.0.lock().unwrap(),
+            [
+                ("CreateAcls", "ok", 1),
+                ("DescribeAcls", "ok", 1),
+                ("DeleteAcls", "unsupported", 1),
+                ("DescribeUserScramCredentials", "ok", 1),
+            ]
+        );
         assert_eq!(admin.sink.1.get(), broker.requests_made());
     }
 
