@@ -15,13 +15,16 @@ use super::instrumented::{Instrumented, RequestCounter};
 use super::metrics::Metrics;
 use super::Options;
 use crate::api::{KafkaCluster, KafkaTopic};
+use crate::kafka::identity::IdentityAdmin;
 use crate::kafka::lag::LagObserver;
 use crate::kafka::{BrokerAdmin, BrokerError, ClientSettings, KubeSecrets, RdKafkaAdmin};
 
-/// The broker clients of one cluster: admin access and lag observation.
+/// The broker clients of one cluster: admin access, lag observation, and ACLs and SCRAM
+/// credentials (`None`: the client has no identity admin; the users room reports that).
 pub struct BrokerClients {
     pub admin: Arc<dyn BrokerAdmin>,
     pub lag: Arc<dyn LagObserver>,
+    pub identity: Option<Arc<dyn IdentityAdmin>>,
 }
 
 /// Opens the broker clients of a cluster (librdkafka in production, one client for both; in
@@ -38,6 +41,7 @@ pub fn rdkafka_connect() -> ConnectFn {
         Ok(BrokerClients {
             admin: Arc::new(admin),
             lag: Arc::new(lag),
+            identity: None,
         })
     })
 }
@@ -160,6 +164,8 @@ pub struct Connection {
     fingerprint: String,
     pub admin: Arc<dyn BrokerAdmin>,
     pub lag: Arc<dyn LagObserver>,
+    /// ACLs and SCRAM credentials (counted in the metrics); `None`: the client has none.
+    pub identity: Option<Arc<dyn IdentityAdmin>>,
     admin_requests: RequestCounter,
     request_timeout: Duration,
     attached: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
@@ -236,6 +242,9 @@ impl ClusterConnections {
                 (self.metrics.clone(), admin_requests.clone()),
             )),
             lag: Arc::new(Instrumented::new(clients.lag, self.metrics.clone())),
+            identity: clients.identity.map(|i| {
+                Arc::new(Instrumented::new(i, self.metrics.clone())) as Arc<dyn IdentityAdmin>
+            }),
             admin_requests,
             request_timeout: settings.timeout,
             attached: Mutex::new(HashMap::new()),

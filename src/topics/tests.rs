@@ -144,6 +144,7 @@ fn context(
         Ok(crate::runtime::BrokerClients {
             admin: broker.clone() as Arc<dyn BrokerAdmin>,
             lag: Arc::new(crate::kafka::lag::MemoryLagObserver::new()),
+            identity: None,
         })
     });
     let options = Options {

@@ -4,12 +4,11 @@
 
 use crate::api::{self, AuthenticationType, KafkaUser, SecretKeySelector};
 use crate::kafka::identity::{
-    user_principal, AclBinding, AclOperation, AclPattern, AclPermission, AclResourceType,
-    ScramMechanism, CLUSTER_RESOURCE_NAME,
+    user_principal, AclBinding, AclPattern, AclPermission, ScramMechanism, CLUSTER_RESOURCE_NAME,
 };
 use crate::model::FieldError;
 
-use super::validate::validate_user;
+use super::validate::{operation, resource_type, validate_user};
 
 /// A user as it should be on the broker.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +31,20 @@ pub struct DesiredCredential {
     pub secret_name: String,
     /// The password's source; `None`: generated into `secret_name`.
     pub password_from: Option<SecretKeySelector>,
+}
+
+/// The principal `user` claims, as its spec reads (valid or not): `User:<subject>` for TLS,
+/// else `User:<userName or metadata.name>`.
+pub fn claimed_principal(user: &KafkaUser) -> Option<String> {
+    let spec = &user.spec;
+    let name = match spec.authentication.type_ {
+        AuthenticationType::Tls => spec.authentication.subject.as_deref()?,
+        _ => spec
+            .user_name
+            .as_deref()
+            .or(user.metadata.name.as_deref())?,
+    };
+    Some(user_principal(name))
 }
 
 /// Validates `user` and resolves what it asks for; every problem is reported.
@@ -64,7 +77,10 @@ pub fn desired_user(user: &KafkaUser) -> Result<DesiredUser, Vec<FieldError>> {
                     user: name,
                     mechanism,
                     secret_name: user.secret_name().unwrap_or_default(),
-                    password_from: auth.password_from.as_ref().map(|p| p.secret_key_ref.clone()),
+                    password_from: auth
+                        .password_from
+                        .as_ref()
+                        .map(|p| p.secret_key_ref.clone()),
                 }),
             )
         }
@@ -104,39 +120,11 @@ pub fn desired_user(user: &KafkaUser) -> Result<DesiredUser, Vec<FieldError>> {
     })
 }
 
-/// The broker's resource type for the manifest's.
-pub fn resource_type(t: api::AclResourceType) -> AclResourceType {
-    match t {
-        api::AclResourceType::Topic => AclResourceType::Topic,
-        api::AclResourceType::Group => AclResourceType::Group,
-        api::AclResourceType::TransactionalId => AclResourceType::TransactionalId,
-        api::AclResourceType::Cluster => AclResourceType::Cluster,
-    }
-}
-
-/// The broker's operation for the manifest's.
-pub fn operation(op: api::AclOperation) -> AclOperation {
-    match op {
-        api::AclOperation::All => AclOperation::All,
-        api::AclOperation::Read => AclOperation::Read,
-        api::AclOperation::Write => AclOperation::Write,
-        api::AclOperation::Create => AclOperation::Create,
-        api::AclOperation::Delete => AclOperation::Delete,
-        api::AclOperation::Alter => AclOperation::Alter,
-        api::AclOperation::Describe => AclOperation::Describe,
-        api::AclOperation::ClusterAction => AclOperation::ClusterAction,
-        api::AclOperation::DescribeConfigs => AclOperation::DescribeConfigs,
-        api::AclOperation::AlterConfigs => AclOperation::AlterConfigs,
-        api::AclOperation::IdempotentWrite => AclOperation::IdempotentWrite,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::api::{
-        AclResource, AclRule, KafkaUserSpec, PasswordSource, UserAuthentication,
-        UserAuthorization,
+        AclResource, AclRule, KafkaUserSpec, PasswordSource, UserAuthentication, UserAuthorization,
     };
 
     fn user(type_: AuthenticationType, acls: Vec<AclRule>) -> KafkaUser {
@@ -230,7 +218,10 @@ mod tests {
         let d = desired_user(&u).unwrap();
         assert_eq!(d.principal, "User:orders-service");
         let c = d.credential.unwrap();
-        assert_eq!((c.user.as_str(), c.mechanism), ("orders-service", ScramMechanism::Sha256));
+        assert_eq!(
+            (c.user.as_str(), c.mechanism),
+            ("orders-service", ScramMechanism::Sha256)
+        );
         assert_eq!(c.secret_name, "orders-creds");
         assert_eq!(c.password_from.unwrap().name, "vault-orders");
 

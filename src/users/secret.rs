@@ -80,7 +80,13 @@ fn value(secret: &Secret, key: &str) -> Option<String> {
         .as_ref()
         .and_then(|d| d.get(key))
         .and_then(|b| String::from_utf8(b.0.clone()).ok())
-        .or_else(|| secret.string_data.as_ref().and_then(|d| d.get(key)).cloned())
+        .or_else(|| {
+            secret
+                .string_data
+                .as_ref()
+                .and_then(|d| d.get(key))
+                .cloned()
+        })
 }
 
 fn version(secret: &Secret) -> String {
@@ -94,7 +100,11 @@ fn version(secret: &Secret) -> String {
 /// Whether `secret` is owned by `user` (an owner reference with its uid).
 fn owned_by(secret: &Secret, user: &KafkaUser) -> bool {
     let uid = user.metadata.uid.as_deref();
-    uid.is_some() && secret.owner_references().iter().any(|r| Some(r.uid.as_str()) == uid)
+    uid.is_some()
+        && secret
+            .owner_references()
+            .iter()
+            .any(|r| Some(r.uid.as_str()) == uid)
 }
 
 /// The data the owned Secret should hold.
@@ -107,18 +117,17 @@ fn data(credential: &DesiredCredential, password: &str) -> BTreeMap<String, Stri
 }
 
 /// The owned Secret with `password` (pure: what is applied).
-pub fn render(
-    user: &KafkaUser,
-    credential: &DesiredCredential,
-    password: &str,
-) -> Option<Secret> {
+pub fn render(user: &KafkaUser, credential: &DesiredCredential, password: &str) -> Option<Secret> {
     let owner = user.controller_owner_ref(&())?;
     Some(Secret {
         metadata: ObjectMeta {
             name: Some(credential.secret_name.clone()),
             namespace: user.namespace(),
             labels: Some(BTreeMap::from([
-                ("app.kubernetes.io/managed-by".to_owned(), "tributary".to_owned()),
+                (
+                    "app.kubernetes.io/managed-by".to_owned(),
+                    "tributary".to_owned(),
+                ),
                 ("tributary.io/kafka-user".to_owned(), user.name_any()),
             ])),
             owner_references: Some(vec![owner]),
@@ -265,15 +274,23 @@ mod tests {
             secret_name: "orders-kafka".into(),
             password_from: None,
         };
-        assert!(render(&user, &credential, "pw").is_none(), "no uid, no owner");
+        assert!(
+            render(&user, &credential, "pw").is_none(),
+            "no uid, no owner"
+        );
         user.metadata.uid = Some("u-1".into());
         let secret = render(&user, &credential, "pw").unwrap();
         assert_eq!(secret.metadata.name.as_deref(), Some("orders-kafka"));
         assert!(owned_by(&secret, &user));
         let owner = &secret.metadata.owner_references.as_ref().unwrap()[0];
-        assert_eq!((owner.kind.as_str(), owner.controller), ("KafkaUser", Some(true)));
+        assert_eq!(
+            (owner.kind.as_str(), owner.controller),
+            ("KafkaUser", Some(true))
+        );
         assert_eq!(value(&secret, USERNAME_KEY).as_deref(), Some("orders"));
         assert_eq!(value(&secret, PASSWORD_KEY).as_deref(), Some("pw"));
-        assert!(value(&secret, JAAS_KEY).unwrap().contains("username=\"orders\""));
+        assert!(value(&secret, JAAS_KEY)
+            .unwrap()
+            .contains("username=\"orders\""));
     }
 }

@@ -7,6 +7,7 @@
 use crate::api::{
     AclOperation, AclPatternType, AclResourceType, AclRule, AuthenticationType, KafkaUser,
 };
+use crate::kafka::identity::{self, CLUSTER_RESOURCE_NAME};
 use crate::model::{DataKey, DnsSubdomain, FieldError, TopicName};
 
 /// Longest SCRAM user name Tributary sets on a broker (Kafka's own limit for topic names: user
@@ -16,38 +17,41 @@ pub const MAX_USER_NAME_LEN: usize = 249;
 /// Longest topic prefix: a prefix longer than Kafka's longest topic name matches nothing.
 const MAX_TOPIC_PREFIX_LEN: usize = 249;
 
-/// The name of the cluster resource in Kafka's ACLs (the only one there is).
-pub const CLUSTER_RESOURCE_NAME: &str = "kafka-cluster";
-
-/// The operations Kafka defines on `resource`: an ACL granting any other is refused by the
-/// broker's authorizer or never checked.
-pub fn operations_of(resource: AclResourceType) -> &'static [AclOperation] {
-    use AclOperation::*;
-    match resource {
-        AclResourceType::Topic => &[
-            All,
-            Read,
-            Write,
-            Create,
-            Delete,
-            Alter,
-            Describe,
-            DescribeConfigs,
-            AlterConfigs,
-        ],
-        AclResourceType::Group => &[All, Read, Describe, Delete],
-        AclResourceType::TransactionalId => &[All, Write, Describe],
-        AclResourceType::Cluster => &[
-            All,
-            Create,
-            Alter,
-            Describe,
-            ClusterAction,
-            DescribeConfigs,
-            AlterConfigs,
-            IdempotentWrite,
-        ],
+/// The broker's resource type for the manifest's.
+pub fn resource_type(t: AclResourceType) -> identity::AclResourceType {
+    match t {
+        AclResourceType::Topic => identity::AclResourceType::Topic,
+        AclResourceType::Group => identity::AclResourceType::Group,
+        AclResourceType::TransactionalId => identity::AclResourceType::TransactionalId,
+        AclResourceType::Cluster => identity::AclResourceType::Cluster,
     }
+}
+
+/// The broker's operation for the manifest's.
+pub fn operation(op: AclOperation) -> identity::AclOperation {
+    use identity::AclOperation as Kafka;
+    match op {
+        AclOperation::All => Kafka::All,
+        AclOperation::Read => Kafka::Read,
+        AclOperation::Write => Kafka::Write,
+        AclOperation::Create => Kafka::Create,
+        AclOperation::Delete => Kafka::Delete,
+        AclOperation::Alter => Kafka::Alter,
+        AclOperation::Describe => Kafka::Describe,
+        AclOperation::ClusterAction => Kafka::ClusterAction,
+        AclOperation::DescribeConfigs => Kafka::DescribeConfigs,
+        AclOperation::AlterConfigs => Kafka::AlterConfigs,
+        AclOperation::IdempotentWrite => Kafka::IdempotentWrite,
+    }
+}
+
+/// The operations (as manifests spell them) Kafka's authorizer checks on `resource`.
+pub fn operations_of(resource: AclResourceType) -> Vec<AclOperation> {
+    AclOperation::ALL
+        .iter()
+        .copied()
+        .filter(|op| operation(*op).applies_to(resource_type(resource)))
+        .collect()
 }
 
 /// Whether `name` is a SCRAM user name Kafka accepts and that is safe in a principal
@@ -422,7 +426,7 @@ mod tests {
         );
         assert_eq!(
             messages(&user),
-            vec!["spec.authorization.acls[0].operations[1]: Write does not apply to a group resource; it takes All, Read, Describe, Delete"]
+            vec!["spec.authorization.acls[0].operations[1]: Write does not apply to a group resource; it takes All, Read, Delete, Describe"]
         );
         let cluster_read = with_acls(
             scram("orders"),

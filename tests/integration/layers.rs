@@ -13,7 +13,7 @@ const LAYERS: &[&[&str]] = &[
     &["kafka"],
     &["runtime"],
     &["clusters"],
-    &["topics"],
+    &["topics", "users"],
     &["workloads"],
     &["topologies"],
     &["manifest", "operator"],
