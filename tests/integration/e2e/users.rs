@@ -1,0 +1,308 @@
+//! KafkaUser end to end: the real controllers against the emulator, the test broker for the
+//! cluster, and the in-memory identity admin for ACLs and SCRAM credentials: a user gets its
+//! Secret, its ACLs and `Ready`; drift is repaired; deletion removes its ACLs and credentials
+//! and releases the finalizer; the newer of two claimants gets `ResourceConflict`; a broker
+//! without DeleteAcls gets the `BrokerUnsupported` refusal naming it, the rest still done.
+
+use super::*;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{DeleteParams, PostParams};
+use kube::Api;
+use tributary::api::{KafkaUser, KafkaUserStatus};
+use tributary::kafka::identity::memory::MemoryIdentity;
+use tributary::kafka::identity::{
+    user_principal, AclBinding, AclOperation, AclResourceType, ScramMechanism,
+};
+
+/// Emulator + operator whose clusters' identity admin is `identity`.
+async fn start_with_identity(identity: Arc<MemoryIdentity>) -> Running {
+    let inner = runtime::rdkafka_connect();
+    let connect: runtime::ConnectFn = Arc::new(move |settings| {
+        let mut clients = inner(settings)?;
+        clients.identity = Some(identity.clone());
+        Ok(clients)
+    });
+    start_with_connect(&crds::all(), options(), connect).await
+}
+
+fn user(name: &str, user_name: Option<&str>, topics: &[&str]) -> KafkaUser {
+    let mut spec = json!({
+        "clusterRef": "local",
+        "authentication": {"type": "scram-sha-512"},
+        "authorization": {"acls": [
+            {"resource": {"type": "topic", "name": topics[0]}, "operations": ["Write", "Describe"]},
+            {"resource": {"type": "group", "name": format!("{name}-group")}, "operations": ["Read"]}
+        ]}
+    });
+    if let Some(n) = user_name {
+        spec["userName"] = n.into();
+    }
+    serde_json::from_value(json!({
+        "apiVersion": "tributary.io/v1alpha1", "kind": "KafkaUser",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": spec
+    }))
+    .unwrap()
+}
+
+fn users(env: &Env) -> Api<KafkaUser> {
+    Api::namespaced(env.client.clone(), NAMESPACE)
+}
+
+async fn status(env: &Env, name: &str) -> Option<KafkaUserStatus> {
+    users(env)
+        .get_opt(name)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|u| u.status)
+}
+
+async fn wait_reason(env: &Env, name: &str, reason: &str) -> KafkaUserStatus {
+    env.eventually(&format!("KafkaUser {name} reports {reason}"), || async {
+        status(env, name)
+            .await
+            .and_then(|s| ready_reason(&s.conditions))
+            .is_some_and(|(_, r)| r == reason)
+    })
+    .await;
+    status(env, name).await.unwrap()
+}
+
+fn binding(user: &str, op: AclOperation, t: AclResourceType, name: &str) -> AclBinding {
+    AclBinding::allow(user_principal(user), op, t, name)
+}
+
+fn secret_value(secret: &Secret, key: &str) -> String {
+    String::from_utf8(secret.data.as_ref().unwrap()[key].0.clone()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_gets_its_secret_acls_and_ready_and_drift_is_repaired() {
+    let identity = Arc::new(MemoryIdentity::new());
+    let r = start_with_identity(identity.clone()).await;
+    users(&r.env)
+        .create(&PostParams::default(), &user("orders", None, &["orders"]))
+        .await
+        .unwrap();
+    let s = wait_reason(&r.env, "orders", "InSync").await;
+    assert_eq!(s.principal.as_deref(), Some("User:orders"));
+    assert_eq!(s.secret_name.as_deref(), Some("orders-kafka"));
+    assert_eq!(
+        s.acls,
+        vec![
+            "User:orders WRITE topic orders",
+            "User:orders DESCRIBE topic orders",
+            "User:orders READ group orders-group",
+        ]
+    );
+    let wanted = vec![
+        binding(
+            "orders",
+            AclOperation::Write,
+            AclResourceType::Topic,
+            "orders",
+        ),
+        binding(
+            "orders",
+            AclOperation::Describe,
+            AclResourceType::Topic,
+            "orders",
+        ),
+        binding(
+            "orders",
+            AclOperation::Read,
+            AclResourceType::Group,
+            "orders-group",
+        ),
+    ];
+    let mut on_broker = identity.acls();
+    on_broker.sort();
+    let mut sorted = wanted.clone();
+    sorted.sort();
+    assert_eq!(on_broker, sorted);
+
+    let secrets: Api<Secret> = Api::namespaced(r.env.client.clone(), NAMESPACE);
+    let secret = secrets.get("orders-kafka").await.unwrap();
+    let owner = &secret.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str()),
+        ("KafkaUser", "orders")
+    );
+    assert_eq!(secret_value(&secret, "username"), "orders");
+    let password = secret_value(&secret, "password");
+    assert_eq!(password.len(), 64);
+    assert!(secret_value(&secret, "sasl.jaas.config").contains("username=\"orders\""));
+    assert!(
+        identity.authenticates("orders", ScramMechanism::Sha512, &password),
+        "the broker takes the Secret's password"
+    );
+
+    // Drift by hand: one granted ACL removed, one extra added for the principal, one of another
+    // principal added. At the next resync the first two are repaired, the third is left alone.
+    let stranger = binding(
+        "stranger",
+        AclOperation::Read,
+        AclResourceType::Topic,
+        "orders",
+    );
+    let extra = binding(
+        "orders",
+        AclOperation::Read,
+        AclResourceType::Topic,
+        "payments",
+    );
+    identity.remove_by_hand(&wanted[0]);
+    identity.add_by_hand(extra.clone());
+    identity.add_by_hand(stranger.clone());
+    r.env
+        .eventually("the drift is repaired", || async {
+            let acls = identity.acls();
+            acls.contains(&wanted[0]) && !acls.contains(&extra)
+        })
+        .await;
+    assert!(
+        identity.acls().contains(&stranger),
+        "never another principal's"
+    );
+    r.env
+        .eventually("a DriftRepaired Event", || async {
+            !drift_notes(&r.env, "orders").await.is_empty()
+        })
+        .await;
+
+    // Re-applying is a no-op: the password stays.
+    let again = secrets.get("orders-kafka").await.unwrap();
+    assert_eq!(secret_value(&again, "password"), password);
+    r.stop().await;
+}
+
+async fn drift_notes(env: &Env, object: &str) -> Vec<String> {
+    let events: Api<k8s_openapi::api::events::v1::Event> =
+        Api::namespaced(env.client.clone(), NAMESPACE);
+    events
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(object))
+        .filter(|e| e.reason.as_deref() == Some("DriftRepaired"))
+        .filter_map(|e| e.note)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_user_removes_its_acls_and_credentials_and_releases_the_finalizer() {
+    let identity = Arc::new(MemoryIdentity::new());
+    let r = start_with_identity(identity.clone()).await;
+    for name in ["orders", "payments"] {
+        users(&r.env)
+            .create(&PostParams::default(), &user(name, None, &[name]))
+            .await
+            .unwrap();
+        wait_reason(&r.env, name, "InSync").await;
+    }
+    assert_eq!(identity.acls().len(), 6);
+    users(&r.env)
+        .delete("orders", &DeleteParams::default())
+        .await
+        .unwrap();
+    r.env
+        .eventually("the KafkaUser is gone", || async {
+            users(&r.env)
+                .get_opt("orders")
+                .await
+                .ok()
+                .flatten()
+                .is_none()
+        })
+        .await;
+    let left = identity.acls();
+    assert_eq!(left.len(), 3, "{left:?}");
+    assert!(left.iter().all(|b| b.principal == "User:payments"));
+    assert!(identity.credentials("orders").is_empty());
+    assert_eq!(identity.credentials("payments").len(), 1);
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_newer_of_two_claimants_of_a_principal_gets_resource_conflict() {
+    let identity = Arc::new(MemoryIdentity::new());
+    let r = start_with_identity(identity.clone()).await;
+    users(&r.env)
+        .create(&PostParams::default(), &user("orders", None, &["orders"]))
+        .await
+        .unwrap();
+    wait_reason(&r.env, "orders", "InSync").await;
+    // Creation times have a resolution of a second.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    users(&r.env)
+        .create(
+            &PostParams::default(),
+            &user("orders-too", Some("orders"), &["payments"]),
+        )
+        .await
+        .unwrap();
+    let s = wait_reason(&r.env, "orders-too", "ResourceConflict").await;
+    let message = &s
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap()
+        .message;
+    assert!(message.contains("KafkaUser 'orders' is older"), "{message}");
+    // The broker holds only what the older one grants.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(identity
+        .acls()
+        .iter()
+        .all(|b| b.resource_name != "payments"));
+    assert_eq!(
+        wait_reason(&r.env, "orders", "InSync").await.acls.len(),
+        3,
+        "the older one is untouched"
+    );
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_without_delete_acls_is_refused_by_name_and_the_rest_goes_ahead() {
+    let identity = Arc::new(MemoryIdentity::like_tansu());
+    let extra = binding(
+        "orders",
+        AclOperation::Read,
+        AclResourceType::Topic,
+        "payments",
+    );
+    identity.add_by_hand(extra.clone());
+    let r = start_with_identity(identity.clone()).await;
+    users(&r.env)
+        .create(&PostParams::default(), &user("orders", None, &["orders"]))
+        .await
+        .unwrap();
+    let s = wait_reason(&r.env, "orders", "BrokerUnsupported").await;
+    let ready = s.conditions.iter().find(|c| c.type_ == "Ready").unwrap();
+    assert_eq!(ready.status, ConditionStatus::False);
+    assert!(ready.message.contains("DeleteAcls"), "{}", ready.message);
+    let stalled = s.conditions.iter().find(|c| c.type_ == "Stalled").unwrap();
+    assert_eq!(stalled.status, ConditionStatus::True);
+    // The creations and the credential went ahead; the extra ACL is still in force, and said so.
+    let acls = identity.acls();
+    assert!(acls.contains(&binding(
+        "orders",
+        AclOperation::Write,
+        AclResourceType::Topic,
+        "orders"
+    )));
+    assert!(acls.contains(&extra));
+    assert!(s
+        .acls
+        .contains(&"User:orders READ topic payments".to_string()));
+    assert_eq!(identity.credentials("orders").len(), 1);
+    r.stop().await;
+}
