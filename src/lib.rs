@@ -8,8 +8,8 @@
 //! - [`model`]: parsed values every kind shares (names, field errors, the topic-config catalogue);
 //! - [`kafka`]: broker access from a KafkaCluster's settings;
 //! - [`runtime`]: what every controller shares (the Context, caches, metrics, error policy);
-//! - the rooms, each a kind's pipeline end to end: [`clusters`], [`topics`], [`users`], [`workloads`],
-//!   [`topologies`];
+//! - the rooms, each a kind's pipeline end to end: [`clusters`], [`topics`], [`users`],
+//!   [`workloads`], [`topologies`];
 //! - [`manifest`]: manifests read from files, validated with the rooms' own rules;
 //! - [`operator`]: the process (controllers registered per kind, leader election, HTTP);
 //! - [`cli`]: the `tributary` command line.
