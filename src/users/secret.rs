@@ -196,28 +196,25 @@ pub async fn credential(
                 .collect()
         })
         .unwrap_or_default();
-    let written = if held.is_none() || current != wanted {
-        let secret = render(user, desired, password.expose()).ok_or_else(|| {
-            SecretError::NotFound("the KafkaUser has no uid yet to own its Secret".into())
-        })?;
-        let mut patch = serde_json::to_value(&secret).unwrap_or_default();
-        patch["apiVersion"] = "v1".into();
-        patch["kind"] = "Secret".into();
-        let applied = api
-            .patch(
-                &desired.secret_name,
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&patch),
-            )
-            .await?;
-        tracing::info!(
-            secret = %desired.secret_name,
-            namespace = %namespace,
-            "user Secret written"
-        );
-        applied
-    } else {
-        held.expect("held when its data is current")
+    let written = match held {
+        Some(secret) if current == wanted => secret,
+        _ => {
+            let secret = render(user, desired, password.expose()).ok_or_else(|| {
+                SecretError::NotFound("the KafkaUser has no uid yet to own its Secret".into())
+            })?;
+            let mut patch = serde_json::to_value(&secret).unwrap_or_default();
+            patch["apiVersion"] = "v1".into();
+            patch["kind"] = "Secret".into();
+            let applied = api
+                .patch(
+                    &desired.secret_name,
+                    &PatchParams::apply(FIELD_MANAGER).force(),
+                    &Patch::Apply(&patch),
+                )
+                .await?;
+            tracing::info!(secret = %desired.secret_name, namespace = %namespace, "user Secret written");
+            applied
+        }
     };
     let version = match source {
         Some((_, v)) => v,
