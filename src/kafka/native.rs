@@ -19,14 +19,14 @@ use super::ffi::{
 use super::{BrokerError, ConfigChange, TopicOutcome};
 
 /// Options, a private result queue, one submitted request, one awaited result event.
-struct Call {
-    options: Options,
-    queue: Queue,
+pub(super) struct Call {
+    pub(super) options: Options,
+    pub(super) queue: Queue,
     timeout: Duration,
 }
 
 impl Call {
-    unsafe fn new(
+    pub(super) unsafe fn new(
         handle: Handle,
         op: rd::rd_kafka_admin_op_t,
         timeout: Duration,
@@ -40,7 +40,7 @@ impl Call {
     }
 
     /// Waits for the result event, failing with the event's own error.
-    unsafe fn wait(&self, api: &'static str) -> Result<Event, BrokerError> {
+    pub(super) unsafe fn wait(&self, api: &'static str) -> Result<Event, BrokerError> {
         // The request timeout bounds the broker round trip; allow a little more for the
         // client's own queueing before declaring the call lost.
         let deadline = Instant::now() + self.timeout + Duration::from_secs(2);

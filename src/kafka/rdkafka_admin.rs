@@ -9,6 +9,7 @@ use futures::FutureExt;
 use rdkafka::admin::{AdminOptions, ConfigSource, ResourceSpecifier};
 
 use super::ffi::{self, call_error, Client, Handle};
+use super::identity::RdKafkaIdentityAdmin;
 use super::lag::RdKafkaLagObserver;
 use super::native::{self, NewTopicRequest};
 use super::{BrokerAdmin, BrokerError, ClientSettings, ClusterInfo, NewTopic, TopicOutcome};
@@ -30,13 +31,26 @@ const FULL_LISTING_MARKERS: &[&str] = &[
 /// A librdkafka admin client for one cluster.
 pub struct RdKafkaAdmin {
     client: Arc<Client>,
+    /// The first bootstrap server when the connection is not TLS (where ApiVersions can be
+    /// asked directly, see [`super::api_versions`]).
+    plaintext_bootstrap: Option<String>,
 }
 
 impl RdKafkaAdmin {
     /// Builds the client. Nothing is contacted until the first request.
     pub fn connect(settings: &ClientSettings) -> Result<Self, BrokerError> {
+        let protocol = settings
+            .properties
+            .get("security.protocol")
+            .map_or("plaintext".to_owned(), |p| p.to_ascii_lowercase());
+        let plaintext_bootstrap = matches!(protocol.as_str(), "plaintext" | "sasl_plaintext")
+            .then(|| settings.bootstrap_servers.split(',').next())
+            .flatten()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty());
         Ok(Self {
             client: Client::connect(settings, "tributary")?,
+            plaintext_bootstrap,
         })
     }
 
@@ -44,6 +58,11 @@ impl RdKafkaAdmin {
     /// (one set of connections, one main queue) for both.
     pub fn lag_observer(&self) -> RdKafkaLagObserver {
         RdKafkaLagObserver::with_client(self.client.clone())
+    }
+
+    /// The identity admin (ACLs, SCRAM credentials) of the same cluster over this admin's client.
+    pub fn identity_admin(&self) -> RdKafkaIdentityAdmin {
+        RdKafkaIdentityAdmin::with_client(self.client.clone(), self.plaintext_bootstrap.clone())
     }
 
     /// Runs a blocking native call (one `api` request) off the async runtime, keeping the client

@@ -19,12 +19,12 @@ use crate::kafka::identity::IdentityAdmin;
 use crate::kafka::lag::LagObserver;
 use crate::kafka::{BrokerAdmin, BrokerError, ClientSettings, KubeSecrets, RdKafkaAdmin};
 
-/// The broker clients of one cluster: admin access, lag observation, and ACLs and SCRAM
-/// credentials (`None`: the client has no identity admin; the users room reports that).
+/// The broker clients of one cluster: admin access, lag observation and identities (ACLs,
+/// SCRAM credentials).
 pub struct BrokerClients {
     pub admin: Arc<dyn BrokerAdmin>,
     pub lag: Arc<dyn LagObserver>,
-    pub identity: Option<Arc<dyn IdentityAdmin>>,
+    pub identity: Arc<dyn IdentityAdmin>,
 }
 
 /// Opens the broker clients of a cluster (librdkafka in production, one client for both; in
@@ -32,16 +32,17 @@ pub struct BrokerClients {
 pub type ConnectFn =
     Arc<dyn Fn(&ClientSettings) -> Result<BrokerClients, BrokerError> + Send + Sync>;
 
-/// The production [`ConnectFn`]: one librdkafka client per cluster, behind both the admin and
-/// the lag observer (which reports group members).
+/// The production [`ConnectFn`]: one librdkafka client per cluster, behind the admin, the lag
+/// observer (which reports group members) and the identity admin.
 pub fn rdkafka_connect() -> ConnectFn {
     Arc::new(|settings| {
         let admin = RdKafkaAdmin::connect(settings)?;
         let lag = admin.lag_observer().describe_members(true);
+        let identity = admin.identity_admin();
         Ok(BrokerClients {
             admin: Arc::new(admin),
             lag: Arc::new(lag),
-            identity: None,
+            identity: Arc::new(identity),
         })
     })
 }
@@ -157,15 +158,16 @@ impl Context {
     }
 }
 
-/// A live connection to one cluster: its admin client, its lag observer (both counted in the
-/// metrics), and what the rooms attach to it (e.g. the topic batcher), which goes with the
+/// A live connection to one cluster: its admin client, its lag observer, its identity admin
+/// (all counted in the metrics), and what the rooms attach to it (e.g. the topic batcher), which goes with the
 /// connection when it is rebuilt.
 pub struct Connection {
     fingerprint: String,
     pub admin: Arc<dyn BrokerAdmin>,
     pub lag: Arc<dyn LagObserver>,
-    /// ACLs and SCRAM credentials (counted in the metrics); `None`: the client has none.
-    pub identity: Option<Arc<dyn IdentityAdmin>>,
+    /// ACLs and SCRAM credentials; its requests are counted in the metrics, not in
+    /// [`Connection::admin_requests`].
+    pub identity: Arc<dyn IdentityAdmin>,
     admin_requests: RequestCounter,
     request_timeout: Duration,
     attached: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
@@ -242,9 +244,7 @@ impl ClusterConnections {
                 (self.metrics.clone(), admin_requests.clone()),
             )),
             lag: Arc::new(Instrumented::new(clients.lag, self.metrics.clone())),
-            identity: clients.identity.map(|i| {
-                Arc::new(Instrumented::new(i, self.metrics.clone())) as Arc<dyn IdentityAdmin>
-            }),
+            identity: Arc::new(Instrumented::new(clients.identity, self.metrics.clone())),
             admin_requests,
             request_timeout: settings.timeout,
             attached: Mutex::new(HashMap::new()),

@@ -144,7 +144,7 @@ fn context(
         Ok(crate::runtime::BrokerClients {
             admin: broker.clone() as Arc<dyn BrokerAdmin>,
             lag: Arc::new(crate::kafka::lag::MemoryLagObserver::new()),
-            identity: None,
+            identity: Arc::new(crate::kafka::identity::memory::MemoryIdentity::new()),
         })
     });
     let options = Options {

@@ -207,7 +207,7 @@ mod tests {
     fn duplicates_are_planned_once() {
         let b = write("a", "t");
         let desired: DesiredAcls = [b.clone(), b.clone()].into_iter().collect();
-        assert_eq!(plan(&desired, &[]).create, [b.clone()]);
+        assert_eq!(plan(&desired, &[]).create, std::slice::from_ref(&b));
         let mut managed = DesiredAcls::new();
         managed.manage("User:a");
         assert_eq!(plan(&managed, &[b.clone(), b.clone()]).delete, [b]);

@@ -16,6 +16,7 @@ mod broker;
 mod cli;
 mod crds;
 mod e2e;
+mod identity;
 mod lag;
 mod layers;
 mod rbac;

@@ -30,13 +30,15 @@ pub const IDENTITY_APIS: [&str; 5] = [
 #[derive(Default)]
 pub struct MemoryIdentity {
     acls: Mutex<BTreeSet<AclBinding>>,
-    /// user → mechanism → (iterations, password).
-    credentials: Mutex<BTreeMap<String, BTreeMap<ScramMechanism, (i32, String)>>>,
+    credentials: Mutex<BTreeMap<String, Credentials>>,
     requests: AtomicU64,
     down: AtomicBool,
     faults: Mutex<Faults>,
     calls: Mutex<Vec<(&'static str, usize)>>,
 }
+
+/// One user's credentials: mechanism → (iterations, password).
+type Credentials = BTreeMap<ScramMechanism, (i32, String)>;
 
 #[derive(Default)]
 struct Faults {
@@ -431,7 +433,7 @@ mod tests {
             broker.describe_acls().await.unwrap().bindings,
             [a.clone(), b.clone()]
         );
-        let out = broker.delete_acls(&[a.clone()]).await.unwrap();
+        let out = broker.delete_acls(std::slice::from_ref(&a)).await.unwrap();
         assert_eq!(out[0].binding, a);
         assert_eq!(broker.acls(), [b]);
         assert_eq!(tally.total(), 1);

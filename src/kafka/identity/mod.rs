@@ -3,11 +3,15 @@
 //! and changes them. Like [`super::BrokerAdmin`], every call is one batched broker request
 //! (none for an empty batch) and tells the requests it made in a [`RequestTally`].
 //!
-//! The in-memory double [`memory::MemoryIdentity`] serves tests (cfg(test) or the test-util
-//! feature).
+//! The implementations: [`RdKafkaIdentityAdmin`] over the cluster's librdkafka client (made by
+//! [`super::RdKafkaAdmin::identity_admin`]; `native.rs` holds the C API calls, in
+//! [`super::ffi`]'s style), and the in-memory double [`memory::MemoryIdentity`] for tests
+//! (cfg(test) or the test-util feature).
 
 #[cfg(any(test, feature = "test-util"))]
 pub mod memory;
+mod native;
+mod rdkafka;
 
 use std::fmt;
 use std::str::FromStr;
@@ -15,6 +19,8 @@ use std::str::FromStr;
 use futures::future::BoxFuture;
 
 use super::{BrokerError, Rejection, RequestTally, Sensitive};
+
+pub use self::rdkafka::RdKafkaIdentityAdmin;
 
 /// The kinds of resource an ACL binding may name (Kafka's `ResourceType`, those Tributary
 /// manages).
@@ -384,7 +390,7 @@ pub trait IdentityAdmin: Send + Sync {
         bindings: &'a [AclBinding],
         requests: &'a mut RequestTally,
     ) -> BoxFuture<'a, Result<Vec<AclOutcome>, BrokerError>>;
-    /// One DescribeUserScramCredentials for `users`; an entry per user.
+    /// One DescribeUserScramCredentials for `users`; an entry per distinct user.
     fn describe_scram_tallied<'a>(
         &'a self,
         users: &'a [String],
