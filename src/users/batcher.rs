@@ -323,7 +323,9 @@ pub async fn process(
                     .or_default()
                     .insert(binding.clone());
             }
-            Err(f) => answer.failures.push(f.clone()),
+            // One refusal of a whole request is told once per principal.
+            Err(f) if !answer.failures.contains(f) => answer.failures.push(f.clone()),
+            Err(_) => {}
         }
     }
     for (binding, result) in &deleted {

@@ -57,16 +57,15 @@ pub async fn reconcile(
     .map_err(|e| Error::Finalizer(Box::new(e)))
 }
 
-/// The user batcher of `connection`: every cluster connection carries an identity admin in
-/// the operator; one without (a test's) is a client error, never a silent skip.
-fn batcher(connection: &Connection, ctx: &Context) -> Result<Arc<Batcher>, BrokerError> {
-    let identity = connection.identity.clone().ok_or_else(|| {
-        BrokerError::Client(
-            "this cluster's broker client has no ACL and SCRAM admin (DescribeAcls, CreateAcls, DeleteAcls, AlterUserScramCredentials)".into(),
+/// The user batcher of `connection`'s cluster, started on first use (one per connection).
+fn batcher(connection: &Connection, ctx: &Context) -> Arc<Batcher> {
+    connection.attached(|c| {
+        Batcher::spawn(
+            c.identity.clone(),
+            ctx.options.batch_window,
+            ctx.options.max_batch,
         )
-    })?;
-    Ok(connection
-        .attached(|_| Batcher::spawn(identity, ctx.options.batch_window, ctx.options.max_batch)))
+    })
 }
 
 async fn submit(user: &KafkaUser, ctx: &Context, intent: Intent) -> Result<Answer, BrokerError> {
@@ -77,7 +76,7 @@ async fn submit(user: &KafkaUser, ctx: &Context, intent: Intent) -> Result<Answe
         )));
     };
     let connection = ctx.connections.connection(&cluster, &ctx.client).await?;
-    batcher(&connection, ctx)?.submit(intent).await
+    batcher(&connection, ctx).submit(intent).await
 }
 
 async fn apply(
