@@ -186,6 +186,29 @@ async fn a_user_gets_its_secret_acls_and_ready_and_drift_is_repaired() {
     // Re-applying is a no-op: the password stays.
     let again = secrets.get("orders-kafka").await.unwrap();
     assert_eq!(secret_value(&again, "password"), password);
+
+    // A password changed in the Secret by hand is set on the broker at the next resync.
+    let rotated = "a-new-password-set-by-hand";
+    secrets
+        .patch(
+            "orders-kafka",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"data": {
+                "password": k8s_openapi::ByteString(rotated.as_bytes().to_vec())
+            }})),
+        )
+        .await
+        .unwrap();
+    r.env
+        .eventually("the rotated password is set on the broker", || async {
+            identity.authenticates("orders", ScramMechanism::Sha512, rotated)
+        })
+        .await;
+    let secret = secrets.get("orders-kafka").await.unwrap();
+    assert!(
+        secret_value(&secret, "sasl.jaas.config").contains(rotated),
+        "the JAAS line follows the password"
+    );
     r.stop().await;
 }
 
