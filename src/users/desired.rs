@@ -254,4 +254,78 @@ mod tests {
             );
         }
     }
+
+    fn any_rule() -> impl proptest::strategy::Strategy<Value = AclRule> {
+        use proptest::prelude::*;
+        let kinds = [
+            api::AclResourceType::Topic,
+            api::AclResourceType::Group,
+            api::AclResourceType::TransactionalId,
+            api::AclResourceType::Cluster,
+        ];
+        (
+            0..4usize,
+            0..3usize,
+            proptest::collection::vec(0..api::AclOperation::ALL.len(), 1..5),
+            any::<bool>(),
+            any::<bool>(),
+        )
+            .prop_map(move |(kind, name, ops, prefixed, deny)| {
+                let type_ = kinds[kind];
+                let allowed = crate::users::validate::operations_of(type_);
+                AclRule {
+                    resource: AclResource {
+                        type_,
+                        name: (type_ != api::AclResourceType::Cluster)
+                            .then(|| ["orders", "payments", "*"][name].to_owned()),
+                        pattern_type: if prefixed
+                            && name != 2
+                            && type_ != api::AclResourceType::Cluster
+                        {
+                            api::AclPatternType::Prefixed
+                        } else {
+                            api::AclPatternType::Literal
+                        },
+                    },
+                    operations: ops.iter().map(|i| allowed[i % allowed.len()]).collect(),
+                    host: "*".into(),
+                    type_: if deny {
+                        api::AclPermission::Deny
+                    } else {
+                        api::AclPermission::Allow
+                    },
+                }
+            })
+    }
+
+    proptest::proptest! {
+        /// Whatever valid rules say: one binding per distinct operation of a resource, each of
+        /// the user's principal, sorted and without duplicates, each operation one Kafka checks
+        /// on its resource type; and the same rules in another order give the same bindings.
+        #[test]
+        fn bindings_are_the_rules_operations_once_each_and_in_order(
+            rules in proptest::collection::vec(any_rule(), 0..8),
+        ) {
+            let d = desired_user(&user(AuthenticationType::ScramSha512, rules.clone())).unwrap();
+            let mut sorted = d.bindings.clone();
+            sorted.sort();
+            sorted.dedup();
+            proptest::prop_assert_eq!(&sorted, &d.bindings);
+            let mut distinct = std::collections::HashSet::new();
+            for r in &rules {
+                for op in &r.operations {
+                    distinct.insert((r.resource.type_.as_str(), r.resource.name.clone(), r.resource.pattern_type, *op, r.type_));
+                }
+            }
+            proptest::prop_assert_eq!(d.bindings.len(), distinct.len());
+            for b in &d.bindings {
+                proptest::prop_assert_eq!(b.principal.as_str(), "User:orders");
+                proptest::prop_assert!(b.operation.applies_to(b.resource_type));
+            }
+            let mut reversed = rules;
+            reversed.reverse();
+            let again = desired_user(&user(AuthenticationType::ScramSha512, reversed)).unwrap();
+            proptest::prop_assert_eq!(again.bindings, d.bindings);
+        }
+    }
 }
