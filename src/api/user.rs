@@ -295,6 +295,9 @@ pub struct KafkaUserStatus {
     /// The ACLs in force on the broker for the principal, one line each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub acls: Vec<String>,
+    /// Paused: the ACL changes that would be made, one line each (`+ acl ...`, `- acl ...`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_actions: Vec<String>,
     /// One entry per condition type, merged by `type` under server-side apply.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]

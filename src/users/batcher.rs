@@ -46,6 +46,11 @@ pub enum Intent {
         bindings: Vec<AclBinding>,
         scram: Option<WantedScram>,
     },
+    /// Paused: what [`Intent::Ensure`] of these bindings would change, changing nothing.
+    Preview {
+        principal: String,
+        bindings: Vec<AclBinding>,
+    },
     /// The KafkaUser is being deleted: remove every ACL of the principal and the SCRAM
     /// credentials of `scram_user`.
     Remove {
@@ -57,7 +62,9 @@ pub enum Intent {
 impl Intent {
     pub fn principal(&self) -> &str {
         match self {
-            Intent::Ensure { principal, .. } | Intent::Remove { principal, .. } => principal,
+            Intent::Ensure { principal, .. }
+            | Intent::Preview { principal, .. }
+            | Intent::Remove { principal, .. } => principal,
         }
     }
 
@@ -65,6 +72,7 @@ impl Intent {
         match self {
             Intent::Ensure { scram, .. } => scram.as_ref().map(|s| s.user.as_str()),
             Intent::Remove { scram_user, .. } => scram_user.as_deref(),
+            Intent::Preview { .. } => None,
         }
     }
 }
@@ -89,6 +97,8 @@ pub struct Answer {
     pub credential_failed: bool,
     /// The changes that failed; empty: the broker matches the intent.
     pub failures: Vec<Failure>,
+    /// For a preview: what would be done (`+ acl ...`, `- acl ...`), nothing done.
+    pub pending: Vec<String>,
 }
 
 struct Request {
@@ -171,7 +181,19 @@ pub async fn process(
     intents: &[Intent],
 ) -> Result<Vec<Answer>, BrokerError> {
     let mut latest: BTreeMap<&str, &Intent> = BTreeMap::new();
+    let mut previews = DesiredAcls::new();
     for intent in intents {
+        if let Intent::Preview {
+            principal,
+            bindings,
+        } = intent
+        {
+            previews.manage(principal);
+            for b in bindings {
+                previews.grant(b.clone());
+            }
+            continue;
+        }
         if !matches!(latest.get(intent.principal()), Some(Intent::Remove { .. })) {
             latest.insert(intent.principal(), intent);
         }
@@ -189,6 +211,7 @@ pub async fn process(
         }
     }
     let acl_plan = plan(&desired, &listing.bindings);
+    let preview_plan = plan(&previews, &listing.bindings);
     let created = run_acls(&acl_plan.create, identity.create_acls(&acl_plan.create)).await;
     let deleted = run_acls(&acl_plan.delete, identity.delete_acls(&acl_plan.delete)).await;
 
@@ -267,7 +290,7 @@ pub async fn process(
                     });
                 }
             }
-            Intent::Ensure { scram: None, .. } => {}
+            Intent::Ensure { scram: None, .. } | Intent::Preview { .. } => {}
         }
     }
     let mut changed_users = BTreeSet::new();
@@ -308,7 +331,7 @@ pub async fn process(
     for b in listing
         .bindings
         .iter()
-        .filter(|b| desired.is_managed(&b.principal))
+        .filter(|b| desired.is_managed(&b.principal) || previews.is_managed(&b.principal))
     {
         in_force.entry(&b.principal).or_default().insert(b.clone());
     }
@@ -344,6 +367,14 @@ pub async fn process(
                 }
             }
         }
+    }
+    for b in &preview_plan.create {
+        let answer = answers.entry(&b.principal).or_default();
+        answer.pending.push(format!("+ acl {b}"));
+    }
+    for b in &preview_plan.delete {
+        let answer = answers.entry(&b.principal).or_default();
+        answer.pending.push(format!("- acl {b}"));
     }
     Ok(intents
         .iter()
@@ -558,6 +589,36 @@ mod tests {
         assert!(broker.authenticates("a", ScramMechanism::Sha256, "new"));
         assert!(!broker.authenticates("a", ScramMechanism::Sha512, "old"));
         assert_eq!(broker.credentials("a").len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_preview_changes_nothing_and_says_what_would_be_done() {
+        let broker = MemoryIdentity::new();
+        broker.add_by_hand(write("a", "old"));
+        let answers = process(
+            &broker,
+            &[
+                Intent::Preview {
+                    principal: user_principal("a"),
+                    bindings: vec![write("a", "new")],
+                },
+                ensure("b", &["x"], "pw"),
+            ],
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            answers[0].pending,
+            vec![
+                "+ acl User:a WRITE topic new",
+                "- acl User:a WRITE topic old"
+            ]
+        );
+        assert_eq!(answers[0].in_force, vec![write("a", "old")]);
+        assert!(answers[0].created.is_empty() && answers[0].deleted.is_empty());
+        assert!(broker.credentials("a").is_empty());
+        assert_eq!(broker.acls(), vec![write("a", "old"), write("b", "x")]);
+        assert!(answers[1].pending.is_empty());
     }
 
     #[tokio::test]

@@ -23,7 +23,13 @@ use crate::api::{
 use crate::clusters::validate_cluster;
 use crate::kafka::BrokerError;
 use crate::runtime::status::{now, READY, RECONCILING};
-use crate::runtime::{Connection, Context, Error, FIELD_MANAGER};
+use crate::runtime::{Connection, Context, Error, FIELD_MANAGER, PAUSED_ANNOTATION};
+
+fn paused(user: &KafkaUser) -> bool {
+    user.annotations()
+        .get(PAUSED_ANNOTATION)
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+}
 
 /// The finalizer that holds a KafkaUser until its ACLs and credentials are removed.
 pub const USER_FINALIZER: &str = "tributary.io/user";
@@ -36,6 +42,7 @@ pub fn trigger_hash(user: &KafkaUser) -> Option<u64> {
     user.metadata.uid.hash(&mut h);
     user.metadata.deletion_timestamp.is_some().hash(&mut h);
     user.metadata.finalizers.hash(&mut h);
+    user.annotations().get(PAUSED_ANNOTATION).hash(&mut h);
     Some(h.finish())
 }
 
@@ -114,6 +121,27 @@ async fn apply(
         let state = UserState::Conflict {
             owner: &owner,
             principal: &desired.principal,
+        };
+        report(api, user, secret_name, &state).await?;
+        return Ok(Action::await_change());
+    }
+
+    if paused(user) {
+        // Nothing is written, neither the Secret nor the broker: what would change is shown.
+        let intent = Intent::Preview {
+            principal: desired.principal.clone(),
+            bindings: desired.bindings.clone(),
+        };
+        let answer = match submit(user, ctx, intent).await {
+            Ok(a) => a,
+            Err(e) => {
+                report(api, user, secret_name, &UserState::Broker(&e)).await?;
+                return Ok(Action::requeue(ctx.backoff.next(&id)));
+            }
+        };
+        let state = UserState::Paused {
+            desired: &desired,
+            answer: &answer,
         };
         report(api, user, secret_name, &state).await?;
         return Ok(Action::await_change());
@@ -318,6 +346,16 @@ async fn cleanup(user: &KafkaUser, ctx: &Context, claims: &Claims) -> Result<Act
         return Ok(Action::await_change());
     }
     if principal.is_empty() {
+        return Ok(Action::await_change());
+    }
+    if paused(user) {
+        ctx.publish(
+            user,
+            EventType::Normal,
+            "Retained",
+            format!("{PAUSED_ANNOTATION} is set: the ACLs and credentials of {principal} stay on the broker"),
+        )
+        .await;
         return Ok(Action::await_change());
     }
     let scram_user = match user.spec.authentication.type_ {

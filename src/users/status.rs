@@ -5,6 +5,7 @@ use crate::api::{KafkaUserStatus, Reason};
 use crate::kafka::BrokerError;
 use crate::model::FieldError;
 use crate::runtime::status::{apply_verdict, Verdict};
+use crate::runtime::PAUSED_ANNOTATION as PAUSED;
 
 use super::batcher::Answer;
 use super::desired::DesiredUser;
@@ -25,6 +26,11 @@ pub enum UserState<'a> {
         message: String,
     },
     Broker(&'a BrokerError),
+    /// `tributary.io/paused`: previewed, nothing changed.
+    Paused {
+        desired: &'a DesiredUser,
+        answer: &'a Answer,
+    },
     Done {
         desired: &'a DesiredUser,
         answer: &'a Answer,
@@ -45,6 +51,7 @@ pub fn user_status(
     let mut status = previous.cloned().unwrap_or_default();
     status.observed_generation = generation;
     status.secret_name = secret_name.map(str::to_owned);
+    status.pending_actions.clear();
     let verdict = match state {
         UserState::Invalid(errors) => Verdict {
             ready: false,
@@ -81,6 +88,23 @@ pub fn user_status(
             reason: e.reason(),
             message: e.to_string(),
         },
+        UserState::Paused { desired, answer } => {
+            status.principal = Some(desired.principal.clone());
+            status.acls = answer.in_force.iter().map(ToString::to_string).collect();
+            status.pending_actions = answer.pending.clone();
+            let n = answer.pending.len();
+            Verdict {
+                ready: n == 0,
+                reconciling: false,
+                stalled: false,
+                reason: Reason::Paused,
+                message: if n == 0 {
+                    format!("{PAUSED} is set; the ACLs on the broker match the spec")
+                } else {
+                    format!("{PAUSED} is set; {n} ACL change(s) pending (status.pendingActions)")
+                },
+            }
+        }
         UserState::Done {
             desired,
             answer,
@@ -123,7 +147,10 @@ pub fn user_status(
             }
         }
     };
-    if !matches!(state, UserState::Done { .. } | UserState::Broker(_)) {
+    if !matches!(
+        state,
+        UserState::Done { .. } | UserState::Paused { .. } | UserState::Broker(_)
+    ) {
         // Nothing was read from the broker: what it held is not known to be in force.
         status.acls.clear();
     }

@@ -395,3 +395,70 @@ async fn against_the_broker_acls_and_credentials_are_set_or_refused_by_name() {
         .await;
     r.stop().await;
 }
+
+/// `tributary.io/paused: "true"`: nothing is written (no Secret, nothing on the broker), the
+/// status lists what would be done; unpaused, it is done; deleted while paused, what it made
+/// stays on the broker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_user_changes_nothing_and_shows_what_it_would_do() {
+    let identity = Arc::new(MemoryIdentity::new());
+    let r = start_with_identity(identity.clone()).await;
+    let mut u = user("orders", None, &["orders"]);
+    u.metadata.annotations = Some([("tributary.io/paused".to_owned(), "true".to_owned())].into());
+    users(&r.env)
+        .create(&PostParams::default(), &u)
+        .await
+        .unwrap();
+    let s = wait_reason(&r.env, "orders", "Paused").await;
+    assert_eq!(
+        s.pending_actions,
+        vec![
+            "+ acl User:orders WRITE topic orders",
+            "+ acl User:orders DESCRIBE topic orders",
+            "+ acl User:orders READ group orders-group",
+        ]
+    );
+    assert!(identity.acls().is_empty() && identity.credentials("orders").is_empty());
+    let secrets: Api<Secret> = Api::namespaced(r.env.client.clone(), NAMESPACE);
+    assert!(secrets.get_opt("orders-kafka").await.unwrap().is_none());
+
+    let patch = json!({"metadata": {"annotations": {"tributary.io/paused": null}}});
+    users(&r.env)
+        .patch(
+            "orders",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(patch),
+        )
+        .await
+        .unwrap();
+    let s = wait_reason(&r.env, "orders", "InSync").await;
+    assert!(s.pending_actions.is_empty());
+    assert_eq!(identity.acls().len(), 3);
+
+    let patch = json!({"metadata": {"annotations": {"tributary.io/paused": "true"}}});
+    users(&r.env)
+        .patch(
+            "orders",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(patch),
+        )
+        .await
+        .unwrap();
+    wait_reason(&r.env, "orders", "Paused").await;
+    users(&r.env)
+        .delete("orders", &DeleteParams::default())
+        .await
+        .unwrap();
+    r.env
+        .eventually("the KafkaUser is gone", || async {
+            users(&r.env)
+                .get_opt("orders")
+                .await
+                .ok()
+                .flatten()
+                .is_none()
+        })
+        .await;
+    assert_eq!(identity.acls().len(), 3, "a paused user's ACLs stay");
+    r.stop().await;
+}
