@@ -204,6 +204,18 @@ async fn apply(
         },
         &now(),
     );
+    // A failure is told once, when it appears (or changes), not at every resync it persists.
+    if ready_of(Some(&status)) != ready_of(user.status.as_ref()) {
+        for f in &answer.failures {
+            ctx.publish(
+                user,
+                EventType::Warning,
+                f.reason.as_str(),
+                f.message.clone(),
+            )
+            .await;
+        }
+    }
     let retry = status
         .conditions
         .iter()
@@ -277,15 +289,15 @@ async fn publish_events(
         ctx.publish(user, EventType::Normal, "CredentialSet", note)
             .await;
     }
-    for f in &answer.failures {
-        ctx.publish(
-            user,
-            EventType::Warning,
-            f.reason.as_str(),
-            f.message.clone(),
-        )
-        .await;
-    }
+}
+
+/// The Ready condition's (reason, message) of a status.
+fn ready_of(status: Option<&KafkaUserStatus>) -> Option<(&str, &str)> {
+    status?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == READY)
+        .map(|c| (c.reason.as_str(), c.message.as_str()))
 }
 
 async fn report(

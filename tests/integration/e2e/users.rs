@@ -335,6 +335,29 @@ async fn a_broker_without_delete_acls_is_refused_by_name_and_the_rest_goes_ahead
         .acls
         .contains(&"User:orders READ topic payments".to_string()));
     assert_eq!(identity.credentials("orders").len(), 1);
+
+    // Idle is silent: the refusal stays, and the resyncs (every 2 s) write no Event about it.
+    let events = || async {
+        let events: Api<k8s_openapi::api::events::v1::Event> =
+            Api::namespaced(r.env.client.clone(), NAMESPACE);
+        events
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("orders"))
+            .map(|e| (e.reason, e.series.map(|s| s.count)))
+            .collect::<Vec<_>>()
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = events().await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        events().await,
+        before,
+        "no Event repeated while nothing changes"
+    );
     r.stop().await;
 }
 
