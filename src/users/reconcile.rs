@@ -160,7 +160,9 @@ async fn apply(
                     user: credential.user.clone(),
                     mechanism: credential.mechanism,
                     password: c.password,
-                    rotate: applied.is_some_and(|v| *v != c.version),
+                    // Set unless this very version was set: a credential on the broker that
+                    // this user never set (a former owner's, one made by hand) is replaced.
+                    rotate: applied != Some(&c.version),
                 };
                 (Some(wanted), Some(c.version))
             }
@@ -337,8 +339,9 @@ async fn write_status(
 
 /// Deletion: every ACL of the principal and its SCRAM credentials go from the broker, then the
 /// finalizer is released (the Secret goes with its owner). A user that lost a conflict leaves
-/// the owner's alone. A broker that cannot remove them (an API it lacks) releases at once with a
-/// Warning; one that cannot be reached holds the finalizer for the orphan grace period at most,
+/// the owner's alone, and an owner leaves them to a KafkaUser that claims the principal too
+/// (it takes over at its next reconcile). A broker that cannot remove them (an API it lacks)
+/// releases at once with a Warning; one that cannot be reached holds the finalizer for the orphan grace period at most,
 /// as topics do, so a finalizer never hangs a namespace.
 async fn cleanup(user: &KafkaUser, ctx: &Context, claims: &Claims) -> Result<Action, Error> {
     let principal = user
@@ -347,12 +350,14 @@ async fn cleanup(user: &KafkaUser, ctx: &Context, claims: &Claims) -> Result<Act
         .and_then(|s| s.principal.clone())
         .or_else(|| claimed_principal(user))
         .unwrap_or_default();
-    if let Some(owner) = claims.owner(user) {
+    if let Some(other) = claims.other_claimant(user) {
         ctx.publish(
             user,
             EventType::Normal,
             "Retained",
-            format!("{principal} belongs to KafkaUser '{owner}': its ACLs and credentials stay"),
+            format!(
+                "{principal} is claimed by KafkaUser '{other}' too: its ACLs and credentials stay"
+            ),
         )
         .await;
         return Ok(Action::await_change());
