@@ -7,6 +7,7 @@ pub mod crds;
 mod producer;
 mod topic;
 mod topology;
+mod user;
 mod workload;
 
 pub use cluster::{
@@ -26,6 +27,11 @@ pub use topic::{DeletionPolicy, KafkaTopic, KafkaTopicSpec, KafkaTopicStatus};
 pub use topology::{
     ChildStatus, StreamTopology, StreamTopologySpec, StreamTopologyStatus, TopologyConsumer,
     TopologyDefaults, TopologyProducer, TopologyTopic,
+};
+pub use user::{
+    AclOperation, AclPatternType, AclPermission, AclResource, AclResourceType, AclRule,
+    AuthenticationType, KafkaUser, KafkaUserSpec, KafkaUserStatus, PasswordSource,
+    UserAuthentication, UserAuthorization,
 };
 pub use workload::{WorkloadTemplate, MAX_TOPICS};
 

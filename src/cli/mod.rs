@@ -280,8 +280,13 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 format!(" ({} StreamTopology(s) expanded)", set.topologies.len())
             };
+            let users = if set.users.is_empty() {
+                String::new()
+            } else {
+                format!(", {} KafkaUser(s)", set.users.len())
+            };
             println!(
-                "valid: {} KafkaCluster(s), {} KafkaTopic(s), {} KafkaConsumer(s), {} KafkaProducer(s){topologies}",
+                "valid: {} KafkaCluster(s), {} KafkaTopic(s), {} KafkaConsumer(s), {} KafkaProducer(s){users}{topologies}",
                 set.clusters.len(),
                 set.topics.len(),
                 set.consumers.len(),

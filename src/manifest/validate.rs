@@ -1,7 +1,9 @@
 use std::collections::BTreeMap;
 
 use super::{Document, ManifestError, ManifestWarning, Resource, Source};
-use crate::api::{KafkaCluster, KafkaConsumer, KafkaProducer, KafkaTopic, StreamTopology};
+use crate::api::{
+    KafkaCluster, KafkaConsumer, KafkaProducer, KafkaTopic, KafkaUser, StreamTopology,
+};
 use crate::clusters::validate_cluster;
 use crate::model::FieldError;
 use crate::topics::{resolve_topic, DesiredTopic};
@@ -31,6 +33,9 @@ pub struct ValidatedSet {
     /// Consumers and producers are for the operator: checked here, never planned.
     pub consumers: Vec<(Source, ValidatedConsumer)>,
     pub producers: Vec<(Source, ValidatedProducer)>,
+    /// KafkaUsers are for the operator: checked here (`users::validate_user` and the CRD's CEL
+    /// rules), never planned.
+    pub users: Vec<(Source, KafkaUser)>,
     /// Topologies, expanded; their children are among the topics, consumers and producers.
     pub topologies: Vec<(Source, Expansion)>,
     /// Doubts that do not make the set invalid.
@@ -110,6 +115,7 @@ pub fn validate(
     let docs = expanded.as_slice();
     let cluster_rules = CelRules::<KafkaCluster>::new();
     let topic_rules = CelRules::<KafkaTopic>::new();
+    let user_rules = CelRules::<KafkaUser>::new();
     let mut names: BTreeMap<(&str, Option<&str>, &str), &Source> = BTreeMap::new();
     let mut duplicates: Vec<&Source> = Vec::new();
 
@@ -142,6 +148,16 @@ pub fn validate(
             }
             if errs.is_empty() {
                 set.clusters.push((doc.source.clone(), (**c).clone()));
+            }
+            errors.extend(errs.into_iter().map(|e| at(&doc.source, e)));
+        }
+        if let Resource::User(u) = &doc.resource {
+            let mut errs = crate::users::validate_user(u);
+            if errs.is_empty() {
+                errs = user_rules.check(u);
+            }
+            if errs.is_empty() {
+                set.users.push((doc.source.clone(), (**u).clone()));
             }
             errors.extend(errs.into_iter().map(|e| at(&doc.source, e)));
         }
@@ -598,6 +614,51 @@ mod tests {
     const CONSUMER: &str = "---\napiVersion: tributary.io/v1alpha1\nkind: KafkaConsumer\nmetadata:\n  name: analytics\nspec:\n  clusterRef: local\n  topics: [orders]\n  template:\n    image: ghcr.io/acme/analytics:1.0\n  autoscaling:\n    maxReplicas: 5\n    lagThreshold: 1000\n";
 
     const PRODUCER: &str = "---\napiVersion: tributary.io/v1alpha1\nkind: KafkaProducer\nmetadata:\n  name: web-app\nspec:\n  clusterRef: local\n  topics: [orders]\n  template:\n    image: ghcr.io/acme/web:1.0\n  service:\n    ports: [{name: http, port: 80, targetPort: 8080}]\n";
+
+    const USER: &str = "---\napiVersion: tributary.io/v1alpha1\nkind: KafkaUser\nmetadata:\n  name: orders-service\nspec:\n  clusterRef: local\n  authentication:\n    type: scram-sha-512\n  authorization:\n    acls:\n      - resource: {type: topic, name: orders}\n        operations: [Write, Describe]\n";
+
+    #[test]
+    fn users_are_validated_offline_and_kept_out_of_the_topic_set() {
+        let set = check(&format!("{CLUSTER}{USER}")).unwrap();
+        assert_eq!(set.users.len(), 1);
+        assert!(set.topics.is_empty());
+
+        let unknown = USER.replace("[Write, Describe]", "[Write, Publish]");
+        let e = check(&format!("{CLUSTER}{unknown}")).unwrap_err();
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].contains("spec.authorization.acls[0].operations[1]")
+                && e[0].contains("IdempotentWrite"),
+            "an unknown operation is named with the ones there are: {e:?}"
+        );
+
+        let wrong = USER.replace("{type: topic, name: orders}", "{type: group, name: orders}");
+        let e = check(&format!("{CLUSTER}{wrong}")).unwrap_err();
+        assert!(
+            e[0].contains("operations[0]: Write does not apply to a group resource"),
+            "{e:?}"
+        );
+
+        let inline = USER.replace(
+            "    type: scram-sha-512\n",
+            "    type: scram-sha-512\n    password: hunter2\n",
+        );
+        let e = check(&format!("{CLUSTER}{inline}")).unwrap_err();
+        assert!(
+            e.iter().any(|e| e
+                .contains("spec.authentication.password: an inline password is refused")
+                && e.contains("passwordFrom")),
+            "{e:?}"
+        );
+        assert!(e.iter().all(|e| !e.contains("hunter2")), "{e:?}");
+
+        let star = USER.replace(
+            "  clusterRef: local\n",
+            "  clusterRef: local\n  userName: \"*\"\n",
+        );
+        let e = check(&format!("{CLUSTER}{star}")).unwrap_err();
+        assert!(e.iter().any(|e| e.contains("spec.userName")), "{e:?}");
+    }
 
     #[test]
     fn workloads_are_validated_and_kept_out_of_the_topic_set() {

@@ -14,12 +14,13 @@ use kube::Client;
 use crate::api::{KafkaCluster, KafkaConsumer, KafkaProducer, KafkaTopic, StreamTopology};
 use crate::runtime::metrics::Collector;
 use crate::runtime::{telemetry, ClusterConnections, ConnectFn, Context, Kind, Options, Watches};
-use crate::{clusters, topics, topologies, workloads};
+use crate::{clusters, topics, topologies, users, workloads};
 
 /// Every kind the operator reconciles. A new kind is a room of its own plus one line here.
 pub const KINDS: &[Kind] = &[
     clusters::KIND,
     topics::KIND,
+    users::KIND,
     workloads::PRODUCERS,
     workloads::CONSUMERS,
     topologies::KIND,

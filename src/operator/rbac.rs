@@ -45,6 +45,12 @@ pub const WATCHED: &[Rule] = &[
     },
     Rule {
         api_group: "tributary.io",
+        resources: &["kafkausers"],
+        verbs: &["list", "patch", "watch"],
+        used_by: "the KafkaUser controller and its cache (list, watch); its finalizer (JSON patch)",
+    },
+    Rule {
+        api_group: "tributary.io",
         resources: &["streamtopologies"],
         verbs: &["list", "watch"],
         used_by:
@@ -57,6 +63,7 @@ pub const WATCHED: &[Rule] = &[
             "kafkatopics/status",
             "kafkaconsumers/status",
             "kafkaproducers/status",
+            "kafkausers/status",
             "streamtopologies/status",
         ],
         verbs: &["patch"],
@@ -78,9 +85,11 @@ pub const WATCHED: &[Rule] = &[
     Rule {
         api_group: "",
         resources: &["secrets"],
-        verbs: &["get"],
-        used_by: "credentials from `secretKeyRef` (KubeSecrets) and the workloads' Secret check; \
-                  never listed or watched",
+        verbs: &["create", "get", "patch"],
+        used_by: "credentials from `secretKeyRef` (KubeSecrets), the workloads' Secret check and \
+                  a KafkaUser's `passwordFrom` (get); a SCRAM KafkaUser's own Secret: read (get), \
+                  server-side applied only when missing or not as it should be (patch; create \
+                  when new); never listed, watched, updated or deleted (it goes with its owner)",
     },
     Rule {
         api_group: "apps",
@@ -213,8 +222,9 @@ mod tests {
                 "{verb}"
             );
             assert!(
-                !(resource == "secrets" && verb != "get"),
-                "Secrets are only read one by one by name"
+                resource != "secrets" || ["create", "get", "patch"].contains(&verb),
+                "Secrets are read one by one by name, and a KafkaUser's own is applied: never \
+                 listed, watched, updated or deleted ({verb})"
             );
         }
         assert!(allows(

@@ -490,3 +490,85 @@ fn workload_schemas_carry_the_bounds_cel_does_not() {
         "duplicate env names are refused by the API server"
     );
 }
+
+fn user() -> tributary::api::KafkaUser {
+    use tributary::api::*;
+    KafkaUser::new(
+        "orders",
+        KafkaUserSpec {
+            cluster_ref: "prod".into(),
+            user_name: None,
+            authentication: UserAuthentication {
+                type_: AuthenticationType::ScramSha512,
+                secret_name: None,
+                password_from: None,
+                subject: None,
+                password: None,
+            },
+            authorization: Some(UserAuthorization {
+                acls: vec![AclRule {
+                    resource: AclResource {
+                        type_: AclResourceType::Topic,
+                        name: Some("orders".into()),
+                        pattern_type: AclPatternType::Literal,
+                    },
+                    operations: vec![AclOperation::Write],
+                    host: "*".into(),
+                    type_: AclPermission::Allow,
+                }],
+            }),
+        },
+    )
+}
+
+#[test]
+fn user_cel_rules() {
+    use tributary::api::{AclPatternType, AclResourceType, AuthenticationType};
+    assert!(validate_cel(&user()).is_ok());
+
+    let mut inline = user();
+    inline.spec.authentication.password = Some("hunter2".into());
+    let (_, message) = refusal(&inline);
+    assert!(
+        message.contains("inline password is refused") && message.contains("passwordFrom"),
+        "{message}"
+    );
+
+    let mut tls = user();
+    tls.spec.authentication.type_ = AuthenticationType::Tls;
+    assert!(refusal(&tls).1.contains("subject is required"));
+    tls.spec.authentication.subject = Some("CN=orders".into());
+    assert!(validate_cel(&tls).is_ok());
+    tls.spec.authentication.secret_name = Some("orders-kafka".into());
+    assert!(refusal(&tls).1.contains("for SCRAM, not tls"));
+
+    let mut scram_subject = user();
+    scram_subject.spec.authentication.subject = Some("CN=orders".into());
+    assert!(refusal(&scram_subject).1.contains("for type tls only"));
+
+    let mut cluster = user();
+    let rule = &mut cluster.spec.authorization.as_mut().unwrap().acls[0];
+    rule.resource.type_ = AclResourceType::Cluster;
+    rule.resource.name = None;
+    rule.resource.pattern_type = AclPatternType::Prefixed;
+    assert!(refusal(&cluster).1.contains("cluster resource is literal"));
+
+    let mut nameless = user();
+    nameless.spec.authorization.as_mut().unwrap().acls[0]
+        .resource
+        .name = None;
+    assert!(refusal(&nameless).1.contains("name is required"));
+
+    let mut moved = user();
+    moved.spec.cluster_ref = "dev".into();
+    assert!(validate_cel_update(&moved, &user())
+        .unwrap_err()
+        .to_string()
+        .contains("clusterRef is immutable"));
+    let mut renamed = user();
+    renamed.spec.user_name = Some("other".into());
+    assert!(validate_cel_update(&renamed, &user())
+        .unwrap_err()
+        .to_string()
+        .contains("userName is immutable"));
+}

@@ -5,7 +5,8 @@
 //! in process against the API-server emulator and the test broker, through a scenario that
 //! touches every kind: KafkaClusters, KafkaTopics (created, edited twice, deleted with `Delete`
 //! and `Retain`), a KafkaConsumer, a KafkaProducer with a Service and one whose Secret is
-//! missing, and a StreamTopology whose children are created, then pruned. Its client goes
+//! missing, a StreamTopology whose children are created, then pruned, and a SCRAM KafkaUser
+//! (its Secret written, then the user deleted). Its client goes
 //! through a tap that records each request the operator makes (and only those: the test's own
 //! requests use another client). Every request is mapped to `(apiGroup, resource, verb)` the
 //! way the API server's authorizer sees it and must be allowed by the table, in the namespace
@@ -440,6 +441,43 @@ async fn topics(env: &Env, operator: &Operator) {
 
 /// A consumer and a producer (with a Service) roll out once their topic is Ready; a producer
 /// whose cluster's Secret is missing says so.
+/// A SCRAM KafkaUser: its Secret is written (owned, blocking its owner's deletion), its status
+/// reported; then it is deleted and its finalizer released.
+async fn users(env: &Env) {
+    use tributary::api::KafkaUser;
+    let user: KafkaUser = serde_json::from_value(json!({
+        "apiVersion": "tributary.io/v1alpha1", "kind": "KafkaUser",
+        "metadata": {"name": "checkout", "namespace": env.namespace},
+        "spec": {"clusterRef": "local", "authentication": {"type": "scram-sha-512"},
+                 "authorization": {"acls": [{"resource": {"type": "topic", "name": "orders"},
+                                             "operations": ["Write"]}]}}
+    }))
+    .unwrap();
+    let users = Api::<KafkaUser>::namespaced(env.client.clone(), &env.namespace);
+    users.create(&PostParams::default(), &user).await.unwrap();
+    let secrets =
+        Api::<k8s_openapi::api::core::v1::Secret>::namespaced(env.client.clone(), &env.namespace);
+    env.eventually("the KafkaUser's Secret and status", || async {
+        let secret = secrets.get_opt("checkout-kafka").await.ok().flatten();
+        let status = users
+            .get_opt("checkout")
+            .await
+            .ok()
+            .flatten()
+            .and_then(|u| u.status);
+        secret.is_some() && status.is_some_and(|s| !s.conditions.is_empty())
+    })
+    .await;
+    users
+        .delete("checkout", &DeleteParams::default())
+        .await
+        .unwrap();
+    env.eventually("the KafkaUser is gone", || async {
+        users.get_opt("checkout").await.ok().flatten().is_none()
+    })
+    .await;
+}
+
 async fn workloads(env: &Env) {
     env.apply_cluster("local", &env.bootstrap).await;
     let topic = unique("orders");
@@ -655,6 +693,7 @@ async fn the_rbac_table_is_exactly_what_the_operator_uses() {
     topics(&booking, &operator).await;
     workloads(&shop).await;
     topology(&shop).await;
+    users(&shop).await;
     // Something outside the watched namespaces is never looked at.
     let elsewhere = env(&api, "elsewhere");
     elsewhere.apply_cluster("local", &elsewhere.bootstrap).await;

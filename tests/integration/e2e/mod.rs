@@ -10,6 +10,7 @@ mod runtime_behaviour;
 mod tls;
 mod topics;
 mod topologies;
+mod users;
 mod workloads;
 
 use std::time::Duration;
@@ -71,6 +72,16 @@ async fn start_with(
     crds: &[k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition],
     options: Options,
 ) -> Running {
+    start_with_connect(crds, options, runtime::rdkafka_connect()).await
+}
+
+/// [`start_with`], with the operator's broker clients opened by `connect` (e.g. an in-memory
+/// identity admin beside the real broker).
+async fn start_with_connect(
+    crds: &[k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition],
+    options: Options,
+    connect: runtime::ConnectFn,
+) -> Running {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TRIBUTARY_LOG")
@@ -91,7 +102,7 @@ async fn start_with(
     let operator = tokio::spawn(operator::run_controllers(
         api.client(),
         options,
-        runtime::rdkafka_connect(),
+        connect,
         async move {
             let _ = stopped.await;
         },
