@@ -90,6 +90,14 @@ pub const KINDS: &[KindInfo] = &[
         dry_run: false,
         details: workload_details,
     },
+    KindInfo {
+        kind: "KafkaUser",
+        plural: "kafkausers",
+        short: &["kuser"],
+        pause: true,
+        dry_run: false,
+        details: user_details,
+    },
 ];
 
 fn number(v: &Value) -> Option<i64> {
@@ -133,6 +141,24 @@ fn topic_details(o: &Value) -> Vec<String> {
         }
         (Some(seen), _) => out.push(format!("partitions {seen}")),
         _ => {}
+    }
+    if let Some(pending) = s["pendingActions"].as_array().filter(|a| !a.is_empty()) {
+        out.push(format!("{} pending action(s)", pending.len()));
+    }
+    out
+}
+
+fn user_details(o: &Value) -> Vec<String> {
+    let s = &o["status"];
+    let mut out = Vec::new();
+    if let Some(principal) = s["principal"].as_str() {
+        out.push(principal.to_owned());
+    }
+    if let Some(acls) = s["acls"].as_array() {
+        out.push(format!("{} ACL(s)", acls.len()));
+    }
+    if let Some(secret) = s["secretName"].as_str() {
+        out.push(format!("secret {secret}"));
     }
     if let Some(pending) = s["pendingActions"].as_array().filter(|a| !a.is_empty()) {
         out.push(format!("{} pending action(s)", pending.len()));
@@ -221,6 +247,15 @@ fn consumer_target(arg: &str) -> Result<String> {
     Ok(name)
 }
 
+/// `a`, `a and b`, `a, b and c`.
+fn listed(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
 /// `KIND/NAME` of a kind that honours `hold`'s annotation.
 fn held_target(arg: &str, hold: Hold) -> Result<(&'static KindInfo, String)> {
     let (kind, name) = target(arg)?;
@@ -234,7 +269,7 @@ fn held_target(arg: &str, hold: Hold) -> Result<(&'static KindInfo, String)> {
         bail!(
             "'{arg}': the operator does not honour {annotation} on a {}; {verb} applies to {}",
             kind.kind,
-            honouring.join(" and ")
+            listed(&honouring)
         );
     }
     Ok((kind, name))
@@ -862,7 +897,7 @@ mod tests {
         );
         assert_eq!(
             refused(KubectlCommand::Pause { target: "kc/main".into() }),
-            "'kc/main': the operator does not honour tributary.io/paused on a KafkaCluster; pause applies to StreamTopology and KafkaTopic"
+            "'kc/main': the operator does not honour tributary.io/paused on a KafkaCluster; pause applies to StreamTopology, KafkaTopic and KafkaUser"
         );
         assert_eq!(
             refused(KubectlCommand::DryRun { switch: Switch::On, target: "st/shop".into() }),

@@ -10,8 +10,8 @@ use futures::FutureExt;
 use rdkafka::admin::{AdminOptions, ConfigSource, ResourceSpecifier};
 
 use super::ffi::{self, call_error, Client, Handle};
-use super::lag::batched::GroupRequests;
 use super::identity::RdKafkaIdentityAdmin;
+use super::lag::batched::GroupRequests;
 use super::lag::RdKafkaLagObserver;
 use super::native::{self, NewTopicRequest};
 use super::{BrokerAdmin, BrokerError, ClientSettings, ClusterInfo, NewTopic, TopicOutcome};

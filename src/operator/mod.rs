@@ -11,7 +11,9 @@ use std::sync::Arc;
 use futures::FutureExt;
 use kube::Client;
 
-use crate::api::{KafkaCluster, KafkaConsumer, KafkaProducer, KafkaTopic, StreamTopology};
+use crate::api::{
+    KafkaCluster, KafkaConsumer, KafkaProducer, KafkaTopic, KafkaUser, StreamTopology,
+};
 use crate::runtime::metrics::Collector;
 use crate::runtime::{telemetry, ClusterConnections, ConnectFn, Context, Kind, Options, Watches};
 use crate::{clusters, topics, topologies, users, workloads};
@@ -34,6 +36,7 @@ fn not_ready_gauges(watches: &Watches) -> Vec<Collector> {
         telemetry::not_ready(watches.objects::<KafkaProducer>().store()),
         telemetry::not_ready(watches.objects::<KafkaConsumer>().store()),
         telemetry::not_ready(watches.objects::<StreamTopology>().store()),
+        telemetry::not_ready(watches.objects::<KafkaUser>().store()),
     ]
 }
 

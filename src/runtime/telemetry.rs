@@ -14,7 +14,7 @@ use kube::ResourceExt;
 use super::status::{READY, STALLED};
 use super::{Error, WatchHealth};
 use crate::api::{
-    Condition, ConditionStatus, KafkaCluster, KafkaConsumer, KafkaProducer, KafkaTopic,
+    Condition, ConditionStatus, KafkaCluster, KafkaConsumer, KafkaProducer, KafkaTopic, KafkaUser,
     StreamTopology,
 };
 use crate::runtime::metrics::{Collector, Metrics, ObjectGauges};
@@ -155,6 +155,7 @@ conditioned!(
     KafkaTopic,
     KafkaConsumer,
     KafkaProducer,
+    KafkaUser,
     StreamTopology
 );
 

@@ -165,8 +165,7 @@ mod tests {
             c.properties.insert((*k).into(), (*v).into());
         }
         for (k, v) in secrets {
-            c.secret_properties
-                .insert((*k).into(), Sensitive::new(*v));
+            c.secret_properties.insert((*k).into(), Sensitive::new(*v));
         }
         c
     }

@@ -81,7 +81,7 @@ async fn api_server_errors_are_retried() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_kind_is_watched_once() {
     let r = start().await;
-    r.api.wait_for_watches(7).await;
+    r.api.wait_for_watches(8).await;
     // Let any second watch of a kind show up, if there were one.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut watches: BTreeMap<String, usize> = BTreeMap::new();
@@ -98,6 +98,7 @@ async fn each_kind_is_watched_once() {
         "kafkaconsumers",
         "kafkaproducers",
         "kafkatopics",
+        "kafkausers",
         "services",
         "streamtopologies",
     ]
@@ -105,7 +106,7 @@ async fn each_kind_is_watched_once() {
     .map(|k| (k.to_owned(), 1))
     .collect();
     assert_eq!(watches, expected, "watch requests per resource");
-    assert_eq!(r.api.open_watches(), 7, "open watch streams");
+    assert_eq!(r.api.open_watches(), 8, "open watch streams");
     r.stop().await;
 }
 
