@@ -37,7 +37,7 @@
 
 #[cfg(any(test, feature = "test-util"))]
 mod memory;
-mod native;
+pub(in crate::kafka) mod native;
 
 use std::collections::{BTreeMap, BTreeSet};
 

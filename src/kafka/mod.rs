@@ -2,6 +2,7 @@
 //! librdkafka implementation. Every operation takes a batch and makes one broker request.
 //! Every call tells the requests it made ([`RequestTally`]); the broker layer records no
 //! metrics itself. [`RecordStore`]: keyed records in a compacted topic (the CLI's stacks).
+//! [`offsets`]: a consumer group's members and offsets, read and reset.
 
 pub mod api_versions;
 mod connection;
@@ -11,6 +12,7 @@ pub mod lag;
 pub mod memory;
 mod native;
 mod observed;
+pub mod offsets;
 mod rdkafka_admin;
 mod record_store;
 mod requests;

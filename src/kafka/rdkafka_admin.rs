@@ -11,6 +11,7 @@ use rdkafka::admin::{AdminOptions, ConfigSource, ResourceSpecifier};
 use super::ffi::{self, call_error, Client, Handle};
 use super::lag::RdKafkaLagObserver;
 use super::native::{self, NewTopicRequest};
+use super::offsets::RdKafkaGroupAdmin;
 use super::{BrokerAdmin, BrokerError, ClientSettings, ClusterInfo, NewTopic, TopicOutcome};
 use super::{BrokerSnapshot, ConfigChange, ObservedConfig, ObservedTopic, RequestTally};
 
@@ -44,6 +45,11 @@ impl RdKafkaAdmin {
     /// (one set of connections, one main queue) for both.
     pub fn lag_observer(&self) -> RdKafkaLagObserver {
         RdKafkaLagObserver::with_client(self.client.clone())
+    }
+
+    /// Consumer-group offsets of the same cluster over this admin's client.
+    pub fn group_admin(&self) -> RdKafkaGroupAdmin {
+        RdKafkaGroupAdmin::with_client(self.client.clone())
     }
 
     /// Runs a blocking native call (one `api` request) off the async runtime, keeping the client
