@@ -15,7 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["clusters"],
     &["topics"],
     &["workloads"],
-    &["topologies"],
+    &["topologies", "offsets"],
     &["manifest", "operator"],
     &["cli"],
 ];
