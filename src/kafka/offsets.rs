@@ -36,6 +36,9 @@ pub use native::RdKafkaGroupAdmin;
 /// A partition: `(topic, partition)`.
 pub type TopicPartition = (String, i32);
 
+/// topic → its partition ids, ascending (`None`: the broker does not know the topic).
+pub type TopicPartitions = BTreeMap<String, Option<Vec<i32>>>;
+
 /// Which offset of each partition [`GroupAdmin::list_offsets`] looks up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OffsetSpec {
@@ -66,15 +69,17 @@ pub struct Member {
 pub struct GroupDescription {
     pub group_id: String,
     /// The state as the broker names it (`Stable`, `Empty`, `PreparingRebalance`, `Dead`, ...);
-    /// `Dead` for a group the broker does not know.
+    /// `Dead` for a group the broker does not know (Kafka; Tansu 0.6 says `Empty`).
     pub state: String,
     pub members: Vec<Member>,
 }
 
 impl GroupDescription {
-    /// The broker knows no such group (it never existed, or it expired or was deleted).
-    pub fn is_unknown(&self) -> bool {
-        self.state == "Dead" && self.members.is_empty()
+    /// No consumer is in the group: no member, and a state that has none (`Empty`, `Dead`).
+    /// A `Stable` or rebalancing group counts as busy even when the broker lists no member
+    /// (Tansu 0.6 describes a joined group as `Stable` without its members).
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty() && matches!(self.state.as_str(), "Empty" | "Dead")
     }
 }
 
@@ -111,7 +116,7 @@ pub trait GroupAdmin: Send + Sync {
         &'a self,
         topics: &'a [String],
         requests: &'a mut RequestTally,
-    ) -> BoxFuture<'a, Result<BTreeMap<String, Option<Vec<i32>>>, BrokerError>>;
+    ) -> BoxFuture<'a, Result<TopicPartitions, BrokerError>>;
 
     /// The group's committed offsets on `partitions` (`None`: every partition it committed on);
     /// a partition it never committed on is absent.
@@ -161,7 +166,7 @@ impl<T: GroupAdmin + ?Sized> GroupAdmin for std::sync::Arc<T> {
         &'a self,
         topics: &'a [String],
         requests: &'a mut RequestTally,
-    ) -> BoxFuture<'a, Result<BTreeMap<String, Option<Vec<i32>>>, BrokerError>> {
+    ) -> BoxFuture<'a, Result<TopicPartitions, BrokerError>> {
         (**self).topic_partitions(topics, requests)
     }
     fn committed<'a>(

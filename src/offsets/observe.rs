@@ -31,7 +31,7 @@ pub struct Prepared {
 }
 
 /// Observes and plans `request`; the group's members are the caller's to judge
-/// ([`plan::check_group`]). A timestamp in the future is refused before any request.
+/// ([`plan::check_empty`]). A timestamp in the future is refused before any request.
 pub async fn prepare(
     admin: &dyn GroupAdmin,
     request: &Request,
@@ -41,8 +41,10 @@ pub async fn prepare(
     plan::check_target(&request.target, now).map_err(|e| ResetError::Refused(vec![e]))?;
     let group = admin.describe_group(&request.group, requests).await?;
     let committed = admin.committed(&request.group, None, requests).await?;
-    let known = !group.is_unknown() || !committed.is_empty();
-    plan::check_group(&request.group, known, 0, request.must_exist)
+    // Nothing committed and no consumer: for a raw group id, most likely a typo (a broker may
+    // describe any id as `Empty`: Tansu 0.6 does).
+    let known = !group.is_empty() || !committed.is_empty();
+    plan::check_known(&request.group, known, request.must_exist)
         .map_err(|e| ResetError::Refused(vec![e]))?;
     let committed_on: BTreeSet<TopicPartition> = committed.keys().cloned().collect();
     let topics = plan::topics_of(

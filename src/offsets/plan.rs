@@ -20,15 +20,19 @@ use k8s_openapi::jiff::Timestamp;
 use thiserror::Error;
 
 use super::target::Target;
-use crate::kafka::offsets::TopicPartition;
+use crate::kafka::offsets::{GroupDescription, TopicPartition};
 
 /// Why a reset is refused. Each names the group, topic or partition at fault and the fix.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum PlanError {
     #[error("group '{group}' is unknown to the broker (no members, no committed offsets): check the group id")]
     UnknownGroup { group: String },
-    #[error("group '{group}' has {members} member(s): stop its consumers first (a KafkaOffsetReset scales a KafkaConsumer down for you)")]
-    GroupHasMembers { group: String, members: usize },
+    #[error("group '{group}' is not empty (state {state}, {members} member(s)): stop its consumers first (a KafkaOffsetReset scales a KafkaConsumer down for you)")]
+    GroupNotEmpty {
+        group: String,
+        state: String,
+        members: usize,
+    },
     #[error("group '{group}' has committed on no topic: name the topics to reset")]
     NoTopics { group: String },
     #[error("topic '{topic}' does not exist on the broker: check the topic name")]
@@ -145,20 +149,21 @@ pub fn check_target(target: &Target, now: Timestamp) -> Result<(), PlanError> {
     }
 }
 
-/// The group must be known to the broker (`must_exist`: a raw group id, which could be a typo),
-/// and empty.
-pub fn check_group(
-    group: &str,
-    known: bool,
-    members: usize,
-    must_exist: bool,
-) -> Result<(), PlanError> {
-    if members > 0 {
-        return Err(PlanError::GroupHasMembers {
-            group: group.to_owned(),
-            members,
-        });
+/// The group must be empty ([`GroupDescription::is_empty`]).
+pub fn check_empty(group: &GroupDescription) -> Result<(), PlanError> {
+    if group.is_empty() {
+        return Ok(());
     }
+    Err(PlanError::GroupNotEmpty {
+        group: group.group_id.clone(),
+        state: group.state.clone(),
+        members: group.members.len(),
+    })
+}
+
+/// The group must be known to the broker when `must_exist` (a raw group id, which could be a
+/// typo); `known`: the broker describes it, or it has committed offsets.
+pub fn check_known(group: &str, known: bool, must_exist: bool) -> Result<(), PlanError> {
     if must_exist && !known {
         return Err(PlanError::UnknownGroup {
             group: group.to_owned(),

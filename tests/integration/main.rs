@@ -18,6 +18,7 @@ mod crds;
 mod e2e;
 mod lag;
 mod layers;
+mod offsets;
 mod rbac;
 mod real_cluster;
 mod secrets;

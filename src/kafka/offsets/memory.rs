@@ -10,7 +10,7 @@ use futures::FutureExt;
 
 use super::{
     GroupAdmin, GroupDeletion, GroupDescription, Member, OffsetSpec, PartitionOutcome,
-    TopicPartition,
+    TopicPartition, TopicPartitions,
 };
 use crate::kafka::{BrokerError, Rejection, RequestTally};
 
@@ -175,7 +175,7 @@ impl GroupAdmin for MemoryGroupAdmin {
         &'a self,
         topics: &'a [String],
         requests: &'a mut RequestTally,
-    ) -> BoxFuture<'a, Result<BTreeMap<String, Option<Vec<i32>>>, BrokerError>> {
+    ) -> BoxFuture<'a, Result<TopicPartitions, BrokerError>> {
         async move {
             if topics.is_empty() {
                 return Ok(BTreeMap::new());
@@ -372,7 +372,7 @@ mod tests {
             BTreeMap::from([(tp("trips", 0), Some(2)), (tp("trips", 1), None)])
         );
         let unknown = admin.describe_group("g", &mut t).await.unwrap();
-        assert!(unknown.is_unknown());
+        assert_eq!((unknown.state.as_str(), unknown.is_empty()), ("Dead", true));
         admin.set_members(
             "g",
             vec![Member {

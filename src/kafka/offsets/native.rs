@@ -19,7 +19,7 @@ use rdkafka::types::RDKafkaErrorCode;
 
 use super::{
     GroupAdmin, GroupDeletion, GroupDescription, Member, OffsetSpec, PartitionOutcome,
-    TopicPartition,
+    TopicPartition, TopicPartitions,
 };
 use crate::kafka::ffi::{
     cstring, is_unsupported, rejection, text, Client, Event, Handle, Options, PartitionList, Queue,
@@ -209,7 +209,7 @@ fn topics(
     handle: Handle,
     timeout: Duration,
     names: &[String],
-) -> Result<BTreeMap<String, Option<Vec<i32>>>, BrokerError> {
+) -> Result<TopicPartitions, BrokerError> {
     let api = "Metadata";
     // SAFETY: as in `describe`.
     unsafe {
@@ -324,6 +324,7 @@ fn offsets(
         let list = PartitionList::new(partitions, value)?;
         rd::rd_kafka_ListOffsets(handle.0, list.ptr(), options.ptr(), queue.ptr());
         let event = wait(&queue, api, timeout)?;
+        let stamps = result_timestamps(&event);
         let mut out = BTreeMap::new();
         for (tp, offset) in list_offsets(&event)? {
             let offset = match offset {
@@ -336,7 +337,12 @@ fn offsets(
                     let why = diagnose_unanswered(handle, timeout, &tp.0, tp.1)?;
                     return Err(refused_partition(api, &tp, &why));
                 }
-                Ok(o) => Some(o),
+                Ok(o) => {
+                    if let OffsetSpec::Timestamp(ms) = spec {
+                        check_lookup(&tp, ms, o, stamps.get(&tp).copied())?;
+                    }
+                    Some(o)
+                }
             };
             out.insert(tp, offset);
         }
@@ -350,6 +356,45 @@ fn offsets(
             }
         }
         Ok(out)
+    }
+}
+
+/// The record timestamp of each partition of a `ListOffsets` result (-1: none).
+unsafe fn result_timestamps(event: &Event) -> BTreeMap<TopicPartition, i64> {
+    let result = rd::rd_kafka_event_ListOffsets_result(event.ptr());
+    let mut count = 0;
+    let infos = rd::rd_kafka_ListOffsets_result_infos(result, &mut count);
+    (0..count)
+        .map(|i| {
+            let info = *infos.add(i);
+            let tp = &*rd::rd_kafka_ListOffsetsResultInfo_topic_partition(info);
+            (
+                (text(tp.topic), tp.partition),
+                rd::rd_kafka_ListOffsetsResultInfo_timestamp(info),
+            )
+        })
+        .collect()
+}
+
+/// A lookup by timestamp must answer with a record at or after it (Kafka returns the found
+/// record's timestamp with its offset). A broker that answers with an earlier record, or with
+/// no timestamp (-1), does not implement the lookup faithfully: that is reported as
+/// `Unsupported`, never used — a reset there would replay from the wrong place.
+fn check_lookup(
+    (topic, p): &TopicPartition,
+    wanted: i64,
+    offset: i64,
+    stamp: Option<i64>,
+) -> Result<(), BrokerError> {
+    match stamp {
+        Some(found) if found >= wanted => Ok(()),
+        found => Err(BrokerError::Unsupported {
+            api: "ListOffsets",
+            message: format!(
+                "the lookup by timestamp {wanted} on {topic}/{p} answered offset {offset} with record timestamp {}: the broker does not implement ListOffsets by timestamp",
+                found.unwrap_or(-1)
+            ),
+        }),
     }
 }
 
@@ -490,7 +535,7 @@ impl GroupAdmin for RdKafkaGroupAdmin {
         &'a self,
         names: &'a [String],
         requests: &'a mut RequestTally,
-    ) -> BoxFuture<'a, Result<BTreeMap<String, Option<Vec<i32>>>, BrokerError>> {
+    ) -> BoxFuture<'a, Result<TopicPartitions, BrokerError>> {
         async move {
             if names.is_empty() {
                 return Ok(BTreeMap::new());

@@ -191,19 +191,38 @@ fn selection_names_every_missing_topic_and_partition() {
 }
 
 #[test]
-fn a_group_with_members_or_unknown_is_refused() {
-    assert!(check_group("g", true, 0, true).is_ok());
-    assert!(check_group("g", false, 0, false).is_ok());
+fn a_group_with_members_or_busy_or_unknown_is_refused() {
+    use crate::kafka::offsets::{GroupDescription, Member};
+    let group = |state: &str, members: usize| GroupDescription {
+        group_id: "g".into(),
+        state: state.into(),
+        members: (0..members)
+            .map(|i| Member {
+                member_id: format!("m{i}"),
+                client_id: "c".into(),
+                host: "h".into(),
+                assignment: Vec::new(),
+            })
+            .collect(),
+    };
+    assert!(check_empty(&group("Empty", 0)).is_ok());
+    assert!(check_empty(&group("Dead", 0)).is_ok());
     assert_eq!(
-        check_group("g", false, 0, true),
-        Err(PlanError::UnknownGroup { group: "g".into() })
-    );
-    assert_eq!(
-        check_group("g", true, 2, true),
-        Err(PlanError::GroupHasMembers {
+        check_empty(&group("Stable", 2)),
+        Err(PlanError::GroupNotEmpty {
             group: "g".into(),
+            state: "Stable".into(),
             members: 2
         })
+    );
+    // A broker that lists no member of a Stable or rebalancing group: still busy.
+    assert!(check_empty(&group("Stable", 0)).is_err());
+    assert!(check_empty(&group("PreparingRebalance", 0)).is_err());
+    assert!(check_known("g", true, true).is_ok());
+    assert!(check_known("g", false, false).is_ok());
+    assert_eq!(
+        check_known("g", false, true),
+        Err(PlanError::UnknownGroup { group: "g".into() })
     );
 }
 
