@@ -22,8 +22,8 @@ use super::{
     TopicPartition, TopicPartitions,
 };
 use crate::kafka::ffi::{
-    cstring, is_unsupported, rejection, text, Client, Event, Handle, Options, PartitionList, Queue,
-    Requests, TopicCollection, NO_ERROR,
+    call_error, cstring, is_unsupported, rejection, text, Client, Event, Handle, Options,
+    PartitionList, Queue, Requests, TopicCollection, NO_ERROR,
 };
 use crate::kafka::lag::native::pass::diagnose_unanswered;
 use crate::kafka::lag::native::results::{committed_offsets, list_offsets, topic_descriptions};
@@ -87,23 +87,6 @@ unsafe fn error_of(error: *const rd::rd_kafka_error_t) -> Option<(RDKafkaErrorCo
         rd::rd_kafka_error_code(error).into(),
         text(rd::rd_kafka_error_string(error)),
     ))
-}
-
-/// A refusal of the whole call: `Unsupported` when the broker lacks the API.
-fn refused(api: &'static str, code: RDKafkaErrorCode, message: String) -> BrokerError {
-    if is_unsupported(code) {
-        BrokerError::Unsupported { api, message }
-    } else {
-        BrokerError::Rejected {
-            api,
-            code: format!("{code:?}"),
-            message: if message.is_empty() {
-                code.to_string()
-            } else {
-                message
-            },
-        }
-    }
 }
 
 fn refused_partition(api: &'static str, (topic, p): &TopicPartition, r: &Rejection) -> BrokerError {
@@ -170,7 +153,7 @@ fn describe(
                 if code == RDKafkaErrorCode::GroupIdNotFound {
                     break;
                 }
-                return Err(refused(api, code, message));
+                return Err(call_error(api, code, message));
             }
             let state = text(rd::rd_kafka_consumer_group_state_name(
                 rd::rd_kafka_ConsumerGroupDescription_state(g),
@@ -448,7 +431,7 @@ fn alter(
             });
         };
         if let Some((code, message)) = error_of(rd::rd_kafka_group_result_error(g)) {
-            return Err(refused(api, code, format!("group {group}: {message}")));
+            return Err(call_error(api, code, format!("group {group}: {message}")));
         }
         let list = rd::rd_kafka_group_result_partitions(g);
         let mut out = Vec::new();
@@ -513,7 +496,9 @@ fn delete(handle: Handle, timeout: Duration, group: &str) -> Result<GroupDeletio
         match error_of(rd::rd_kafka_group_result_error(g)) {
             None => Ok(GroupDeletion::Deleted),
             Some((RDKafkaErrorCode::GroupIdNotFound, _)) => Ok(GroupDeletion::NotFound),
-            Some((code, message)) => Err(refused(api, code, format!("group {group}: {message}"))),
+            Some((code, message)) => {
+                Err(call_error(api, code, format!("group {group}: {message}")))
+            }
         }
     }
 }
