@@ -4,8 +4,12 @@
 //! [`crate::kafka::offsets::GroupAdmin`]), [`plan`] (pure: target × observed → each partition's
 //! new offset, before → after, records re-read or skipped; every refusal named) and [`write`]
 //! (one `AlterConsumerGroupOffsets`, read back). The CLI's `tributary offsets show` and
-//! `tributary offsets reset` run this pipeline directly.
+//! `tributary offsets reset` run this pipeline directly. [`machine`] is the pure state machine
+//! of a declared, resumable reset (issue #15's `KafkaOffsetReset`: hold the consumer at zero,
+//! wait for an empty group, plan and record, write once, release); the kind and its controller
+//! that execute it are not built yet.
 
+pub mod machine;
 pub mod observe;
 pub mod plan;
 pub mod target;
@@ -19,6 +23,9 @@ pub use observe::{prepare, show, Prepared, Request, Row, View};
 pub use plan::{PartitionChange, Plan, PlanError, Selection};
 pub use target::Target;
 pub use write::write;
+
+#[cfg(test)]
+mod tests;
 
 /// Why a reset (or a look at a group) did not go through.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
