@@ -130,12 +130,10 @@ pub fn next(f: &Facts) -> Step {
         return if held { Step::Release } else { Step::Finalize };
     }
     let timed_out = |phase| {
-        (f.waited >= f.timeout).then(|| {
-            Step::Fail(Failure::Timeout {
-                phase,
-                waited: f.waited,
-            })
-        })
+        (f.waited >= f.timeout).then_some(Step::Fail(Failure::Timeout {
+            phase,
+            waited: f.waited,
+        }))
     };
     match f.phase {
         Phase::Pending => {

@@ -431,6 +431,46 @@ async fn shift_by_minus_10_rereads_10_records_per_partition() {
     assert!(read.values().all(|v| v.len() == 10), "{read:?}");
     assert_eq!(total(&read), 40);
 
+    // The same group through a KafkaConsumer manifest (`-f`): its group, its topics, its
+    // KafkaCluster. A KafkaTopic names the broker topic.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("app.yaml"),
+        format!(
+            "apiVersion: tributary.io/v1alpha1\nkind: KafkaCluster\nmetadata: {{name: local, namespace: rides}}\nspec: {{bootstrapServers: [\"{}\"]}}\n---\napiVersion: tributary.io/v1alpha1\nkind: KafkaTopic\nmetadata: {{name: trips, namespace: rides}}\nspec: {{clusterRef: local, topicName: {topic}, partitions: 4}}\n---\napiVersion: tributary.io/v1alpha1\nkind: KafkaConsumer\nmetadata: {{name: analytics, namespace: rides}}\nspec:\n  clusterRef: local\n  groupId: {group}\n  topics: [trips]\n  template: {{image: ghcr.io/acme/ride-analytics:3.0.5}}\n  replicas: 1\n",
+            broker().bootstrap
+        ),
+    )
+    .unwrap();
+    let files = dir.path().to_str().unwrap();
+    let out = tributary(&["offsets", "show", "-f", files]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!("group '{group}': state Empty")),
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with(&topic)).count(),
+        4,
+        "{stdout}"
+    );
+    let out = tributary(&[
+        "offsets",
+        "reset",
+        "-f",
+        files,
+        "--to",
+        "latest",
+        "--dry-run",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("4 partition(s): 0 message(s) to re-read, 0 to skip"),
+        "caught up after reading the 40: {stdout}"
+    );
+
     // Beyond the range: clamped to the start, and said so.
     let request = Request {
         target: Target::ShiftBy(-1000),
