@@ -20,6 +20,7 @@ pub mod clusters;
 pub mod kafka;
 pub mod manifest;
 pub mod model;
+pub mod offsets;
 pub mod operator;
 pub mod runtime;
 pub mod topics;

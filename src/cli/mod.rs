@@ -1,9 +1,10 @@
-//! The `tributary` command line: `crds`, `validate`, `plan`, `apply`, `delete`.
+//! The `tributary` command line: `crds`, `validate`, `plan`, `apply`, `delete`, `offsets`.
 //! `anyhow` lives here, at the edge; everything below reports typed errors.
 
 pub mod exit;
 mod inputs;
 pub mod kubectl;
+mod offsets;
 mod output;
 mod progress;
 mod report;
@@ -125,6 +126,10 @@ pub enum Command {
         #[command(flatten)]
         target: TargetArgs,
     },
+    /// A consumer group's offsets: `show` them, or `reset` them (earliest, latest, a
+    /// date-time, a shift) while the group has no members.
+    #[command(subcommand)]
+    Offsets(offsets::OffsetsCommand),
 }
 
 #[derive(Args, Debug)]
@@ -335,6 +340,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         } => run_target(&target, Some(&stack), Mode::Plan { detailed_exitcode }).await,
         Command::Apply { target, stack } => run_target(&target, Some(&stack), Mode::Apply).await,
         Command::Delete { target } => run_target(&target, None, Mode::Delete).await,
+        Command::Offsets(command) => offsets::run(command).await,
     }
 }
 

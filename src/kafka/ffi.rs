@@ -483,6 +483,21 @@ impl PartitionList {
         Ok(list)
     }
 
+    /// A list with one offset per partition.
+    pub(super) unsafe fn with_offsets(
+        offsets: &[((String, i32), i64)],
+    ) -> Result<Self, BrokerError> {
+        let list = PartitionList(rd::rd_kafka_topic_partition_list_new(
+            i32::try_from(offsets.len()).unwrap_or(i32::MAX),
+        ));
+        for ((topic, p), offset) in offsets {
+            let name = cstring(topic)?;
+            let tp = rd::rd_kafka_topic_partition_list_add(list.0, name.as_ptr(), *p);
+            (*tp).offset = *offset;
+        }
+        Ok(list)
+    }
+
     pub(super) fn ptr(&self) -> *mut rd::rd_kafka_topic_partition_list_t {
         self.0
     }

@@ -49,7 +49,7 @@
 pub mod batched;
 #[cfg(any(test, feature = "test-util"))]
 mod memory;
-mod native;
+pub(in crate::kafka) mod native;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -3,6 +3,7 @@
 //! Every call tells the requests it made ([`RequestTally`]); the broker layer records no
 //! metrics itself. [`RecordStore`]: keyed records in a compacted topic (the CLI's stacks).
 //! [`identity`]: ACL bindings and SCRAM credentials ([`identity::IdentityAdmin`]).
+//! [`offsets`]: a consumer group's members and offsets, read and reset.
 
 pub mod api_versions;
 mod connection;
@@ -13,6 +14,7 @@ pub mod lag;
 pub mod memory;
 mod native;
 mod observed;
+pub mod offsets;
 mod rdkafka_admin;
 mod record_store;
 mod requests;

@@ -14,6 +14,7 @@ use super::identity::RdKafkaIdentityAdmin;
 use super::lag::batched::GroupRequests;
 use super::lag::RdKafkaLagObserver;
 use super::native::{self, NewTopicRequest};
+use super::offsets::RdKafkaGroupAdmin;
 use super::{BrokerAdmin, BrokerError, ClientSettings, ClusterInfo, NewTopic, TopicOutcome};
 use super::{BrokerSnapshot, ConfigChange, ObservedConfig, ObservedTopic, RequestTally};
 
@@ -70,6 +71,11 @@ impl RdKafkaAdmin {
     /// The identity admin (ACLs, SCRAM credentials) of the same cluster over this admin's client.
     pub fn identity_admin(&self) -> RdKafkaIdentityAdmin {
         RdKafkaIdentityAdmin::with_client(self.client.clone(), self.plaintext_bootstrap.clone())
+    }
+
+    /// Consumer-group offsets of the same cluster over this admin's client.
+    pub fn group_admin(&self) -> RdKafkaGroupAdmin {
+        RdKafkaGroupAdmin::with_client(self.client.clone())
     }
 
     /// Runs a blocking native call (one `api` request) off the async runtime, keeping the client

@@ -15,7 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["clusters"],
     &["topics", "users"],
     &["workloads"],
-    &["topologies"],
+    &["topologies", "offsets"],
     &["manifest", "operator"],
     &["cli"],
 ];

@@ -22,6 +22,7 @@ mod lag;
 mod lag_wire;
 mod layers;
 mod monitoring;
+mod offsets;
 mod rbac;
 mod real_cluster;
 mod secrets;

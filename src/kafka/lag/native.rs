@@ -9,8 +9,8 @@
 //! [`crate::kafka::ffi`]; the client handle outlives every pass because the blocking task holds
 //! the client for its whole duration.
 
-mod pass;
-mod results;
+pub(in crate::kafka) mod pass;
+pub(in crate::kafka) mod results;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -280,7 +280,7 @@ unsafe fn describe_topics(
 /// offset -1001 and no error at all: its fan-out merge drops the error. The cause is asked of
 /// the legacy watermark query for one such partition, which reports it: a broker without the
 /// API fails the pass with `Unsupported`; anything else fails those partitions with the text.
-unsafe fn diagnose_unanswered(
+pub(in crate::kafka) unsafe fn diagnose_unanswered(
     handle: Handle,
     timeout: Duration,
     topic: &str,

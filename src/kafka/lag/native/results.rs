@@ -12,7 +12,7 @@ use crate::kafka::lag::{Commits, Members, Offsets, TopicState};
 use crate::kafka::{BrokerError, Rejection};
 
 /// The topics of a `DescribeTopics` result; the leader of each partition goes to `leaders`.
-pub(super) unsafe fn topic_descriptions(
+pub(in crate::kafka) unsafe fn topic_descriptions(
     event: &Event,
     leaders: &mut BTreeMap<(String, i32), i32>,
 ) -> Result<BTreeMap<String, TopicState>, BrokerError> {
@@ -69,7 +69,7 @@ pub(super) unsafe fn topic_descriptions(
     Ok(out)
 }
 
-pub(super) unsafe fn list_offsets(event: &Event) -> Result<Offsets, BrokerError> {
+pub(in crate::kafka) unsafe fn list_offsets(event: &Event) -> Result<Offsets, BrokerError> {
     let result = rd::rd_kafka_event_ListOffsets_result(event.ptr());
     let mut count = 0;
     let infos = rd::rd_kafka_ListOffsets_result_infos(result, &mut count);
@@ -83,7 +83,7 @@ pub(super) unsafe fn list_offsets(event: &Event) -> Result<Offsets, BrokerError>
     Ok(out)
 }
 
-pub(super) unsafe fn committed_offsets(event: &Event) -> Result<Commits, BrokerError> {
+pub(in crate::kafka) unsafe fn committed_offsets(event: &Event) -> Result<Commits, BrokerError> {
     let result = rd::rd_kafka_event_ListConsumerGroupOffsets_result(event.ptr());
     let mut count = 0;
     let groups = rd::rd_kafka_ListConsumerGroupOffsets_result_groups(result, &mut count);
