@@ -9,6 +9,7 @@ mod report;
 mod stack;
 mod stack_store;
 mod summary;
+mod users;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -529,6 +530,8 @@ struct Target<'a> {
     cluster: Option<(String, Option<String>)>,
     settings: ClientSettings,
     topics: Vec<&'a TopicTarget>,
+    /// The manifests' KafkaUsers of the cluster.
+    users: Vec<&'a crate::api::KafkaUser>,
 }
 
 /// `stack`: `None` for `delete`, which neither reads nor records stacks.
@@ -570,7 +573,7 @@ async fn run_target(args: &TargetArgs, stack: Option<&StackArgs>, mode: Mode) ->
     // With --prune, no topic may be the point: every topic of the stack left the manifests.
     let prune_target = stack.is_some_and(|s| s.prune)
         && (args.bootstrap.is_some() || fallback.is_some() || !set.clusters.is_empty());
-    if set.topics.is_empty() && !prune_target {
+    if set.topics.is_empty() && set.users.is_empty() && !prune_target {
         if json {
             println!(
                 "{}",
@@ -582,7 +585,7 @@ async fn run_target(args: &TargetArgs, stack: Option<&StackArgs>, mode: Mode) ->
             } else {
                 ""
             };
-            println!("no KafkaTopic in the given manifests; nothing to do{hint}");
+            println!("no KafkaTopic or KafkaUser in the given manifests; nothing to do{hint}");
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -650,6 +653,7 @@ async fn run_clusters(
             stack: None,
             pruned: BTreeSet::new(),
             stack_error: None,
+            users: None,
         };
         // Counted for the debug log below (the CLI records no metrics).
         let admin = counted(RdKafkaAdmin::connect(&target.settings)?);
@@ -737,6 +741,9 @@ async fn run_clusters(
             admin.finish();
             run.report = Some(report);
         }
+        if !target.users.is_empty() {
+            run.users = Some(run_users(&admin, &target, mode, secrets.as_ref()).await);
+        }
         if let (Mode::Apply, Some(states), Some(name)) = (mode, &states, &run.stack) {
             let previous = states.get(name);
             let next = stack::next_state(previous, &declared, |topic| {
@@ -763,6 +770,32 @@ async fn run_clusters(
         runs.push(run);
     }
     Ok(())
+}
+
+/// The users of a target: read, planned, and (for `apply` / `delete`, when something is to
+/// change) executed in the users room's one pass on the cluster's client.
+async fn run_users(
+    admin: &crate::runtime::instrumented::Counted<RdKafkaAdmin>,
+    target: &Target<'_>,
+    mode: Mode,
+    secrets: &dyn SecretReader,
+) -> report::UsersRun {
+    let identity = admin.inner().identity_admin();
+    let entries = users::resolve(&target.users, secrets).await;
+    let (ensure, leaving) = if mode == Mode::Delete {
+        (Vec::new(), users::leaving(&entries))
+    } else {
+        (entries, Vec::new())
+    };
+    let observed = users::observe(&identity, &ensure, &leaving).await;
+    let plan = users::plan_users(&ensure, &leaving, &observed);
+    // Without the broker's ACLs nothing is planned: nothing is executed either.
+    let execute = !matches!(mode, Mode::Plan { .. }) && plan.has_changes() && observed.acls.is_ok();
+    let report = match execute {
+        true => Some(users::execute(&identity, &ensure, &leaving).await),
+        false => None,
+    };
+    report::UsersRun { plan, report }
 }
 
 /// Reads every stack's state on the target's cluster, sets `run.stack` and, under `--prune`,
@@ -923,31 +956,55 @@ async fn resolve_targets<'a>(
             cluster: None,
             settings: ClientSettings::plaintext(bootstrap, timeout.unwrap_or(DEFAULT_TIMEOUT)),
             topics: set.topics.iter().collect(),
+            users: set.users.iter().map(|(_, u)| u).collect(),
         }]);
     }
-    let mut groups: BTreeMap<(Option<String>, String), Vec<&TopicTarget>> = BTreeMap::new();
+    // Topics and users by the cluster they name.
+    type Group<'s> = (Vec<&'s TopicTarget>, Vec<&'s crate::api::KafkaUser>);
+    let mut groups: BTreeMap<(Option<String>, String), Group<'a>> = BTreeMap::new();
     for t in &set.topics {
         groups
             .entry((t.namespace.clone(), t.cluster_ref.clone()))
             .or_default()
+            .0
             .push(t);
     }
+    for (_, u) in &set.users {
+        groups
+            .entry((u.metadata.namespace.clone(), u.spec.cluster_ref.clone()))
+            .or_default()
+            .1
+            .push(u);
+    }
     let mut targets = Vec::new();
-    for ((_, cluster_ref), topics) in groups {
-        let cluster = set.cluster_for(topics[0]).or(fallback).ok_or_else(|| {
-            let first = topics[0];
-            match inputs::elsewhere_text(set, first.namespace.as_deref(), &cluster_ref) {
+    for ((namespace, cluster_ref), (topics, users)) in groups {
+        let named = set.clusters.iter().map(|(_, c)| c).find(|c| {
+            c.metadata.namespace == namespace
+                && c.metadata.name.as_deref() == Some(cluster_ref.as_str())
+        });
+        let cluster = named.or(fallback).ok_or_else(|| {
+            let source = match (topics.first(), users.first()) {
+                (Some(t), _) => t.source.to_string(),
+                (None, Some(u)) => set
+                    .users
+                    .iter()
+                    .find(|(_, x)| std::ptr::eq(x, *u))
+                    .map(|(s, _)| s.to_string())
+                    .unwrap_or_default(),
+                (None, None) => String::new(),
+            };
+            match inputs::elsewhere_text(set, namespace.as_deref(), &cluster_ref) {
                 Some(why) => anyhow!(
-                    "{} spec.clusterRef: {why}; or pass --cluster FILE or --bootstrap HOST:PORT",
-                    first.source
+                    "{source} spec.clusterRef: {why}; or pass --cluster FILE or --bootstrap HOST:PORT"
                 ),
                 None => anyhow!(
-                    "{} spec.clusterRef: KafkaCluster '{cluster_ref}' is not among the given manifests; add it, or pass --cluster FILE or --bootstrap HOST:PORT",
-                    first.source
+                    "{source} spec.clusterRef: KafkaCluster '{cluster_ref}' is not among the given manifests; add it, or pass --cluster FILE or --bootstrap HOST:PORT"
                 ),
             }
         })?;
-        targets.push(cluster_target(cluster, topics, timeout, secrets).await?);
+        let mut target = cluster_target(cluster, topics, timeout, secrets).await?;
+        target.users = users;
+        targets.push(target);
     }
     if prune {
         // A cluster whose topics all left the manifests is still pruned: every KafkaCluster
@@ -991,5 +1048,6 @@ async fn cluster_target<'a>(
         )),
         settings,
         topics,
+        users: Vec::new(),
     })
 }
