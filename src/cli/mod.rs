@@ -654,6 +654,7 @@ async fn run_clusters(
             pruned: BTreeSet::new(),
             stack_error: None,
             users: None,
+            topics: target.topics.len(),
         };
         // Counted for the debug log below (the CLI records no metrics).
         let admin = counted(RdKafkaAdmin::connect(&target.settings)?);

@@ -463,6 +463,29 @@ pub fn write_text(
             writeln!(out, "! {principal}: failed ({}): {}", f.reason, f.message)?;
         }
     }
+    if let Some(r) = report {
+        let acls_failed = plan
+            .acls
+            .create
+            .iter()
+            .filter(|b| !r.created.contains(*b))
+            .chain(plan.acls.delete.iter().filter(|b| !r.deleted.contains(*b)))
+            .count();
+        let (credentials_made, credentials_failed): (Vec<&Credential>, Vec<&Credential>) = plan
+            .set
+            .iter()
+            .chain(&plan.remove)
+            .partition(|c| r.credentials_changed.contains(&c.user));
+        return writeln!(
+            out,
+            "Users: {} ACL(s) created, {} deleted, {} credential change(s) made, {} failed, {} refused.",
+            r.created.len(),
+            r.deleted.len(),
+            credentials_made.len(),
+            acls_failed + credentials_failed.len(),
+            plan.refusals.len()
+        );
+    }
     if !plan.has_changes() && plan.refusals.is_empty() {
         return writeln!(
             out,
