@@ -742,17 +742,52 @@ async fn run_clusters(
             admin.finish();
             run.report = Some(report);
         }
-        if !target.users.is_empty() {
-            run.users = Some(run_users(&admin, &target, mode, secrets.as_ref()).await);
+        // The stack's principals the manifests no longer declare: removed under --prune.
+        let principals = declared_principals(&target);
+        let mut pruned_principals = Vec::new();
+        if let (Some(states), Some(name), Some(stack_args)) = (&states, &run.stack, stack_args) {
+            let keys = principals.keys().cloned().collect();
+            let pruning = stack::plan_prune_principals(name, states, &keys);
+            for warning in principal_warnings(name, &pruning, stack_args.prune) {
+                eprintln!("warning: {warning}");
+            }
+            if stack_args.prune {
+                pruned_principals = pruning
+                    .prune
+                    .into_iter()
+                    .map(|(principal, p)| users::Leaving {
+                        resource: p.resource,
+                        principal,
+                        scram_user: p.scram_user,
+                    })
+                    .collect();
+            }
+        }
+        if !target.users.is_empty() || !pruned_principals.is_empty() {
+            let leaving = pruned_principals.clone();
+            run.users = Some(run_users(&admin, &target, mode, secrets.as_ref(), leaving).await);
         }
         if let (Mode::Apply, Some(states), Some(name)) = (mode, &states, &run.stack) {
             let previous = states.get(name);
-            let next = stack::next_state(previous, &declared, |topic| {
+            let mut next = stack::next_state(previous, &declared, |topic| {
                 present_after(topic, &snapshot, run.report.as_ref())
             });
+            // A pruned principal leaves the state once its removal went through.
+            let removed: BTreeSet<String> = pruned_principals
+                .iter()
+                .filter(|l| {
+                    run.users.as_ref().is_some_and(|u| match &u.report {
+                        // Nothing was left on the broker to remove.
+                        None => u.plan.refusals.is_empty() && !u.plan.has_changes(),
+                        Some(r) => !r.failures.iter().any(|(p, _)| *p == l.principal),
+                    })
+                })
+                .map(|l| l.principal.clone())
+                .collect();
+            next.principals = stack::next_principals(previous, &principals, &removed);
             let unchanged = match previous {
                 Some(previous) => *previous == next,
-                None => next.topics.is_empty(),
+                None => next.topics.is_empty() && next.principals.is_empty(),
             };
             if !unchanged {
                 if let Err(e) = store.write(&admin, name, &next).await {
@@ -780,13 +815,14 @@ async fn run_users(
     target: &Target<'_>,
     mode: Mode,
     secrets: &dyn SecretReader,
+    pruned: Vec<users::Leaving>,
 ) -> report::UsersRun {
     let identity = admin.inner().identity_admin();
     let entries = users::resolve(&target.users, secrets).await;
     let (ensure, leaving) = if mode == Mode::Delete {
         (Vec::new(), users::leaving(&entries))
     } else {
-        (entries, Vec::new())
+        (entries, pruned)
     };
     let observed = users::observe(&identity, &ensure, &leaving).await;
     let plan = users::plan_users(&ensure, &leaving, &observed);
@@ -837,6 +873,48 @@ async fn read_stack(
             Ok(None)
         }
     }
+}
+
+/// The principals of a target's KafkaUsers, for its stack.
+fn declared_principals(target: &Target<'_>) -> BTreeMap<String, stack::StackPrincipal> {
+    target
+        .users
+        .iter()
+        .filter_map(|u| {
+            let desired = crate::users::desired_user(u).ok()?;
+            let resource = format!(
+                "{}/{}",
+                u.metadata.namespace.as_deref().unwrap_or("default"),
+                u.metadata.name.as_deref().unwrap_or_default()
+            );
+            Some((
+                desired.principal,
+                stack::StackPrincipal {
+                    resource,
+                    scram_user: desired.credential.map(|c| c.user),
+                },
+            ))
+        })
+        .collect()
+}
+
+/// What a stack's principals that the manifests no longer declare say.
+fn principal_warnings(stack: &str, pruning: &stack::PrincipalPruning, prune: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    if !prune {
+        for (principal, p) in &pruning.prune {
+            out.push(format!(
+                "stack '{stack}': {principal} (KafkaUser {}) is no longer declared; `--prune` removes its ACLs and credentials",
+                p.resource
+            ));
+        }
+    }
+    for (principal, owner) in &pruning.shared {
+        out.push(format!(
+            "stack '{stack}': {principal} is no longer declared here but stack '{owner}' lists it: not pruned"
+        ));
+    }
+    out
 }
 
 /// The topics a target declares, for its stack.

@@ -1724,3 +1724,62 @@ async fn a_users_password_the_cli_cannot_read_is_refused_by_name_and_never_print
         "{stdout}"
     );
 }
+
+#[tokio::test]
+async fn a_user_no_longer_declared_is_pruned_from_its_stack() {
+    let dir = tempfile::tempdir().unwrap();
+    let user = unique("reports");
+    let stack = unique("team/reports");
+    let file = write(dir.path(), "u.yaml", &user_doc(&user, &unique("daily"), ""));
+    let bootstrap = broker().bootstrap.as_str();
+    let run = |verb: &str, f: &Path, prune: bool| {
+        let mut args = vec![
+            verb,
+            "-f",
+            f.to_str().unwrap(),
+            "--bootstrap",
+            bootstrap,
+            "--stack",
+            &stack,
+        ];
+        if prune {
+            args.push("--prune");
+        }
+        tributary(&args)
+    };
+    // Recorded in the stack by apply, whatever the broker does with its ACLs (Tansu refuses
+    // CreateAcls).
+    let out = run("apply", &file, false);
+    assert!(
+        out.status.code() == Some(0) || broker().is_tansu,
+        "{:?}",
+        text(&out)
+    );
+    // The stack now declares another user only, with nothing to change on the broker: the
+    // prune alone is the run's change.
+    let other = unique("weekly");
+    let empty = write(
+        dir.path(),
+        "other.yaml",
+        &format!("---\napiVersion: tributary.io/v1alpha1\nkind: KafkaUser\nmetadata:\n  name: {other}\n  namespace: shop\nspec:\n  clusterRef: local\n  authentication:\n    type: scram-sha-512\n"),
+    );
+    let (_, stderr) = text(&run("plan", &empty, false));
+    let warning = format!("User:{user} (KafkaUser shop/{user}) is no longer declared; `--prune` removes its ACLs and credentials");
+    assert!(stderr.contains(&warning), "{stderr}");
+    let out = run("apply", &empty, true);
+    let (stdout, stderr) = text(&out);
+    assert!(
+        out.status.success() || broker().is_tansu,
+        "{stdout}{stderr}"
+    );
+    if !broker().is_tansu {
+        assert!(
+            stdout.contains(&format!("- acl User:{user} WRITE topic")),
+            "{stdout}"
+        );
+        assert!(acls_of(&format!("User:{user}")).await.is_empty());
+    }
+    // Pruned: the stack no longer lists it.
+    let (_, stderr) = text(&run("plan", &empty, false));
+    assert!(!stderr.contains(&warning), "{stderr}");
+}
