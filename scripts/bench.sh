@@ -35,3 +35,7 @@ TRIBUTARY_BIN=target/release/tributary cargo bench --locked --bench operator
 # Consumer lag: 200 groups x 12 partitions observed in one batched pass versus one pass per
 # group and versus a naive per-partition approach.
 cargo bench --locked --bench lag
+# Kafka identities: 500 users x 6 ACL bindings and a SCRAM credential each on one cluster, in
+# passes of DescribeAcls -> plan -> Create/DeleteAcls -> Describe/AlterUserScramCredentials;
+# requests per pass at 50 and at 500 users (the count does not grow with the users).
+cargo bench --locked --bench identity

@@ -39,18 +39,9 @@ pub struct RdKafkaAdmin {
 impl RdKafkaAdmin {
     /// Builds the client. Nothing is contacted until the first request.
     pub fn connect(settings: &ClientSettings) -> Result<Self, BrokerError> {
-        let protocol = settings
-            .properties
-            .get("security.protocol")
-            .map_or("plaintext".to_owned(), |p| p.to_ascii_lowercase());
-        let plaintext_bootstrap = matches!(protocol.as_str(), "plaintext" | "sasl_plaintext")
-            .then(|| settings.bootstrap_servers.split(',').next())
-            .flatten()
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty());
         Ok(Self {
             client: Client::connect(settings, "tributary")?,
-            plaintext_bootstrap,
+            plaintext_bootstrap: plaintext_bootstrap(settings),
         })
     }
 
@@ -174,6 +165,20 @@ impl RdKafkaAdmin {
         }
         Ok(out)
     }
+}
+
+/// The first bootstrap server, when the connection is not TLS (`plaintext`, the default, or
+/// `sasl_plaintext`: Kafka answers ApiVersions before authentication).
+fn plaintext_bootstrap(settings: &ClientSettings) -> Option<String> {
+    let protocol = settings
+        .properties
+        .get("security.protocol")
+        .map_or("plaintext".to_owned(), |p| p.to_ascii_lowercase());
+    matches!(protocol.as_str(), "plaintext" | "sasl_plaintext")
+        .then(|| settings.bootstrap_servers.split(',').next())
+        .flatten()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
 }
 
 impl BrokerAdmin for RdKafkaAdmin {
@@ -351,5 +356,37 @@ impl BrokerAdmin for RdKafkaAdmin {
             })
         }
         .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_versions_are_asked_of_the_first_bootstrap_server_only_without_tls() {
+        let mut settings = ClientSettings::plaintext(" a:9092 ,b:9092", Duration::from_secs(1));
+        assert_eq!(plaintext_bootstrap(&settings).as_deref(), Some("a:9092"));
+        for (protocol, probed) in [
+            ("SASL_PLAINTEXT", true),
+            ("ssl", false),
+            ("sasl_ssl", false),
+        ] {
+            settings
+                .properties
+                .insert("security.protocol".into(), protocol.into());
+            assert_eq!(
+                plaintext_bootstrap(&settings).is_some(),
+                probed,
+                "{protocol}"
+            );
+        }
+        settings.properties.remove("security.protocol");
+        assert!(
+            plaintext_bootstrap(&settings).is_some(),
+            "plaintext by default"
+        );
+        settings.bootstrap_servers = String::new();
+        assert_eq!(plaintext_bootstrap(&settings), None);
     }
 }

@@ -103,6 +103,21 @@ impl Claims {
     }
 }
 
+impl Claims {
+    /// Another KafkaUser (not being deleted) that claims `user`'s principal on its cluster,
+    /// older or newer: the oldest of them. A user being deleted leaves the principal's ACLs
+    /// and credentials to it.
+    pub fn other_claimant(&self, user: &KafkaUser) -> Option<String> {
+        let key = key(user)?;
+        let live = self.live.read().unwrap();
+        live.claims
+            .get(&key)?
+            .iter()
+            .find(|c| c.2 != user.metadata.uid)
+            .map(|c| c.1.clone())
+    }
+}
+
 impl Index<KafkaUser> for Claims {
     fn observe(&self, event: &Event<KafkaUser>) {
         match event {
@@ -176,6 +191,24 @@ mod tests {
         assert_eq!(claims.owner(&leaving_new), Some("orders".into()));
         claims.observe(&Event::Delete(old));
         assert_eq!(claims.owner(&new), None);
+    }
+
+    /// The older claimant, being deleted, leaves the principal to the newer one: its cleanup
+    /// must not remove what the newer one will keep.
+    #[test]
+    fn a_leaving_owner_sees_the_claimant_that_takes_over() {
+        let claims = Claims::default();
+        let old = user("orders", None, 100);
+        let new = user("orders-copy", Some("orders"), 200);
+        claims.observe(&Event::Apply(old.clone()));
+        assert_eq!(claims.other_claimant(&old), None);
+        claims.observe(&Event::Apply(new.clone()));
+        let mut leaving = old.clone();
+        leaving.metadata.deletion_timestamp = Some(Time(Timestamp::from_second(300).unwrap()));
+        claims.observe(&Event::Apply(leaving.clone()));
+        assert_eq!(claims.owner(&leaving), None, "no older claimant");
+        assert_eq!(claims.other_claimant(&leaving), Some("orders-copy".into()));
+        assert_eq!(claims.other_claimant(&new), None);
     }
 
     #[test]

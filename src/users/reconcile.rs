@@ -160,7 +160,9 @@ async fn apply(
                     user: credential.user.clone(),
                     mechanism: credential.mechanism,
                     password: c.password,
-                    rotate: applied.is_some_and(|v| *v != c.version),
+                    // Set unless this very version was set: a credential on the broker that
+                    // this user never set (a former owner's, one made by hand) is replaced.
+                    rotate: applied != Some(&c.version),
                 };
                 (Some(wanted), Some(c.version))
             }
@@ -204,6 +206,18 @@ async fn apply(
         },
         &now(),
     );
+    // A failure is told once, when it appears (or changes), not at every resync it persists.
+    if ready_of(Some(&status)) != ready_of(user.status.as_ref()) {
+        for f in &answer.failures {
+            ctx.publish(
+                user,
+                EventType::Warning,
+                f.reason.as_str(),
+                f.message.clone(),
+            )
+            .await;
+        }
+    }
     let retry = status
         .conditions
         .iter()
@@ -277,15 +291,15 @@ async fn publish_events(
         ctx.publish(user, EventType::Normal, "CredentialSet", note)
             .await;
     }
-    for f in &answer.failures {
-        ctx.publish(
-            user,
-            EventType::Warning,
-            f.reason.as_str(),
-            f.message.clone(),
-        )
-        .await;
-    }
+}
+
+/// The Ready condition's (reason, message) of a status.
+fn ready_of(status: Option<&KafkaUserStatus>) -> Option<(&str, &str)> {
+    status?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == READY)
+        .map(|c| (c.reason.as_str(), c.message.as_str()))
 }
 
 async fn report(
@@ -325,8 +339,9 @@ async fn write_status(
 
 /// Deletion: every ACL of the principal and its SCRAM credentials go from the broker, then the
 /// finalizer is released (the Secret goes with its owner). A user that lost a conflict leaves
-/// the owner's alone. A broker that cannot remove them (an API it lacks) releases at once with a
-/// Warning; one that cannot be reached holds the finalizer for the orphan grace period at most,
+/// the owner's alone, and an owner leaves them to a KafkaUser that claims the principal too
+/// (it takes over at its next reconcile). A broker that cannot remove them (an API it lacks)
+/// releases at once with a Warning; one that cannot be reached holds the finalizer for the orphan grace period at most,
 /// as topics do, so a finalizer never hangs a namespace.
 async fn cleanup(user: &KafkaUser, ctx: &Context, claims: &Claims) -> Result<Action, Error> {
     let principal = user
@@ -335,12 +350,14 @@ async fn cleanup(user: &KafkaUser, ctx: &Context, claims: &Claims) -> Result<Act
         .and_then(|s| s.principal.clone())
         .or_else(|| claimed_principal(user))
         .unwrap_or_default();
-    if let Some(owner) = claims.owner(user) {
+    if let Some(other) = claims.other_claimant(user) {
         ctx.publish(
             user,
             EventType::Normal,
             "Retained",
-            format!("{principal} belongs to KafkaUser '{owner}': its ACLs and credentials stay"),
+            format!(
+                "{principal} is claimed by KafkaUser '{other}' too: its ACLs and credentials stay"
+            ),
         )
         .await;
         return Ok(Action::await_change());

@@ -275,10 +275,11 @@ impl IdentityAdmin for MemoryIdentity {
         let result = if users.is_empty() {
             Ok(Vec::new())
         } else {
-            self.enter("DescribeUserScramCredentials", users.len(), requests)
+            let distinct: BTreeSet<&String> = users.iter().collect();
+            self.enter("DescribeUserScramCredentials", distinct.len(), requests)
                 .map(|()| {
-                    users
-                        .iter()
+                    distinct
+                        .into_iter()
                         .map(|u| UserScramCredentials {
                             user: u.clone(),
                             result: Ok(self.credentials(u)),
@@ -535,9 +536,10 @@ mod tests {
             "c unchanged"
         );
         let described = broker
-            .describe_scram(&["a".into(), "c".into()])
+            .describe_scram(&["c".into(), "a".into(), "c".into()])
             .await
             .unwrap();
+        assert_eq!(described.len(), 2, "one entry per distinct user, sorted");
         assert_eq!(described[0].result, Ok(vec![]));
         assert_eq!(
             described[1].result,

@@ -390,7 +390,7 @@ pub trait IdentityAdmin: Send + Sync {
         bindings: &'a [AclBinding],
         requests: &'a mut RequestTally,
     ) -> BoxFuture<'a, Result<Vec<AclOutcome>, BrokerError>>;
-    /// One DescribeUserScramCredentials for `users`; an entry per distinct user.
+    /// One DescribeUserScramCredentials for `users`; an entry per distinct user, sorted by user.
     fn describe_scram_tallied<'a>(
         &'a self,
         users: &'a [String],

@@ -298,6 +298,37 @@ async fn the_newer_of_two_claimants_of_a_principal_gets_resource_conflict() {
         3,
         "the older one is untouched"
     );
+
+    // The older one goes: nothing of the principal is removed, and the newer one takes over.
+    let calls_before = identity.calls().len();
+    users(&r.env)
+        .delete("orders", &DeleteParams::default())
+        .await
+        .unwrap();
+    let s = wait_reason(&r.env, "orders-too", "InSync").await;
+    assert_eq!(s.acls.len(), 3, "{:?}", s.acls);
+    assert!(identity
+        .acls()
+        .iter()
+        .any(|b| b.resource_name == "payments"));
+    assert!(!identity.acls().iter().any(|b| b.resource_name == "orders"));
+    assert_eq!(identity.credentials("orders").len(), 1);
+    let alters: Vec<_> = identity.calls()[calls_before..]
+        .iter()
+        .filter(|(api, _)| *api == "AlterUserScramCredentials")
+        .cloned()
+        .collect();
+    assert_eq!(
+        alters,
+        [("AlterUserScramCredentials", 1)],
+        "the credential was not deleted by the leaving owner, only set by the new one"
+    );
+    let secrets: Api<Secret> = Api::namespaced(r.env.client.clone(), NAMESPACE);
+    let password = secret_value(&secrets.get("orders-too-kafka").await.unwrap(), "password");
+    assert!(
+        identity.authenticates("orders", ScramMechanism::Sha512, &password),
+        "the new owner's password is the principal's now"
+    );
     r.stop().await;
 }
 
@@ -335,6 +366,29 @@ async fn a_broker_without_delete_acls_is_refused_by_name_and_the_rest_goes_ahead
         .acls
         .contains(&"User:orders READ topic payments".to_string()));
     assert_eq!(identity.credentials("orders").len(), 1);
+
+    // Idle is silent: the refusal stays, and the resyncs (every 2 s) write no Event about it.
+    let events = || async {
+        let events: Api<k8s_openapi::api::events::v1::Event> =
+            Api::namespaced(r.env.client.clone(), NAMESPACE);
+        events
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("orders"))
+            .map(|e| (e.reason, e.series.map(|s| s.count)))
+            .collect::<Vec<_>>()
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = events().await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        events().await,
+        before,
+        "no Event repeated while nothing changes"
+    );
     r.stop().await;
 }
 
