@@ -108,7 +108,8 @@ pub enum Command {
         #[arg(long)]
         detailed_exitcode: bool,
     },
-    /// Make the broker match the manifests, and record the stack's topics on the cluster.
+    /// Make the broker match the manifests (topics, users' ACLs and SCRAM credentials), and
+    /// record the stack's topics and principals on the cluster.
     Apply {
         #[command(flatten)]
         target: TargetArgs,
@@ -116,7 +117,8 @@ pub enum Command {
         stack: StackArgs,
     },
     /// Remove the topics the manifests declare: those with `deletionPolicy: Delete` are
-    /// deleted from the broker, those with `Retain` (the default) are kept.
+    /// deleted from the broker, those with `Retain` (the default) are kept; and the ACLs and
+    /// SCRAM credentials of the KafkaUsers they declare.
     Delete {
         #[command(flatten)]
         target: TargetArgs,
@@ -216,7 +218,8 @@ pub struct TargetArgs {
 #[derive(Args, Debug, Default)]
 pub struct StackArgs {
     /// Also delete the topics an earlier `apply` of this stack created or adopted that the
-    /// manifests no longer declare, when their last declared deletionPolicy was Delete.
+    /// manifests no longer declare, when their last declared deletionPolicy was Delete; and
+    /// remove the ACLs and credentials of the stack's principals no longer declared.
     #[arg(long)]
     pub prune: bool,
     /// The stack whose topics `apply` records on the cluster (in the topic
