@@ -212,6 +212,9 @@ pub struct UsersPlan {
     pub remove: Vec<Credential>,
     /// Users whose credential the CLI leaves to the operator (what to say of each).
     pub left: Vec<String>,
+    /// The principals that leave (`delete`, or pruned from the stack): `principal (KafkaUser
+    /// namespace/name)`; their ACLs and credentials are in `acls.delete` and `remove`.
+    pub leaving: Vec<String>,
     /// What cannot be planned or done, and why (the rest still is).
     pub refusals: Vec<Refusal>,
 }
@@ -235,6 +238,8 @@ pub fn plan_users(users: &[UserEntry], leaving: &[Leaving], observed: &Observed)
     }
     for l in leaving {
         desired.manage(&l.principal);
+        out.leaving
+            .push(format!("{} (KafkaUser {})", l.principal, l.resource));
     }
     out.principals = desired.principals().map(str::to_owned).collect();
     match &observed.acls {
@@ -432,6 +437,9 @@ pub fn write_text(
     report: Option<&UsersReport>,
     out: &mut impl Write,
 ) -> std::io::Result<()> {
+    for l in &plan.leaving {
+        writeln!(out, "- user {l}: every ACL and SCRAM credential of it")?;
+    }
     for b in &plan.acls.create {
         let d = done(report, |r| r.created.contains(b));
         writeln!(out, "+ acl {b}{d}")?;
@@ -513,6 +521,8 @@ pub struct UsersJson<'a> {
     credentials: Vec<CredentialJson<'a>>,
     /// Users whose credential the CLI leaves to the operator.
     left_to_operator: &'a [String],
+    /// Principals that leave (`delete`, or pruned): `principal (KafkaUser namespace/name)`.
+    leaving: &'a [String],
     refusals: &'a [Refusal],
     /// `apply` and `delete` only: what failed, by principal.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -606,6 +616,7 @@ impl<'a> UsersJson<'a> {
             acls,
             credentials,
             left_to_operator: &plan.left,
+            leaving: &plan.leaving,
             refusals: &plan.refusals,
             failures: report.map(|r| {
                 r.failures
@@ -741,6 +752,11 @@ mod tests {
         let gone = leaving(&entries);
         let removal = plan_users(&[], &gone, &observe(&broker, &[], &gone).await);
         assert_eq!(removal.acls.delete, vec![write("orders-service", "orders")]);
+        assert!(text(&removal, None).starts_with(
+            "- user User:orders-service (KafkaUser shop/orders-service): every ACL and SCRAM credential of it\n\
+             - acl User:orders-service WRITE topic orders\n\
+             - scram orders-service SCRAM-SHA-512\n"
+        ));
         assert_eq!(
             removal.remove,
             vec![Credential {
@@ -847,6 +863,7 @@ mod tests {
                     {"action": "set", "user": "a", "mechanism": "SCRAM-SHA-256", "outcome": "failed"}
                 ],
                 "leftToOperator": [],
+                "leaving": [],
                 "refusals": [],
                 "failures": [
                     {"principal": "User:a", "reason": "BrokerUnsupported", "message": "DeleteAcls: not supported"}

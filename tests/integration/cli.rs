@@ -1772,6 +1772,12 @@ async fn a_user_no_longer_declared_is_pruned_from_its_stack() {
         out.status.success() || broker().is_tansu,
         "{stdout}{stderr}"
     );
+    assert!(
+        stdout.contains(&format!(
+            "- user User:{user} (KafkaUser shop/{user}): every ACL and SCRAM credential of it"
+        )),
+        "{stdout}"
+    );
     if !broker().is_tansu {
         assert!(
             stdout.contains(&format!("- acl User:{user} WRITE topic")),
