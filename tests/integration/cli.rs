@@ -1643,6 +1643,20 @@ async fn users_acls_are_planned_applied_and_deleted_and_other_principals_left_al
             "{stdout}"
         );
         assert_eq!(plan().status.code(), Some(2));
+        let json = tributary(&["apply", "-f", f, "--bootstrap", bootstrap, "-o", "json"]);
+        assert_eq!(json.status.code(), Some(1));
+        let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+        let users = &doc["clusters"][0]["users"];
+        assert_eq!(users["acls"][0]["outcome"], "failed");
+        assert_eq!(users["failures"][0]["principal"], format!("User:{user}"));
+        assert_eq!(users["failures"][0]["reason"], "BrokerUnsupported");
+        assert!(
+            users["failures"][0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("CreateAcls")),
+            "{users}"
+        );
+        assert_eq!(doc["ok"], false);
         return;
     }
     assert!(out.status.success(), "{stdout}{stderr}");
