@@ -11,6 +11,7 @@ mod report;
 mod stack;
 mod stack_store;
 mod summary;
+mod users;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -113,7 +114,8 @@ pub enum Command {
         #[arg(long)]
         detailed_exitcode: bool,
     },
-    /// Make the broker match the manifests, and record the stack's topics on the cluster.
+    /// Make the broker match the manifests (topics, users' ACLs and SCRAM credentials), and
+    /// record the stack's topics and principals on the cluster.
     Apply {
         #[command(flatten)]
         target: TargetArgs,
@@ -121,7 +123,8 @@ pub enum Command {
         stack: StackArgs,
     },
     /// Remove the topics the manifests declare: those with `deletionPolicy: Delete` are
-    /// deleted from the broker, those with `Retain` (the default) are kept.
+    /// deleted from the broker, those with `Retain` (the default) are kept; and the ACLs and
+    /// SCRAM credentials of the KafkaUsers they declare.
     Delete {
         #[command(flatten)]
         target: TargetArgs,
@@ -225,7 +228,8 @@ pub struct TargetArgs {
 #[derive(Args, Debug, Default)]
 pub struct StackArgs {
     /// Also delete the topics an earlier `apply` of this stack created or adopted that the
-    /// manifests no longer declare, when their last declared deletionPolicy was Delete.
+    /// manifests no longer declare, when their last declared deletionPolicy was Delete; and
+    /// remove the ACLs and credentials of the stack's principals no longer declared.
     #[arg(long)]
     pub prune: bool,
     /// The stack whose topics `apply` records on the cluster (in the topic
@@ -563,6 +567,8 @@ struct Target<'a> {
     cluster: Option<(String, Option<String>)>,
     settings: ClientSettings,
     topics: Vec<&'a TopicTarget>,
+    /// The manifests' KafkaUsers of the cluster.
+    users: Vec<&'a crate::api::KafkaUser>,
 }
 
 /// `stack`: `None` for `delete`, which neither reads nor records stacks.
@@ -604,7 +610,7 @@ async fn run_target(args: &TargetArgs, stack: Option<&StackArgs>, mode: Mode) ->
     // With --prune, no topic may be the point: every topic of the stack left the manifests.
     let prune_target = stack.is_some_and(|s| s.prune)
         && (args.bootstrap.is_some() || fallback.is_some() || !set.clusters.is_empty());
-    if set.topics.is_empty() && !prune_target {
+    if set.topics.is_empty() && set.users.is_empty() && !prune_target {
         if json {
             println!(
                 "{}",
@@ -616,7 +622,7 @@ async fn run_target(args: &TargetArgs, stack: Option<&StackArgs>, mode: Mode) ->
             } else {
                 ""
             };
-            println!("no KafkaTopic in the given manifests; nothing to do{hint}");
+            println!("no KafkaTopic or KafkaUser in the given manifests; nothing to do{hint}");
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -684,6 +690,8 @@ async fn run_clusters(
             stack: None,
             pruned: BTreeSet::new(),
             stack_error: None,
+            users: None,
+            topics: target.topics.len(),
         };
         // Counted for the debug log below (the CLI records no metrics).
         let admin = counted(RdKafkaAdmin::connect(&target.settings)?);
@@ -791,14 +799,52 @@ async fn run_clusters(
             admin.finish();
             run.report = Some(report);
         }
+        // The stack's principals the manifests no longer declare: removed under --prune.
+        let principals = declared_principals(&target);
+        let mut pruned_principals = Vec::new();
+        if let (Some(states), Some(name), Some(stack_args)) = (&states, &run.stack, stack_args) {
+            let keys = principals.keys().cloned().collect();
+            let pruning = stack::plan_prune_principals(name, states, &keys);
+            for warning in principal_warnings(name, &pruning, stack_args.prune) {
+                eprintln!("warning: {warning}");
+            }
+            if stack_args.prune {
+                pruned_principals = pruning
+                    .prune
+                    .into_iter()
+                    .map(|(principal, p)| users::Leaving {
+                        resource: p.resource,
+                        principal,
+                        scram_user: p.scram_user,
+                    })
+                    .collect();
+            }
+        }
+        if !target.users.is_empty() || !pruned_principals.is_empty() {
+            let leaving = pruned_principals.clone();
+            run.users = Some(run_users(&admin, &target, mode, secrets.as_ref(), leaving).await);
+        }
         if let (Mode::Apply, Some(states), Some(name)) = (mode, &states, &run.stack) {
             let previous = states.get(name);
-            let next = stack::next_state(previous, &declared, |topic| {
+            let mut next = stack::next_state(previous, &declared, |topic| {
                 present_after(topic, &snapshot, run.report.as_ref())
             });
+            // A pruned principal leaves the state once its removal went through.
+            let removed: BTreeSet<String> = pruned_principals
+                .iter()
+                .filter(|l| {
+                    run.users.as_ref().is_some_and(|u| match &u.report {
+                        // Nothing was left on the broker to remove.
+                        None => u.plan.refusals.is_empty() && !u.plan.has_changes(),
+                        Some(r) => !r.failures.iter().any(|(p, _)| *p == l.principal),
+                    })
+                })
+                .map(|l| l.principal.clone())
+                .collect();
+            next.principals = stack::next_principals(previous, &principals, &removed);
             let unchanged = match previous {
                 Some(previous) => *previous == next,
-                None => next.topics.is_empty(),
+                None => next.topics.is_empty() && next.principals.is_empty(),
             };
             if !unchanged {
                 if let Err(e) = store.write(&admin, name, &next).await {
@@ -817,6 +863,33 @@ async fn run_clusters(
         runs.push(run);
     }
     Ok(())
+}
+
+/// The users of a target: read, planned, and (for `apply` / `delete`, when something is to
+/// change) executed in the users room's one pass on the cluster's client.
+async fn run_users(
+    admin: &crate::runtime::instrumented::Counted<RdKafkaAdmin>,
+    target: &Target<'_>,
+    mode: Mode,
+    secrets: &dyn SecretReader,
+    pruned: Vec<users::Leaving>,
+) -> report::UsersRun {
+    let identity = admin.inner().identity_admin();
+    let entries = users::resolve(&target.users, secrets).await;
+    let (ensure, leaving) = if mode == Mode::Delete {
+        (Vec::new(), users::leaving(&entries))
+    } else {
+        (entries, pruned)
+    };
+    let observed = users::observe(&identity, &ensure, &leaving).await;
+    let plan = users::plan_users(&ensure, &leaving, &observed);
+    // Without the broker's ACLs nothing is planned: nothing is executed either.
+    let execute = !matches!(mode, Mode::Plan { .. }) && plan.has_changes() && observed.acls.is_ok();
+    let report = match execute {
+        true => Some(users::execute(&identity, &ensure, &leaving).await),
+        false => None,
+    };
+    report::UsersRun { plan, report }
 }
 
 /// Reads every stack's state on the target's cluster, sets `run.stack` and, under `--prune`,
@@ -857,6 +930,48 @@ async fn read_stack(
             Ok(None)
         }
     }
+}
+
+/// The principals of a target's KafkaUsers, for its stack.
+fn declared_principals(target: &Target<'_>) -> BTreeMap<String, stack::StackPrincipal> {
+    target
+        .users
+        .iter()
+        .filter_map(|u| {
+            let desired = crate::users::desired_user(u).ok()?;
+            let resource = format!(
+                "{}/{}",
+                u.metadata.namespace.as_deref().unwrap_or("default"),
+                u.metadata.name.as_deref().unwrap_or_default()
+            );
+            Some((
+                desired.principal,
+                stack::StackPrincipal {
+                    resource,
+                    scram_user: desired.credential.map(|c| c.user),
+                },
+            ))
+        })
+        .collect()
+}
+
+/// What a stack's principals that the manifests no longer declare say.
+fn principal_warnings(stack: &str, pruning: &stack::PrincipalPruning, prune: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    if !prune {
+        for (principal, p) in &pruning.prune {
+            out.push(format!(
+                "stack '{stack}': {principal} (KafkaUser {}) is no longer declared; `--prune` removes its ACLs and credentials",
+                p.resource
+            ));
+        }
+    }
+    for (principal, owner) in &pruning.shared {
+        out.push(format!(
+            "stack '{stack}': {principal} is no longer declared here but stack '{owner}' lists it: not pruned"
+        ));
+    }
+    out
 }
 
 /// The topics a target declares, for its stack.
@@ -977,31 +1092,55 @@ async fn resolve_targets<'a>(
             cluster: None,
             settings: ClientSettings::plaintext(bootstrap, timeout.unwrap_or(DEFAULT_TIMEOUT)),
             topics: set.topics.iter().collect(),
+            users: set.users.iter().map(|(_, u)| u).collect(),
         }]);
     }
-    let mut groups: BTreeMap<(Option<String>, String), Vec<&TopicTarget>> = BTreeMap::new();
+    // Topics and users by the cluster they name.
+    type Group<'s> = (Vec<&'s TopicTarget>, Vec<&'s crate::api::KafkaUser>);
+    let mut groups: BTreeMap<(Option<String>, String), Group<'a>> = BTreeMap::new();
     for t in &set.topics {
         groups
             .entry((t.namespace.clone(), t.cluster_ref.clone()))
             .or_default()
+            .0
             .push(t);
     }
+    for (_, u) in &set.users {
+        groups
+            .entry((u.metadata.namespace.clone(), u.spec.cluster_ref.clone()))
+            .or_default()
+            .1
+            .push(u);
+    }
     let mut targets = Vec::new();
-    for ((_, cluster_ref), topics) in groups {
-        let cluster = set.cluster_for(topics[0]).or(fallback).ok_or_else(|| {
-            let first = topics[0];
-            match inputs::elsewhere_text(set, first.namespace.as_deref(), &cluster_ref) {
+    for ((namespace, cluster_ref), (topics, users)) in groups {
+        let named = set.clusters.iter().map(|(_, c)| c).find(|c| {
+            c.metadata.namespace == namespace
+                && c.metadata.name.as_deref() == Some(cluster_ref.as_str())
+        });
+        let cluster = named.or(fallback).ok_or_else(|| {
+            let source = match (topics.first(), users.first()) {
+                (Some(t), _) => t.source.to_string(),
+                (None, Some(u)) => set
+                    .users
+                    .iter()
+                    .find(|(_, x)| std::ptr::eq(x, *u))
+                    .map(|(s, _)| s.to_string())
+                    .unwrap_or_default(),
+                (None, None) => String::new(),
+            };
+            match inputs::elsewhere_text(set, namespace.as_deref(), &cluster_ref) {
                 Some(why) => anyhow!(
-                    "{} spec.clusterRef: {why}; or pass --cluster FILE or --bootstrap HOST:PORT",
-                    first.source
+                    "{source} spec.clusterRef: {why}; or pass --cluster FILE or --bootstrap HOST:PORT"
                 ),
                 None => anyhow!(
-                    "{} spec.clusterRef: KafkaCluster '{cluster_ref}' is not among the given manifests; add it, or pass --cluster FILE or --bootstrap HOST:PORT",
-                    first.source
+                    "{source} spec.clusterRef: KafkaCluster '{cluster_ref}' is not among the given manifests; add it, or pass --cluster FILE or --bootstrap HOST:PORT"
                 ),
             }
         })?;
-        targets.push(cluster_target(cluster, topics, timeout, secrets).await?);
+        let mut target = cluster_target(cluster, topics, timeout, secrets).await?;
+        target.users = users;
+        targets.push(target);
     }
     if prune {
         // A cluster whose topics all left the manifests is still pruned: every KafkaCluster
@@ -1045,5 +1184,6 @@ async fn cluster_target<'a>(
         )),
         settings,
         topics,
+        users: Vec::new(),
     })
 }

@@ -11,6 +11,7 @@ use std::io::Write;
 
 use serde::Serialize;
 
+use super::users::{self, UsersJson, UsersPlan, UsersReport};
 use crate::model::TopicName;
 use crate::topics::execute::{Outcome, Report};
 use crate::topics::plan::{Action, ConfigChange, Plan, Refusal};
@@ -57,6 +58,17 @@ pub struct ClusterRun {
     pub pruned: BTreeSet<TopicName>,
     /// Why the stack's state could not be recorded after `apply`.
     pub stack_error: Option<String>,
+    /// The manifests' KafkaUsers of the cluster: their plan, and what executing it did.
+    pub users: Option<UsersRun>,
+    /// How many topics the manifests declare on the cluster.
+    pub topics: usize,
+}
+
+/// The users' part of a cluster's run.
+pub struct UsersRun {
+    pub plan: UsersPlan,
+    /// `apply` / `delete`, when there was something to change.
+    pub report: Option<UsersReport>,
 }
 
 impl ClusterRun {
@@ -74,6 +86,7 @@ impl ClusterRun {
             .actions
             .iter()
             .any(|a| !matches!(a, Action::Refuse { .. }))
+            || self.users.as_ref().is_some_and(|u| u.plan.has_changes())
     }
 
     /// Nothing refused, and everything executed succeeded.
@@ -82,6 +95,9 @@ impl ClusterRun {
             && self.stack_error.is_none()
             && self.plan.refusals().next().is_none()
             && self.report.as_ref().is_none_or(Report::succeeded)
+            && self.users.as_ref().is_none_or(|u| {
+                u.plan.refusals.is_empty() && u.report.as_ref().is_none_or(UsersReport::succeeded)
+            })
     }
 
     /// A deletion `--prune` planned.
@@ -93,8 +109,19 @@ impl ClusterRun {
         self.plan.actions.iter().filter(|a| f(a)).count()
     }
 
-    /// The text for this cluster, `verb` saying which command ran.
+    /// The text for this cluster, `verb` saying which command ran: its topics, then its
+    /// users.
     pub fn write_text(&self, verb: Verb, out: &mut impl Write) -> std::io::Result<()> {
+        self.write_topics_text(verb, out)?;
+        if self.error.is_none() {
+            if let Some(u) = &self.users {
+                users::write_text(&u.plan, u.report.as_ref(), out)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn write_topics_text(&self, verb: Verb, out: &mut impl Write) -> std::io::Result<()> {
         if let Some(error) = &self.error {
             return writeln!(out, "cluster {}:\n  not read: {error}", self.label());
         }
@@ -127,6 +154,10 @@ impl ClusterRun {
             writeln!(out, "  {name}: not on the broker, nothing to delete")?;
         }
         if self.plan.is_empty() {
+            if self.topics == 0 && self.users.is_some() {
+                // Users only: their own lines say what there is to do.
+                return Ok(());
+            }
             return match verb {
                 Verb::Delete => writeln!(
                     out,
@@ -205,6 +236,11 @@ pub struct ClusterJson<'a> {
     /// Topics a `delete` found absent from the broker.
     absent: Vec<&'a str>,
     summary: Summary,
+    /// The manifests' KafkaUsers of the cluster: ACLs to create and delete, SCRAM credentials
+    /// to set and remove (never a password), users left to the operator, refusals and (for
+    /// `apply` / `delete`) each outcome.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    users: Option<UsersJson<'a>>,
 }
 
 #[derive(Serialize, Default)]
@@ -342,6 +378,10 @@ impl<'a> From<&'a ClusterRun> for ClusterJson<'a> {
             kept: run.plan.retained.iter().map(TopicName::as_str).collect(),
             absent: run.absent.iter().map(TopicName::as_str).collect(),
             summary,
+            users: run
+                .users
+                .as_ref()
+                .map(|u| UsersJson::new(&u.plan, u.report.as_ref())),
         }
     }
 }

@@ -4,6 +4,10 @@
 //!
 //! A topic is pruned only when this stack's state lists it, its last declared policy was
 //! `Delete`, the manifests no longer declare it, and no other stack's state lists it.
+//!
+//! The state also lists the principals of the stack's KafkaUsers (a field added within
+//! version 1, absent when there are none): a principal the manifests no longer declare, and
+//! no other stack lists, is pruned — its ACLs and SCRAM credentials removed.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -24,6 +28,75 @@ pub const STATE_VERSION: u32 = 1;
 pub struct StackState {
     pub version: u32,
     pub topics: BTreeMap<String, StackTopic>,
+    /// The principals of the stack's KafkaUsers (`User:<name>`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub principals: BTreeMap<String, StackPrincipal>,
+}
+
+/// A principal of a stack.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StackPrincipal {
+    /// The KafkaUser that declared it, `namespace/name`.
+    pub resource: String,
+    /// Its SCRAM user, whose credentials a prune removes; none for TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scram_user: Option<String>,
+}
+
+/// What a prune of one stack does to its principals.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PrincipalPruning {
+    /// The stack's principals no longer declared and listed by no other stack.
+    pub prune: Vec<(String, StackPrincipal)>,
+    /// No longer declared here but listed by another stack (principal, that stack): kept.
+    pub shared: Vec<(String, String)>,
+}
+
+/// Plans the prune of `stack`'s principals from every stack's state and the principals the
+/// manifests declare. Pure.
+pub fn plan_prune_principals(
+    stack: &str,
+    states: &BTreeMap<String, StackState>,
+    declared: &BTreeSet<String>,
+) -> PrincipalPruning {
+    let mut out = PrincipalPruning::default();
+    let Some(own) = states.get(stack) else {
+        return out;
+    };
+    for (principal, entry) in &own.principals {
+        if declared.contains(principal) {
+            continue;
+        }
+        let owner = states
+            .iter()
+            .find(|(name, state)| {
+                name.as_str() != stack && state.principals.contains_key(principal)
+            })
+            .map(|(name, _)| name.clone());
+        match owner {
+            Some(owner) => out.shared.push((principal.clone(), owner)),
+            None => out.prune.push((principal.clone(), entry.clone())),
+        }
+    }
+    out
+}
+
+/// The stack's principals after a run: the declared ones, and the earlier ones not removed
+/// (`removed`: pruned without a failure). Pure.
+pub fn next_principals(
+    previous: Option<&StackState>,
+    declared: &BTreeMap<String, StackPrincipal>,
+    removed: &BTreeSet<String>,
+) -> BTreeMap<String, StackPrincipal> {
+    let mut out: BTreeMap<String, StackPrincipal> = previous
+        .into_iter()
+        .flat_map(|p| &p.principals)
+        .filter(|(principal, _)| !removed.contains(*principal))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    out.extend(declared.iter().map(|(k, v)| (k.clone(), v.clone())));
+    out
 }
 
 /// A topic of a stack.
@@ -175,6 +248,7 @@ pub fn next_state(
     StackState {
         version: STATE_VERSION,
         topics,
+        principals: previous.map(|p| p.principals.clone()).unwrap_or_default(),
     }
 }
 
@@ -211,6 +285,7 @@ mod tests {
                     )
                 })
                 .collect(),
+            principals: BTreeMap::new(),
         }
     }
 
@@ -299,6 +374,64 @@ mod tests {
             StackState::parse("s", b"not json"),
             Err(StateError::Malformed { .. })
         ));
+    }
+
+    fn principal(user: &str) -> (String, StackPrincipal) {
+        (
+            format!("User:{user}"),
+            StackPrincipal {
+                resource: format!("shop/{user}"),
+                scram_user: Some(user.to_owned()),
+            },
+        )
+    }
+
+    fn with_principals(users: &[&str]) -> StackState {
+        StackState {
+            principals: users.iter().map(|u| principal(u)).collect(),
+            ..state(&[])
+        }
+    }
+
+    #[test]
+    fn an_undeclared_principal_of_the_stack_is_pruned_unless_another_stack_lists_it() {
+        let all = states(&[
+            ("s", with_principals(&["kept", "gone", "shared"])),
+            ("t", with_principals(&["shared"])),
+        ]);
+        let declared: BTreeSet<String> = ["User:kept".to_owned()].into();
+        let p = plan_prune_principals("s", &all, &declared);
+        assert_eq!(p.prune, vec![principal("gone")]);
+        assert_eq!(p.shared, vec![("User:shared".to_owned(), "t".to_owned())]);
+        assert_eq!(
+            plan_prune_principals("u", &all, &declared),
+            PrincipalPruning::default()
+        );
+    }
+
+    #[test]
+    fn the_next_principals_are_the_declared_and_the_earlier_not_removed() {
+        let previous = with_principals(&["a", "b", "c"]);
+        let declared: BTreeMap<String, StackPrincipal> = [principal("d")].into();
+        let removed: BTreeSet<String> = ["User:b".to_owned()].into();
+        let next = next_principals(Some(&previous), &declared, &removed);
+        assert_eq!(
+            next.keys().map(String::as_str).collect::<Vec<_>>(),
+            ["User:a", "User:c", "User:d"]
+        );
+        // The document carries them; a state without principals reads as before.
+        let s = StackState {
+            principals: next,
+            ..state(&[])
+        };
+        let json = String::from_utf8(s.to_json()).unwrap();
+        assert!(
+            json.contains(r#""User:a":{"resource":"shop/a","scramUser":"a"}"#),
+            "{json}"
+        );
+        assert_eq!(StackState::parse("s", json.as_bytes()).unwrap(), s);
+        let old = StackState::parse("s", br#"{"version":1,"topics":{}}"#).unwrap();
+        assert!(old.principals.is_empty());
     }
 
     fn policy() -> impl Strategy<Value = DeletionPolicy> {

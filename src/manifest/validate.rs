@@ -55,6 +55,38 @@ impl ValidatedSet {
     }
 }
 
+/// Two KafkaUsers of one cluster claiming one principal: the operator would keep it for the
+/// older and refuse the newer (`ResourceConflict`), so the manifests must say which is meant.
+fn user_principal_claims(set: &ValidatedSet, errors: &mut Vec<ManifestError>) {
+    let mut claims: BTreeMap<(Option<&str>, &str, String), (&Source, &str)> = BTreeMap::new();
+    for (source, user) in &set.users {
+        let Some(principal) = crate::users::desired::claimed_principal(user) else {
+            continue;
+        };
+        let namespace = user.metadata.namespace.as_deref();
+        let key = (namespace, user.spec.cluster_ref.as_str(), principal.clone());
+        let name = user.metadata.name.as_deref().unwrap_or_default();
+        if let Some((first, first_name)) = claims.get(&key) {
+            let (path, what) = match user.spec.authentication.type_ {
+                crate::api::AuthenticationType::Tls => ("spec.authentication.subject", "subject"),
+                _ => ("spec.userName", "userName"),
+            };
+            errors.push(at(
+                source,
+                FieldError::new(
+                    path,
+                    format!(
+                        "principal {principal} is already claimed by KafkaUser '{first_name}' ({first}) on cluster '{}': the operator would keep it for the older and refuse the newer (ResourceConflict); give each user its own {what}",
+                        user.spec.cluster_ref
+                    ),
+                ),
+            ));
+        } else {
+            claims.insert(key, (source, name));
+        }
+    }
+}
+
 pub(super) fn at(source: &Source, e: FieldError) -> ManifestError {
     ManifestError {
         file: source.file.clone(),
@@ -240,6 +272,7 @@ pub fn validate(
         }
     }
 
+    user_principal_claims(&set, &mut errors);
     validate_workloads(docs, &duplicates, &mut set, &mut errors);
     let reads = super::reads::standalone_consumer_warnings(docs, &set);
     set.warnings.extend(reads);
@@ -616,6 +649,27 @@ mod tests {
     const PRODUCER: &str = "---\napiVersion: tributary.io/v1alpha1\nkind: KafkaProducer\nmetadata:\n  name: web-app\nspec:\n  clusterRef: local\n  topics: [orders]\n  template:\n    image: ghcr.io/acme/web:1.0\n  service:\n    ports: [{name: http, port: 80, targetPort: 8080}]\n";
 
     const USER: &str = "---\napiVersion: tributary.io/v1alpha1\nkind: KafkaUser\nmetadata:\n  name: orders-service\nspec:\n  clusterRef: local\n  authentication:\n    type: scram-sha-512\n  authorization:\n    acls:\n      - resource: {type: topic, name: orders}\n        operations: [Write, Describe]\n";
+
+    #[test]
+    fn two_users_claiming_one_principal_on_one_cluster_are_refused_offline() {
+        let other = USER
+            .replace("name: orders-service\n", "name: orders-copy\n")
+            .replace(
+                "  clusterRef: local\n",
+                "  clusterRef: local\n  userName: orders-service\n",
+            );
+        let e = check(&format!("{CLUSTER}{USER}{other}")).unwrap_err();
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].contains("#3 spec.userName: principal User:orders-service is already claimed by KafkaUser 'orders-service'"),
+            "{e:?}"
+        );
+        assert!(e[0].contains("ResourceConflict"), "{e:?}");
+        // On another cluster, the same principal is another identity.
+        let elsewhere = other.replace("clusterRef: local", "clusterRef: elsewhere");
+        let second = CLUSTER.replace("name: local", "name: elsewhere");
+        assert!(check(&format!("{CLUSTER}{second}{USER}{elsewhere}")).is_ok());
+    }
 
     #[test]
     fn users_are_validated_offline_and_kept_out_of_the_topic_set() {
