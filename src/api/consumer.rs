@@ -211,6 +211,10 @@ pub struct KafkaConsumerStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
     pub topics: Vec<TopicLag>,
+    /// The replicas the consumer had when a KafkaOffsetReset held it at zero (annotation
+    /// `tributary.io/held-by-offset-reset`): where it resumes when the hold is released.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_replicas: Option<i32>,
     /// The last replica decision and why it was made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replica_decision: Option<ReplicaDecision>,

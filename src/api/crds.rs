@@ -7,7 +7,9 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::CustomResourceExt;
 use serde_json::{json, Value};
 
-use super::{KafkaCluster, KafkaConsumer, KafkaProducer, KafkaTopic, StreamTopology};
+use super::{
+    KafkaCluster, KafkaConsumer, KafkaOffsetReset, KafkaProducer, KafkaTopic, StreamTopology,
+};
 
 /// All CRDs, in a stable order; the file name under `crds/` of each is `<plural>.<group>.yaml`.
 pub fn all() -> Vec<CustomResourceDefinition> {
@@ -17,6 +19,7 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         KafkaConsumer::crd(),
         KafkaProducer::crd(),
         StreamTopology::crd(),
+        KafkaOffsetReset::crd(),
     ]
 }
 

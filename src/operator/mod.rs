@@ -13,7 +13,7 @@ use kube::Client;
 
 use crate::api::{KafkaCluster, KafkaConsumer, KafkaTopic};
 use crate::runtime::{telemetry, ClusterConnections, ConnectFn, Context, Kind, Options, Watches};
-use crate::{clusters, topics, topologies, workloads};
+use crate::{clusters, offsets, topics, topologies, workloads};
 
 /// Every kind the operator reconciles. A new kind is a room of its own plus one line here.
 pub const KINDS: &[Kind] = &[
@@ -22,6 +22,7 @@ pub const KINDS: &[Kind] = &[
     workloads::PRODUCERS,
     workloads::CONSUMERS,
     topologies::KIND,
+    offsets::KIND,
 ];
 
 /// Runs every controller until `shutdown` resolves; in-flight reconciles are allowed to finish.

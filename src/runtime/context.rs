@@ -16,12 +16,15 @@ use super::metrics::Metrics;
 use super::Options;
 use crate::api::{KafkaCluster, KafkaTopic};
 use crate::kafka::lag::LagObserver;
+use crate::kafka::offsets::GroupAdmin;
 use crate::kafka::{BrokerAdmin, BrokerError, ClientSettings, KubeSecrets, RdKafkaAdmin};
 
-/// The broker clients of one cluster: admin access and lag observation.
+/// The broker clients of one cluster: admin access, lag observation and consumer-group
+/// offsets.
 pub struct BrokerClients {
     pub admin: Arc<dyn BrokerAdmin>,
     pub lag: Arc<dyn LagObserver>,
+    pub groups: Arc<dyn GroupAdmin>,
 }
 
 /// Opens the broker clients of a cluster (librdkafka in production, one client for both; in
@@ -29,15 +32,17 @@ pub struct BrokerClients {
 pub type ConnectFn =
     Arc<dyn Fn(&ClientSettings) -> Result<BrokerClients, BrokerError> + Send + Sync>;
 
-/// The production [`ConnectFn`]: one librdkafka client per cluster, behind both the admin and
-/// the lag observer (which reports group members).
+/// The production [`ConnectFn`]: one librdkafka client per cluster, behind the admin, the lag
+/// observer (which reports group members) and the group admin.
 pub fn rdkafka_connect() -> ConnectFn {
     Arc::new(|settings| {
         let admin = RdKafkaAdmin::connect(settings)?;
         let lag = admin.lag_observer().describe_members(true);
+        let groups = admin.group_admin();
         Ok(BrokerClients {
             admin: Arc::new(admin),
             lag: Arc::new(lag),
+            groups: Arc::new(groups),
         })
     })
 }
@@ -154,12 +159,13 @@ impl Context {
 }
 
 /// A live connection to one cluster: its admin client, its lag observer (both counted in the
-/// metrics), and what the rooms attach to it (e.g. the topic batcher), which goes with the
+/// metrics), its group admin (consumer-group offsets, for resets), and what the rooms attach to it (e.g. the topic batcher), which goes with the
 /// connection when it is rebuilt.
 pub struct Connection {
     fingerprint: String,
     pub admin: Arc<dyn BrokerAdmin>,
     pub lag: Arc<dyn LagObserver>,
+    pub groups: Arc<dyn GroupAdmin>,
     admin_requests: RequestCounter,
     request_timeout: Duration,
     attached: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
@@ -236,6 +242,7 @@ impl ClusterConnections {
                 (self.metrics.clone(), admin_requests.clone()),
             )),
             lag: Arc::new(Instrumented::new(clients.lag, self.metrics.clone())),
+            groups: clients.groups,
             admin_requests,
             request_timeout: settings.timeout,
             attached: Mutex::new(HashMap::new()),

@@ -144,6 +144,7 @@ fn context(
         Ok(crate::runtime::BrokerClients {
             admin: broker.clone() as Arc<dyn BrokerAdmin>,
             lag: Arc::new(crate::kafka::lag::MemoryLagObserver::new()),
+            groups: Arc::new(crate::kafka::offsets::MemoryGroupAdmin::new()),
         })
     });
     let options = Options {

@@ -15,10 +15,10 @@ use super::apply::{
 };
 use super::decisions::LastDecisions;
 use super::lag_batcher::LagBatcher;
-use crate::api::Reason;
 use crate::api::{
     KafkaConsumer, KafkaConsumerStatus, LastScaling, OffsetResetPolicy, ReplicaDecision, TopicLag,
 };
+use crate::api::{Reason, HOLD_ANNOTATION};
 use crate::kafka::lag::{GroupQuery, OffsetReset};
 use crate::runtime::status::now;
 use crate::runtime::{Context, Error};
@@ -166,7 +166,36 @@ async fn decide_status(
         .as_ref()
         .and_then(|d| d.spec.replicas)
         .or(status.replicas);
+    // A KafkaOffsetReset holds the consumer at zero (its autoscaler paused); the replicas it
+    // had are remembered and are where the autoscaler resumes once the hold is released.
+    let hold = consumer
+        .annotations()
+        .get(HOLD_ANNOTATION)
+        .filter(|r| !r.is_empty());
+    let actual = current;
+    let current = match (hold, status.held_replicas) {
+        (Some(_), None) => {
+            status.held_replicas = current;
+            current
+        }
+        (Some(_), Some(_)) => current,
+        (None, Some(held)) => {
+            status.held_replicas = None;
+            Some(held)
+        }
+        (None, None) => current,
+    };
     let decision = match (&valid.scaling, policy) {
+        _ if hold.is_some() => ReplicaDecision {
+            replicas: 0,
+            reason: "HeldForOffsetReset".into(),
+            message: format!(
+                "held at 0 by KafkaOffsetReset {}; {} replica(s) to restore",
+                hold.map_or("", |h| h.as_str()),
+                status.held_replicas.unwrap_or(0)
+            ),
+            time: Some(now()),
+        },
         (Scaling::Fixed(n), _) => ReplicaDecision {
             replicas: *n,
             reason: "Fixed".into(),
@@ -229,7 +258,7 @@ async fn decide_status(
         (r.replicas, &r.reason, &r.message)
             == (decision.replicas, &decision.reason, &decision.message)
     });
-    let previous_replicas = current.unwrap_or(0);
+    let previous_replicas = actual.unwrap_or(0);
     if !same {
         status.replica_decision = Some(decision.clone());
     }
