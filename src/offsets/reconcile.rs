@@ -80,6 +80,7 @@ async fn cleanup(
     stores: &Stores,
 ) -> Result<Action, Error> {
     let ns = reset.namespace().unwrap_or_default();
+    synced(stores, ctx).await;
     if let Some(name) = reset.spec.consumer_ref.as_deref() {
         let held = stores
             .consumers
@@ -90,6 +91,14 @@ async fn cleanup(
         }
     }
     Ok(Action::await_change())
+}
+
+/// Waits until the caches a reset reads have been filled once (the watches are shared and
+/// started after every controller subscribed: a reconcile can come first).
+async fn synced(stores: &Stores, ctx: &Context) {
+    let _ = stores.consumers.wait_until_ready().await;
+    let _ = stores.resets.wait_until_ready().await;
+    let _ = ctx.topics.wait_until_ready().await;
 }
 
 fn holds(reset: &KafkaOffsetReset, consumer: &KafkaConsumer) -> bool {
@@ -201,6 +210,8 @@ fn older_reset(
 
 async fn apply(reset: &KafkaOffsetReset, ctx: &Context, stores: &Stores) -> Result<Action, Error> {
     let ns = reset.namespace().unwrap_or_default();
+    // A restarted operator: a consumer not in the cache yet is not a missing consumer.
+    synced(stores, ctx).await;
     let previous = reset.status.as_ref();
     let mut status = previous.cloned().unwrap_or_default();
     status.observed_generation = reset.metadata.generation;
@@ -359,7 +370,10 @@ async fn step(
         Step::Wait(d) => Some(Action::requeue(d.max(Duration::from_millis(200)))),
         Step::Plan => {
             let (Some((_, group, topics)), Some(conn)) = (&resolved, &connection) else {
-                unreachable!("the machine plans only a resolved group, connected");
+                // The KafkaConsumer went away while the group was held.
+                let (reason, message) = failure(&Failure::ConsumerNotFound, &declared, None);
+                fail(ctx, reset, status, reason, message).await;
+                return Ok((verdict_of(status), soon));
             };
             match plan(conn, &declared, group, topics).await {
                 Ok(prepared) => {
@@ -388,7 +402,10 @@ async fn step(
         }
         Step::Write => {
             let (Some((_, group, _)), Some(conn)) = (&resolved, &connection) else {
-                unreachable!("the machine writes only a resolved group, connected");
+                // The KafkaConsumer went away while the group was held.
+                let (reason, message) = failure(&Failure::ConsumerNotFound, &declared, None);
+                fail(ctx, reset, status, reason, message).await;
+                return Ok((verdict_of(status), soon));
             };
             let plan = declared::from_status(status.partitions.as_deref().unwrap_or_default());
             match write_once(conn, group, &plan).await {

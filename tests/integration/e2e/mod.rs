@@ -4,6 +4,7 @@
 //! subjects share; a module per subject.
 
 mod hostile;
+mod offset_resets;
 mod runtime_behaviour;
 mod tls;
 mod topics;
@@ -69,6 +70,16 @@ async fn start_with(
     crds: &[k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition],
     options: Options,
 ) -> Running {
+    start_connected(crds, options, runtime::rdkafka_connect()).await
+}
+
+/// [`start_with`], the operator opening its broker clients with `connect` (e.g. an in-memory
+/// group admin beside the real broker's clients).
+async fn start_connected(
+    crds: &[k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition],
+    options: Options,
+    connect: runtime::ConnectFn,
+) -> Running {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TRIBUTARY_LOG")
@@ -85,15 +96,7 @@ async fn start_with(
         bootstrap: broker().bootstrap.clone(),
         patience: Duration::from_secs(30),
     };
-    let (stop, stopped) = oneshot::channel::<()>();
-    let operator = tokio::spawn(operator::run_controllers(
-        api.client(),
-        options,
-        runtime::rdkafka_connect(),
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    let (stop, operator) = spawn_operator(&api, options, connect);
     env.apply_cluster("local", &env.bootstrap).await;
     Running {
         api,
@@ -101,6 +104,24 @@ async fn start_with(
         stop: Some(stop),
         operator: Some(operator),
     }
+}
+
+/// The operator's controllers against `api`, until the sender is used.
+fn spawn_operator(
+    api: &ApiServer,
+    options: Options,
+    connect: runtime::ConnectFn,
+) -> (oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let operator = tokio::spawn(operator::run_controllers(
+        api.client(),
+        options,
+        connect,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    (stop, operator)
 }
 
 fn producer(name: &str, cluster: &str, topics: &[&str]) -> tributary::api::KafkaProducer {
