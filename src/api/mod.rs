@@ -16,8 +16,9 @@ pub use cluster::{
 };
 pub use conditions::{Condition, ConditionStatus, Reason};
 pub use consumer::{
-    AssignmentStrategy, Autoscaling, KafkaConsumer, KafkaConsumerSpec, KafkaConsumerStatus,
-    LastScaling, OffsetResetPolicy, Recommendation, ReplicaDecision, ScaleHistory, TopicLag,
+    AssignmentStrategy, Autoscaling, GroupDeletionPolicy, KafkaConsumer, KafkaConsumerSpec,
+    KafkaConsumerStatus, LastScaling, OffsetResetPolicy, Recommendation, ReplicaDecision,
+    ScaleHistory, TopicLag,
 };
 pub use offset_reset::{
     KafkaOffsetReset, KafkaOffsetResetSpec, KafkaOffsetResetStatus, PartitionOffset,

@@ -16,7 +16,8 @@ use super::apply::{
 use super::decisions::LastDecisions;
 use super::lag_batcher::LagBatcher;
 use crate::api::{
-    KafkaConsumer, KafkaConsumerStatus, LastScaling, OffsetResetPolicy, ReplicaDecision, TopicLag,
+    GroupDeletionPolicy, KafkaConsumer, KafkaConsumerStatus, LastScaling, OffsetResetPolicy,
+    ReplicaDecision, TopicLag,
 };
 use crate::api::{Reason, HOLD_ANNOTATION};
 use crate::kafka::lag::{GroupQuery, OffsetReset};
@@ -27,8 +28,26 @@ use crate::workloads::{
     broker_topics, consumer_deployment, topic_names, validate_consumer, Scaling,
 };
 
+/// The finalizer of a KafkaConsumer with `groupDeletionPolicy: Delete`: it holds the consumer
+/// until its group is deleted.
+pub const GROUP_FINALIZER: &str = "tributary.io/consumer-group";
+
 pub async fn reconcile(consumer: Arc<KafkaConsumer>, ctx: Arc<Context>) -> Result<Action, Error> {
     let ns = consumer.namespace().unwrap_or_default();
+    let has = consumer.finalizers().iter().any(|f| f == GROUP_FINALIZER);
+    if consumer.metadata.deletion_timestamp.is_some() {
+        return if has {
+            delete_group(&consumer, &ctx, &ns).await
+        } else {
+            Ok(Action::await_change())
+        };
+    }
+    let wants = consumer.spec.group_deletion_policy == Some(GroupDeletionPolicy::Delete);
+    if wants != has {
+        // The finalizer's patch is a change of metadata: the next reconcile goes on from there.
+        set_finalizer(&consumer, &ctx, &ns, wants).await?;
+        return Ok(Action::await_change());
+    }
     let mut status = consumer.status.clone().unwrap_or_default();
     status.observed_generation = consumer.metadata.generation;
     let outcome = decide_status(&consumer, &ctx, &ns, &mut status).await?;
@@ -364,4 +383,104 @@ fn lag_unknown(status: &mut KafkaConsumerStatus, autoscaled: bool, why: &str) {
             time: Some(now()),
         });
     }
+}
+
+/// Adds or removes [`GROUP_FINALIZER`], based on the copy read (a stale copy gets a conflict).
+async fn set_finalizer(
+    consumer: &KafkaConsumer,
+    ctx: &Context,
+    ns: &str,
+    on: bool,
+) -> Result<(), Error> {
+    let mut finalizers: Vec<String> = consumer
+        .finalizers()
+        .iter()
+        .filter(|f| *f != GROUP_FINALIZER)
+        .cloned()
+        .collect();
+    if on {
+        finalizers.push(GROUP_FINALIZER.to_owned());
+    }
+    let api: kube::Api<KafkaConsumer> = kube::Api::namespaced(ctx.client.clone(), ns);
+    let patch = serde_json::json!({"metadata": {
+        "resourceVersion": consumer.metadata.resource_version,
+        "finalizers": finalizers,
+    }});
+    api.patch(
+        &consumer.name_any(),
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
+/// `groupDeletionPolicy: Delete`, the KafkaConsumer deleted: its Deployment to 0, then the
+/// group deleted once it has no member (checked here: a broker may delete a group with
+/// members, Tansu 0.6 does), then the finalizer removed. A KafkaCluster or group that cannot
+/// be reached is retried; a KafkaCluster that no longer exists lets the consumer go.
+async fn delete_group(consumer: &KafkaConsumer, ctx: &Context, ns: &str) -> Result<Action, Error> {
+    use kube::runtime::events::EventType;
+    let name = consumer.name_any();
+    let deployments: kube::Api<Deployment> = kube::Api::namespaced(ctx.client.clone(), ns);
+    if let Some(d) = deployments.get_opt(&name).await? {
+        if d.spec.replicas != Some(0) {
+            let patch = serde_json::json!({"spec": {"replicas": 0}});
+            deployments
+                .patch(
+                    &name,
+                    &kube::api::PatchParams::default(),
+                    &kube::api::Patch::Merge(&patch),
+                )
+                .await?;
+        }
+    }
+    let group = consumer
+        .spec
+        .group_id
+        .clone()
+        .unwrap_or_else(|| name.clone());
+    let Some(cluster) = ctx.cluster(Some(ns), &consumer.spec.cluster_ref) else {
+        ctx.publish(
+            consumer,
+            EventType::Warning,
+            "GroupRetained",
+            format!(
+                "KafkaCluster {} no longer exists: group {group} left as it is",
+                consumer.spec.cluster_ref
+            ),
+        )
+        .await;
+        set_finalizer(consumer, ctx, ns, false).await?;
+        return Ok(Action::await_change());
+    };
+    let connection = ctx.connections.connection(&cluster, &ctx.client).await?;
+    let mut tally = crate::kafka::RequestTally::default();
+    let described = connection.groups.describe_group(&group, &mut tally).await?;
+    if !described.is_empty() {
+        tracing::info!(consumer = %name, namespace = ns, %group, state = %described.state, members = described.members.len(), "waiting for the group to empty before deleting it");
+        ctx.publish(
+            consumer,
+            EventType::Normal,
+            "WaitingForEmptyGroup",
+            format!(
+                "group {group} is not empty (state {}, {} member(s)): deleted once it is",
+                described.state,
+                described.members.len()
+            ),
+        )
+        .await;
+        return Ok(Action::requeue(Duration::from_secs(5)));
+    }
+    let outcome = connection.groups.delete_group(&group, &mut tally).await?;
+    tracing::info!(consumer = %name, namespace = ns, %group, ?outcome, "consumer group deleted");
+    ctx.publish(
+        consumer,
+        EventType::Normal,
+        "GroupDeleted",
+        format!("group {group} deleted (groupDeletionPolicy Delete)"),
+    )
+    .await;
+    set_finalizer(consumer, ctx, ns, false).await?;
+    Ok(Action::await_change())
 }

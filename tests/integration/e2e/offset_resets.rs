@@ -336,3 +336,85 @@ async fn a_second_reset_conflicts_and_deleting_one_mid_way_restores_the_replicas
     assert_eq!(groups.alter_calls(), 0, "nothing written");
     r.stop().await;
 }
+
+/// `groupDeletionPolicy: Delete`: deleting the KafkaConsumer scales it to 0 and deletes its
+/// group only once the group has no member (checked by the operator: Tansu would delete a
+/// group with members), then the KafkaConsumer goes. `Retain` (the default) leaves the group.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_consumer_with_group_deletion_policy_delete_deletes_its_empty_group() {
+    let (r, groups, topic, name) = with_consumer(2).await;
+    let env = &r.env;
+    let patch = json!({"spec": {"groupDeletionPolicy": "Delete"}});
+    consumers(env)
+        .patch(&name, &Default::default(), &kube::api::Patch::Merge(&patch))
+        .await
+        .unwrap();
+    env.eventually("the consumer has the group finalizer", || async {
+        consumers(env)
+            .get(&name)
+            .await
+            .unwrap()
+            .metadata
+            .finalizers
+            .unwrap_or_default()
+            .iter()
+            .any(|f| f == "tributary.io/consumer-group")
+    })
+    .await;
+    groups.set_members(
+        &name,
+        vec![Member {
+            member_id: "last-pod".into(),
+            client_id: "analytics".into(),
+            host: "/10.0.0.3".into(),
+            assignment: vec![(topic.clone(), 0)],
+        }],
+    );
+    consumers(env)
+        .delete(&name, &Default::default())
+        .await
+        .unwrap();
+    scaled_down(env, &name).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        consumers(env).get_opt(&name).await.unwrap().is_some(),
+        "held while the group has a member"
+    );
+    assert_eq!(
+        groups.delete_calls(),
+        0,
+        "a group with members is not deleted"
+    );
+    groups.set_members(&name, Vec::new());
+    env.eventually("the group is deleted and the consumer gone", || async {
+        consumers(env).get_opt(&name).await.unwrap().is_none()
+    })
+    .await;
+    assert_eq!(groups.delete_calls(), 1);
+    assert!(groups.commits(&name).is_empty(), "its offsets went with it");
+
+    // Retain (the default): the consumer goes at once, the group stays.
+    let (kept, other) = (unique("kept"), unique("kept-group"));
+    groups.commit(&other, &topic, 0, 5);
+    let mut retained = consumer(&kept, &[&topic], json!({"replicas": 1}));
+    retained.spec.group_id = Some(other.clone());
+    consumers(env)
+        .create(&Default::default(), &retained)
+        .await
+        .unwrap();
+    env.eventually("the retained consumer is rolled out", || async {
+        deployment_replicas(env, &kept).await == Some(1)
+    })
+    .await;
+    consumers(env)
+        .delete(&kept, &Default::default())
+        .await
+        .unwrap();
+    env.eventually("the retained consumer is gone", || async {
+        consumers(env).get_opt(&kept).await.unwrap().is_none()
+    })
+    .await;
+    assert_eq!(groups.delete_calls(), 1, "Retain deletes no group");
+    assert_eq!(groups.commits(&other).get(&(topic, 0)), Some(&5));
+    r.stop().await;
+}
