@@ -1,6 +1,9 @@
 //! The KafkaConsumer reconciler: a Deployment wired to the cluster (bootstrap, group, topics,
 //! credentials as env), scaled on consumer lag — never beyond the partitions of its topics —
-//! with lag per topic and the replica decision in status.
+//! with lag per topic and the replica decision in status. A KafkaOffsetReset's hold (annotation
+//! [`HOLD_ANNOTATION`]) renders zero replicas and pauses the autoscaler, which resumes from the
+//! replicas it had (`status.heldReplicas`). With `groupDeletionPolicy: Delete` a finalizer
+//! ([`GROUP_FINALIZER`]) deletes the group, once empty, when the consumer is deleted.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
