@@ -63,7 +63,7 @@ pub fn manifest_graph(set: &ValidatedSet) -> Drawing {
                 .or_default()
                 .2
                 .push(&**c),
-            Resource::Cluster(_) | Resource::Topology(_) => {}
+            Resource::Cluster(_) | Resource::Topology(_) | Resource::OffsetReset(_) => {}
         }
     }
     if groups.len() <= 1 {

@@ -8,7 +8,8 @@ use super::{Document, ManifestError, Resource, Source};
 use crate::api::{API_VERSION, GROUP};
 use crate::model::{shape, FieldError};
 
-const KINDS: &str = "KafkaCluster, KafkaTopic, KafkaConsumer, KafkaProducer, StreamTopology";
+const KINDS: &str =
+    "KafkaCluster, KafkaTopic, KafkaConsumer, KafkaProducer, StreamTopology, KafkaOffsetReset";
 
 /// Reads every `.yaml` / `.yml` file named, or found (recursively, in name order) under a
 /// named directory. Returns the documents that could be typed and every error of every file, so
@@ -188,6 +189,7 @@ fn parse_document(value: Value) -> Parsed {
         "KafkaConsumer" => typed(value, schema, |k| Resource::Consumer(Box::new(k))),
         "KafkaProducer" => typed(value, schema, |k| Resource::Producer(Box::new(k))),
         "StreamTopology" => typed(value, schema, |k| Resource::Topology(Box::new(k))),
+        "KafkaOffsetReset" => typed(value, schema, |k| Resource::OffsetReset(Box::new(k))),
         _ => typed(value, schema, |k| Resource::Topic(Box::new(k))),
     };
     for p in &mut parsed.problems {

@@ -17,7 +17,9 @@ use validate::at;
 pub use validate::{validate, TopicTarget, ValidatedSet};
 pub use yaml::{MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES};
 
-use crate::api::{KafkaCluster, KafkaConsumer, KafkaProducer, KafkaTopic, StreamTopology};
+use crate::api::{
+    KafkaCluster, KafkaConsumer, KafkaOffsetReset, KafkaProducer, KafkaTopic, StreamTopology,
+};
 
 /// Where a document came from: `orders.yaml#2`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -45,6 +47,8 @@ pub enum Resource {
     Producer(Box<KafkaProducer>),
     /// Expanded into its children, which are validated and planned like the others.
     Topology(Box<StreamTopology>),
+    /// For the operator: validated (spec and CEL rules), never part of a plan.
+    OffsetReset(Box<KafkaOffsetReset>),
 }
 
 impl Resource {
@@ -56,6 +60,7 @@ impl Resource {
             Resource::Consumer(_) => "KafkaConsumer",
             Resource::Producer(_) => "KafkaProducer",
             Resource::Topology(_) => "StreamTopology",
+            Resource::OffsetReset(_) => "KafkaOffsetReset",
         }
     }
 
@@ -66,6 +71,7 @@ impl Resource {
             Resource::Consumer(r) => &r.metadata,
             Resource::Producer(r) => &r.metadata,
             Resource::Topology(r) => &r.metadata,
+            Resource::OffsetReset(r) => &r.metadata,
         }
     }
 }

@@ -1,7 +1,9 @@
 use std::collections::BTreeMap;
 
 use super::{Document, ManifestError, ManifestWarning, Resource, Source};
-use crate::api::{KafkaCluster, KafkaConsumer, KafkaProducer, KafkaTopic, StreamTopology};
+use crate::api::{
+    KafkaCluster, KafkaConsumer, KafkaOffsetReset, KafkaProducer, KafkaTopic, StreamTopology,
+};
 use crate::clusters::validate_cluster;
 use crate::model::FieldError;
 use crate::topics::{resolve_topic, DesiredTopic};
@@ -110,6 +112,7 @@ pub fn validate(
     let docs = expanded.as_slice();
     let cluster_rules = CelRules::<KafkaCluster>::new();
     let topic_rules = CelRules::<KafkaTopic>::new();
+    let reset_rules = CelRules::<KafkaOffsetReset>::new();
     let mut names: BTreeMap<(&str, Option<&str>, &str), &Source> = BTreeMap::new();
     let mut duplicates: Vec<&Source> = Vec::new();
 
@@ -133,6 +136,14 @@ pub fn validate(
                     ));
                     duplicates.push(&doc.source);
                 }
+            }
+        }
+        if let Resource::OffsetReset(r) = &doc.resource {
+            let checked = then_cel(crate::offsets::declared::validate(&r.spec), || {
+                reset_rules.check(r)
+            });
+            if let Err(errs) = checked {
+                errors.extend(errs.into_iter().map(|e| at(&doc.source, e)));
             }
         }
         if let Resource::Cluster(c) = &doc.resource {
