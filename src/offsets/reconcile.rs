@@ -272,16 +272,22 @@ async fn step(
         written: status.written_at.is_some(),
     };
     let mut connection = None;
+    // The consumer's Deployment's replicas, as read this round.
+    let mut replicas = None;
     if let Some((cluster_ref, group, _)) = &resolved {
         status.group = Some(group.clone());
         if phase == Phase::Pending {
             facts.older_reset = older_reset(ctx, stores, reset, (cluster_ref, group));
         }
         facts.consumer = Some(match &consumer {
-            Some(c) => Consumer {
-                held: holds(reset, c),
-                pods: pods(ctx, ns, &c.name_any()).await?,
-            },
+            Some(c) => {
+                let (desired, pods) = deployment(ctx, ns, &c.name_any()).await?;
+                replicas = desired;
+                Consumer {
+                    held: holds(reset, c),
+                    pods,
+                }
+            }
             // A raw group has no consumer of ours: nothing to hold, nothing running.
             None => Consumer {
                 held: !phase.is_final() && phase != Phase::ScalingUp,
@@ -324,6 +330,13 @@ async fn step(
         }
     }
 
+    // What is wrong whatever the broker holds is refused before the consumer is touched.
+    if phase == Phase::Pending {
+        if let Err(e) = super::plan::check_target(&declared.target, Timestamp::now()) {
+            fail(ctx, reset, status, Reason::ResetRefused, e.to_string()).await;
+            return Ok((verdict_of(status), Some(Action::await_change())));
+        }
+    }
     let step = machine::next(&facts);
     tracing::debug!(reset = %reset.name_any(), namespace = ns, phase = phase.as_str(), ?step, "reset step");
     let soon = Some(Action::requeue(machine::POLL));
@@ -334,13 +347,11 @@ async fn step(
             };
             if status.replicas_to_restore.is_none() {
                 // Recorded before the hold is put, so what is restored is never the zero of
-                // the hold.
-                let replicas = c
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.held_replicas.or(s.replicas))
-                    .unwrap_or(0);
-                status.replicas_to_restore = Some(replicas);
+                // the hold: what the consumer remembers from an earlier hold, else what its
+                // Deployment runs now (read fresh; the cached status may lag).
+                let held = c.status.as_ref().and_then(|s| s.held_replicas);
+                let cached = c.status.as_ref().and_then(|s| s.replicas);
+                status.replicas_to_restore = Some(held.or(replicas).or(cached).unwrap_or(0));
             } else {
                 set_hold(ctx, ns, &c.name_any(), Some(&reset.name_any())).await?;
                 let note = format!(
@@ -447,14 +458,14 @@ async fn step(
     Ok((verdict_of(status), next))
 }
 
-/// Pods of the consumer's Deployment: its desired replicas until they are 0, then those still
-/// reported running (the Deployment's `status.replicas`).
-async fn pods(ctx: &Context, ns: &str, name: &str) -> Result<i32, Error> {
+/// The consumer's Deployment, read fresh: `(desired replicas, pods)`, the pods being its desired
+/// replicas until they are 0, then those still reported running (`status.replicas`).
+async fn deployment(ctx: &Context, ns: &str, name: &str) -> Result<(Option<i32>, i32), Error> {
     let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), ns);
-    Ok(api.get_opt(name).await?.map_or(0, |d| {
-        let desired = d.spec.replicas.unwrap_or(0);
+    Ok(api.get_opt(name).await?.map_or((None, 0), |d| {
+        let desired = d.spec.replicas;
         let running = d.status.and_then(|s| s.replicas).unwrap_or(0);
-        desired.max(running)
+        (desired, desired.unwrap_or(0).max(running))
     }))
 }
 
@@ -623,5 +634,47 @@ pub fn verdict_of(status: &KafkaOffsetResetStatus) -> crate::runtime::status::Ve
             Reason::ResetInProgress,
             format!("phase {}", p.as_str()),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_conditions_follow_the_phase_and_a_failure_keeps_its_reason_and_message() {
+        let mut s = KafkaOffsetResetStatus::default();
+        let v = verdict_of(&s);
+        assert!(!v.ready && v.reconciling && !v.stalled);
+        assert_eq!(v.reason, Reason::ResetInProgress);
+        assert_eq!(v.message, "phase Pending");
+
+        s.phase = Some(Phase::Failed);
+        s.failure = Some("ForeignMembers".into());
+        s.failure_message = Some("group g still has members".into());
+        let v = verdict_of(&s);
+        assert!(!v.ready && !v.reconciling && v.stalled);
+        assert_eq!(v.reason, Reason::ForeignMembers);
+        assert_eq!(v.message, "group g still has members");
+
+        s.phase = Some(Phase::Succeeded);
+        s.group = Some("g".into());
+        s.messages_re_read = Some(20);
+        s.messages_skipped = Some(0);
+        let v = verdict_of(&s);
+        assert!(v.ready && !v.reconciling && !v.stalled);
+        assert_eq!(v.reason, Reason::ResetSucceeded);
+        assert!(
+            v.message.contains("20 message(s) to re-read"),
+            "{}",
+            v.message
+        );
+        assert!(
+            v.message.contains("dry run"),
+            "nothing written: {}",
+            v.message
+        );
+        s.written_at = Some(now());
+        assert!(verdict_of(&s).message.contains("written and read back"));
     }
 }

@@ -418,3 +418,85 @@ async fn deleting_a_consumer_with_group_deletion_policy_delete_deletes_its_empty
     assert_eq!(groups.commits(&other).get(&(topic, 0)), Some(&5));
     r.stop().await;
 }
+
+/// Bad input fails the reset with its reason, writes nothing and holds nothing: a consumer that
+/// does not exist, a raw group the broker does not know, a timestamp in the future. A raw
+/// group's dry run records the table and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_refused_and_a_raw_dry_run_changes_nothing() {
+    let (r, groups, topic, name) = with_consumer(1).await;
+    let env = &r.env;
+    let cases = [
+        (
+            "ghost",
+            json!({"consumerRef": "no-such-consumer", "target": {"earliest": true}}),
+            "ConsumerNotFound",
+        ),
+        (
+            "typo",
+            json!({"group": "analytcs", "clusterRef": "local", "topics": [topic], "target": {"earliest": true}}),
+            "ResetRefused",
+        ),
+        (
+            "future",
+            json!({"consumerRef": name, "target": {"timestamp": "2999-01-01T00:00:00Z"}}),
+            "ResetRefused",
+        ),
+    ];
+    for (reset_name, spec, _) in &cases {
+        resets(env)
+            .create(&Default::default(), &reset(reset_name, spec.clone()))
+            .await
+            .unwrap();
+    }
+    for (reset_name, _, reason) in &cases {
+        env.eventually(&format!("{reset_name} fails with {reason}"), || async {
+            reset_status(env, reset_name).await.is_some_and(|s| {
+                s.phase == Some(ResetPhase::Failed)
+                    && ready_reason(&s.conditions)
+                        == Some((ConditionStatus::False, (*reason).into()))
+            })
+        })
+        .await;
+    }
+    let typo = reset_status(env, "typo")
+        .await
+        .unwrap()
+        .failure_message
+        .unwrap();
+    assert!(typo.contains("check the group id"), "{typo}");
+    let future = reset_status(env, "future")
+        .await
+        .unwrap()
+        .failure_message
+        .unwrap();
+    assert!(future.contains("in the future"), "{future}");
+
+    // A raw group's dry run, once the refused resets are final (one reset per group at a time).
+    resets(env)
+        .create(
+            &Default::default(),
+            &reset(
+                "look",
+                json!({"group": name, "clusterRef": "local", "target": {"shiftBy": -1000}, "dryRun": true}),
+            ),
+        )
+        .await
+        .unwrap();
+    env.eventually("the dry run Succeeded", || async {
+        phase(env, "look").await == Some(ResetPhase::Succeeded)
+    })
+    .await;
+    let s = reset_status(env, "look").await.unwrap();
+    let partitions = s.partitions.unwrap();
+    assert!(
+        partitions.iter().all(|p| p.after == 0 && p.clamped),
+        "shiftBy beyond the range is clamped: {partitions:?}"
+    );
+    assert_eq!(s.messages_re_read, Some(200));
+    assert!(s.written_at.is_none());
+    assert_eq!(groups.alter_calls(), 0, "nothing written");
+    assert!(!held(env, &name).await, "nothing held");
+    assert_eq!(deployment_replicas(env, &name).await, Some(1));
+    r.stop().await;
+}
