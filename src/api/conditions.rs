@@ -78,7 +78,7 @@ reasons! {
     InvalidSpec => "the spec fails validation; the message lists each field",
     InSync => "the broker matches the spec",
     ClusterNotFound => "`clusterRef` names no KafkaCluster in this namespace",
-    ResourceConflict => "an older KafkaTopic manages the same broker topic (an older KafkaUser the same principal) on the same cluster, or a KafkaUser's Secret name is taken by a Secret it does not own; this one changes nothing and never deletes it",
+    ResourceConflict => "an older KafkaTopic manages the same broker topic (an older KafkaUser the same principal) on the same cluster, or a KafkaUser's Secret name is taken by a Secret it does not own; this one changes nothing and never deletes it (KafkaOffsetReset: an older reset of the same group is not finished; this one failed without touching anything)",
     Paused => "annotation `tributary.io/paused: \"true\"`; `status.pendingActions` lists what would be done",
     DryRun => "annotation `tributary.io/dry-run: \"true\"`; the plan is in `status.pendingActions`",
     PartitionDecrease => "the broker has more partitions than the spec (Kafka cannot remove partitions)",
@@ -100,6 +100,13 @@ reasons! {
     ChildConflict => "a child's name is taken by a resource this topology does not own; it never takes one over",
     ChildRejected => "the API server refused a child (e.g. its CRD rules: partitions that would decrease)",
     Pending => "the child does not exist yet, or has not reported a `Ready` condition",
+    ResetInProgress => "a KafkaOffsetReset is under way; `status.phase` says where (`Pending`, `ScalingDown`, `WaitingForEmptyGroup`, `Resetting`, `ScalingUp`)",
+    ResetSucceeded => "the offsets were written and read back (with `dryRun`, computed only), before → after per partition in `status.partitions`, and the consumer released",
+    ConsumerNotFound => "`consumerRef` names no KafkaConsumer in this namespace",
+    ForeignMembers => "the group still has members once every pod of the consumer is gone: another application reads with the same group id",
+    ResetTimedOut => "the consumer's pods did not go, or the group did not empty, within `timeoutSeconds`; the consumer is released",
+    ResetRefused => "the reset is wrong for the group as the broker has it (an unknown group, topic or partition, a timestamp in the future, an offset out of range, a shift where nothing was committed); the message names each; nothing was written",
+    OffsetsNotWritten => "the broker refused some partitions of the write, or holds other offsets than written; the message names each",
     Idle => "on `Reconciling` (every kind): nothing is being worked on",
 }
 

@@ -77,6 +77,21 @@ pub struct KafkaConsumerSpec {
     /// Scale on consumer lag. Exactly one of `replicas` and `autoscaling`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autoscaling: Option<Autoscaling>,
+    /// What deleting this KafkaConsumer does to its consumer group: `Retain` (default) leaves
+    /// the group and its committed offsets on the broker; `Delete` scales the consumer to 0
+    /// and deletes the group (DeleteGroups) once it has no member.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_deletion_policy: Option<GroupDeletionPolicy>,
+}
+
+/// What deleting a KafkaConsumer does to its consumer group.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum GroupDeletionPolicy {
+    /// The group and its committed offsets stay on the broker.
+    #[default]
+    Retain,
+    /// The group is deleted once it has no member.
+    Delete,
 }
 
 /// Scaling on consumer lag: `ceil(totalLag / lagThreshold)` replicas, kept within
@@ -211,6 +226,10 @@ pub struct KafkaConsumerStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
     pub topics: Vec<TopicLag>,
+    /// The replicas the consumer had when a KafkaOffsetReset held it at zero (annotation
+    /// `tributary.io/held-by-offset-reset`): where it resumes when the hold is released.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_replicas: Option<i32>,
     /// The last replica decision and why it was made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replica_decision: Option<ReplicaDecision>,

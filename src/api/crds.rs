@@ -7,7 +7,10 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::CustomResourceExt;
 use serde_json::{json, Value};
 
-use super::{KafkaCluster, KafkaConsumer, KafkaProducer, KafkaTopic, KafkaUser, StreamTopology};
+use super::{
+    KafkaCluster, KafkaConsumer, KafkaOffsetReset, KafkaProducer, KafkaTopic, KafkaUser,
+    StreamTopology,
+};
 
 /// All CRDs, in a stable order; the file name under `crds/` of each is `<plural>.<group>.yaml`.
 pub fn all() -> Vec<CustomResourceDefinition> {
@@ -18,6 +21,7 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         KafkaProducer::crd(),
         StreamTopology::crd(),
         KafkaUser::crd(),
+        KafkaOffsetReset::crd(),
     ]
 }
 

@@ -4,6 +4,7 @@ mod cluster;
 mod conditions;
 mod consumer;
 pub mod crds;
+mod offset_reset;
 mod producer;
 mod topic;
 mod topology;
@@ -16,8 +17,13 @@ pub use cluster::{
 };
 pub use conditions::{Condition, ConditionStatus, Reason};
 pub use consumer::{
-    AssignmentStrategy, Autoscaling, KafkaConsumer, KafkaConsumerSpec, KafkaConsumerStatus,
-    LastScaling, OffsetResetPolicy, Recommendation, ReplicaDecision, ScaleHistory, TopicLag,
+    AssignmentStrategy, Autoscaling, GroupDeletionPolicy, KafkaConsumer, KafkaConsumerSpec,
+    KafkaConsumerStatus, LastScaling, OffsetResetPolicy, Recommendation, ReplicaDecision,
+    ScaleHistory, TopicLag,
+};
+pub use offset_reset::{
+    KafkaOffsetReset, KafkaOffsetResetSpec, KafkaOffsetResetStatus, PartitionOffset,
+    PartitionReset, ResetPhase, ResetTarget, HOLD_ANNOTATION,
 };
 pub use producer::{
     KafkaProducer, KafkaProducerSpec, KafkaProducerStatus, PortProtocol, ProducerService,

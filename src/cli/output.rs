@@ -63,7 +63,10 @@ pub fn manifest_graph(set: &ValidatedSet) -> Drawing {
                 .or_default()
                 .2
                 .push(&**c),
-            Resource::Cluster(_) | Resource::Topology(_) | Resource::User(_) => {}
+            Resource::Cluster(_)
+            | Resource::Topology(_)
+            | Resource::User(_)
+            | Resource::OffsetReset(_) => {}
         }
     }
     if groups.len() <= 1 {

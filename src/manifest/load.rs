@@ -9,7 +9,7 @@ use crate::api::{API_VERSION, GROUP};
 use crate::model::{shape, FieldError};
 
 const KINDS: &str =
-    "KafkaCluster, KafkaTopic, KafkaConsumer, KafkaProducer, StreamTopology, KafkaUser";
+    "KafkaCluster, KafkaTopic, KafkaConsumer, KafkaProducer, StreamTopology, KafkaUser, KafkaOffsetReset";
 
 /// Reads every `.yaml` / `.yml` file named, or found (recursively, in name order) under a
 /// named directory. Returns the documents that could be typed and every error of every file, so
@@ -190,6 +190,7 @@ fn parse_document(value: Value) -> Parsed {
         "KafkaProducer" => typed(value, schema, |k| Resource::Producer(Box::new(k))),
         "StreamTopology" => typed(value, schema, |k| Resource::Topology(Box::new(k))),
         "KafkaUser" => typed(value, schema, |k| Resource::User(Box::new(k))),
+        "KafkaOffsetReset" => typed(value, schema, |k| Resource::OffsetReset(Box::new(k))),
         _ => typed(value, schema, |k| Resource::Topic(Box::new(k))),
     };
     for p in &mut parsed.problems {

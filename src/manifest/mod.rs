@@ -18,7 +18,8 @@ pub use validate::{validate, TopicTarget, ValidatedSet};
 pub use yaml::{MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES};
 
 use crate::api::{
-    KafkaCluster, KafkaConsumer, KafkaProducer, KafkaTopic, KafkaUser, StreamTopology,
+    KafkaCluster, KafkaConsumer, KafkaOffsetReset, KafkaProducer, KafkaTopic, KafkaUser,
+    StreamTopology,
 };
 
 /// Where a document came from: `orders.yaml#2`.
@@ -49,6 +50,8 @@ pub enum Resource {
     Topology(Box<StreamTopology>),
     /// For the operator: validated, but never part of a topic plan.
     User(Box<KafkaUser>),
+    /// For the operator: validated (spec and CEL rules), never part of a plan.
+    OffsetReset(Box<KafkaOffsetReset>),
 }
 
 impl Resource {
@@ -61,6 +64,7 @@ impl Resource {
             Resource::Producer(_) => "KafkaProducer",
             Resource::Topology(_) => "StreamTopology",
             Resource::User(_) => "KafkaUser",
+            Resource::OffsetReset(_) => "KafkaOffsetReset",
         }
     }
 
@@ -72,6 +76,7 @@ impl Resource {
             Resource::Producer(r) => &r.metadata,
             Resource::Topology(r) => &r.metadata,
             Resource::User(r) => &r.metadata,
+            Resource::OffsetReset(r) => &r.metadata,
         }
     }
 }

@@ -2,7 +2,8 @@ use std::collections::BTreeMap;
 
 use super::{Document, ManifestError, ManifestWarning, Resource, Source};
 use crate::api::{
-    KafkaCluster, KafkaConsumer, KafkaProducer, KafkaTopic, KafkaUser, StreamTopology,
+    KafkaCluster, KafkaConsumer, KafkaOffsetReset, KafkaProducer, KafkaTopic, KafkaUser,
+    StreamTopology,
 };
 use crate::clusters::validate_cluster;
 use crate::model::FieldError;
@@ -148,6 +149,7 @@ pub fn validate(
     let cluster_rules = CelRules::<KafkaCluster>::new();
     let topic_rules = CelRules::<KafkaTopic>::new();
     let user_rules = CelRules::<KafkaUser>::new();
+    let reset_rules = CelRules::<KafkaOffsetReset>::new();
     let mut names: BTreeMap<(&str, Option<&str>, &str), &Source> = BTreeMap::new();
     let mut duplicates: Vec<&Source> = Vec::new();
 
@@ -171,6 +173,14 @@ pub fn validate(
                     ));
                     duplicates.push(&doc.source);
                 }
+            }
+        }
+        if let Resource::OffsetReset(r) = &doc.resource {
+            let checked = then_cel(crate::offsets::declared::validate(&r.spec), || {
+                reset_rules.check(r)
+            });
+            if let Err(errs) = checked {
+                errors.extend(errs.into_iter().map(|e| at(&doc.source, e)));
             }
         }
         if let Resource::Cluster(c) = &doc.resource {

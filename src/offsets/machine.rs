@@ -16,23 +16,9 @@
 
 use std::time::Duration;
 
-/// The phases, in order; `Succeeded` and `Failed` are final.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Phase {
-    Pending,
-    ScalingDown,
-    WaitingForEmptyGroup,
-    Resetting,
-    ScalingUp,
-    Succeeded,
-    Failed,
-}
-
-impl Phase {
-    pub fn is_final(self) -> bool {
-        matches!(self, Phase::Succeeded | Phase::Failed)
-    }
-}
+/// The phases, in order; `Succeeded` and `Failed` are final (the API's type: status records
+/// it).
+pub use crate::api::ResetPhase as Phase;
 
 /// Why a reset failed.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,13 +5,17 @@
 //! new offset, before → after, records re-read or skipped; every refusal named) and [`write`]
 //! (one `AlterConsumerGroupOffsets`, read back). The CLI's `tributary offsets show` and
 //! `tributary offsets reset` run this pipeline directly. [`machine`] is the pure state machine
-//! of a declared, resumable reset (issue #15's `KafkaOffsetReset`: hold the consumer at zero,
-//! wait for an empty group, plan and record, write once, release); the kind and its controller
-//! that execute it are not built yet.
+//! of a declared, resumable reset (hold the consumer at zero, wait for an empty group, plan and
+//! record, write once, release); [`declared`] validates a `KafkaOffsetReset`'s spec and
+//! records its plan in status; [`reconcile`] executes the machine one step per reconcile, the
+//! status write its checkpoint; [`controller`] registers the kind ([`KIND`]).
 
+pub mod controller;
+pub mod declared;
 pub mod machine;
 pub mod observe;
 pub mod plan;
+pub mod reconcile;
 pub mod target;
 pub mod write;
 
@@ -19,6 +23,7 @@ use thiserror::Error;
 
 use crate::kafka::BrokerError;
 
+pub use controller::KIND;
 pub use observe::{prepare, show, Prepared, Request, Row, View};
 pub use plan::{PartitionChange, Plan, PlanError, Selection};
 pub use target::Target;

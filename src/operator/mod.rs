@@ -16,7 +16,7 @@ use crate::api::{
 };
 use crate::runtime::metrics::Collector;
 use crate::runtime::{telemetry, ClusterConnections, ConnectFn, Context, Kind, Options, Watches};
-use crate::{clusters, topics, topologies, users, workloads};
+use crate::{clusters, offsets, topics, topologies, users, workloads};
 
 /// Every kind the operator reconciles. A new kind is a room of its own plus one line here.
 pub const KINDS: &[Kind] = &[
@@ -26,6 +26,7 @@ pub const KINDS: &[Kind] = &[
     workloads::PRODUCERS,
     workloads::CONSUMERS,
     topologies::KIND,
+    offsets::KIND,
 ];
 
 /// `tributary_object_not_ready` of every kind, from one scope's caches (a new kind: one line).

@@ -58,6 +58,13 @@ pub const WATCHED: &[Rule] = &[
     },
     Rule {
         api_group: "tributary.io",
+        resources: &["kafkaoffsetresets"],
+        verbs: &["list", "patch", "watch"],
+        used_by: "the KafkaOffsetReset controller and cache (list, watch); its finalizer (JSON \
+                  patch); the hold it puts on a KafkaConsumer is a patch of kafkaconsumers",
+    },
+    Rule {
+        api_group: "tributary.io",
         resources: &[
             "kafkaclusters/status",
             "kafkatopics/status",
@@ -65,6 +72,7 @@ pub const WATCHED: &[Rule] = &[
             "kafkaproducers/status",
             "kafkausers/status",
             "streamtopologies/status",
+            "kafkaoffsetresets/status",
         ],
         verbs: &["patch"],
         used_by: "status written by server-side apply (field manager `tributary`)",

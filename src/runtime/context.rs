@@ -17,6 +17,7 @@ use super::Options;
 use crate::api::{KafkaCluster, KafkaTopic};
 use crate::kafka::identity::IdentityAdmin;
 use crate::kafka::lag::LagObserver;
+use crate::kafka::offsets::GroupAdmin;
 use crate::kafka::{BrokerAdmin, BrokerError, ClientSettings, KubeSecrets, RdKafkaAdmin};
 
 /// The broker clients of one cluster: admin access, lag observation and identities (ACLs,
@@ -25,6 +26,7 @@ pub struct BrokerClients {
     pub admin: Arc<dyn BrokerAdmin>,
     pub lag: Arc<dyn LagObserver>,
     pub identity: Arc<dyn IdentityAdmin>,
+    pub groups: Arc<dyn GroupAdmin>,
 }
 
 /// Opens the broker clients of a cluster (librdkafka in production, one client for both; in
@@ -33,16 +35,18 @@ pub type ConnectFn =
     Arc<dyn Fn(&ClientSettings) -> Result<BrokerClients, BrokerError> + Send + Sync>;
 
 /// The production [`ConnectFn`]: one librdkafka client per cluster, behind the admin, the lag
-/// observer (which reports group members) and the identity admin.
+/// observer (which reports group members), the identity admin and the group admin.
 pub fn rdkafka_connect() -> ConnectFn {
     Arc::new(|settings| {
         let admin = RdKafkaAdmin::connect(settings)?;
         let lag = admin.lag_observer().describe_members(true);
         let identity = admin.identity_admin();
+        let groups = admin.group_admin();
         Ok(BrokerClients {
             admin: Arc::new(admin),
             lag: Arc::new(lag),
             identity: Arc::new(identity),
+            groups: Arc::new(groups),
         })
     })
 }
@@ -159,7 +163,8 @@ impl Context {
 }
 
 /// A live connection to one cluster: its admin client, its lag observer, its identity admin
-/// (all counted in the metrics), and what the rooms attach to it (e.g. the topic batcher), which goes with the
+/// (all counted in the metrics), its group admin (consumer-group offsets, for resets), and
+/// what the rooms attach to it (e.g. the topic batcher), which goes with the
 /// connection when it is rebuilt.
 pub struct Connection {
     fingerprint: String,
@@ -168,6 +173,7 @@ pub struct Connection {
     /// ACLs and SCRAM credentials; its requests are counted in the metrics, not in
     /// [`Connection::admin_requests`].
     pub identity: Arc<dyn IdentityAdmin>,
+    pub groups: Arc<dyn GroupAdmin>,
     admin_requests: RequestCounter,
     request_timeout: Duration,
     attached: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
@@ -245,6 +251,7 @@ impl ClusterConnections {
             )),
             lag: Arc::new(Instrumented::new(clients.lag, self.metrics.clone())),
             identity: Arc::new(Instrumented::new(clients.identity, self.metrics.clone())),
+            groups: clients.groups,
             admin_requests,
             request_timeout: settings.timeout,
             attached: Mutex::new(HashMap::new()),

@@ -145,6 +145,7 @@ fn context(
             admin: broker.clone() as Arc<dyn BrokerAdmin>,
             lag: Arc::new(crate::kafka::lag::MemoryLagObserver::new()),
             identity: Arc::new(crate::kafka::identity::memory::MemoryIdentity::new()),
+            groups: Arc::new(crate::kafka::offsets::MemoryGroupAdmin::new()),
         })
     });
     let options = Options {

@@ -546,6 +546,7 @@ fn consumer_child(
             template: entry.template.clone(),
             replicas: entry.replicas,
             autoscaling: entry.autoscaling.clone(),
+            group_deletion_policy: None,
         },
         status: None,
     }

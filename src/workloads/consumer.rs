@@ -1,6 +1,9 @@
 //! The KafkaConsumer reconciler: a Deployment wired to the cluster (bootstrap, group, topics,
 //! credentials as env), scaled on consumer lag — never beyond the partitions of its topics —
-//! with lag per topic and the replica decision in status.
+//! with lag per topic and the replica decision in status. A KafkaOffsetReset's hold (annotation
+//! [`HOLD_ANNOTATION`]) renders zero replicas and pauses the autoscaler, which resumes from the
+//! replicas it had (`status.heldReplicas`). With `groupDeletionPolicy: Delete` a finalizer
+//! ([`GROUP_FINALIZER`]) deletes the group, once empty, when the consumer is deleted.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -15,10 +18,11 @@ use super::apply::{
 };
 use super::decisions::LastDecisions;
 use super::lag_batcher::LagBatcher;
-use crate::api::Reason;
 use crate::api::{
-    KafkaConsumer, KafkaConsumerStatus, LastScaling, OffsetResetPolicy, ReplicaDecision, TopicLag,
+    GroupDeletionPolicy, KafkaConsumer, KafkaConsumerStatus, LastScaling, OffsetResetPolicy,
+    ReplicaDecision, TopicLag,
 };
+use crate::api::{Reason, HOLD_ANNOTATION};
 use crate::kafka::lag::{GroupQuery, OffsetReset};
 use crate::runtime::status::now;
 use crate::runtime::{Context, Error};
@@ -27,8 +31,26 @@ use crate::workloads::{
     broker_topics, consumer_deployment, topic_names, validate_consumer, Scaling,
 };
 
+/// The finalizer of a KafkaConsumer with `groupDeletionPolicy: Delete`: it holds the consumer
+/// until its group is deleted.
+pub const GROUP_FINALIZER: &str = "tributary.io/consumer-group";
+
 pub async fn reconcile(consumer: Arc<KafkaConsumer>, ctx: Arc<Context>) -> Result<Action, Error> {
     let ns = consumer.namespace().unwrap_or_default();
+    let has = consumer.finalizers().iter().any(|f| f == GROUP_FINALIZER);
+    if consumer.metadata.deletion_timestamp.is_some() {
+        return if has {
+            delete_group(&consumer, &ctx, &ns).await
+        } else {
+            Ok(Action::await_change())
+        };
+    }
+    let wants = consumer.spec.group_deletion_policy == Some(GroupDeletionPolicy::Delete);
+    if wants != has {
+        // The finalizer's patch is a change of metadata: the next reconcile goes on from there.
+        set_finalizer(&consumer, &ctx, &ns, wants).await?;
+        return Ok(Action::await_change());
+    }
     let mut status = consumer.status.clone().unwrap_or_default();
     status.observed_generation = consumer.metadata.generation;
     let outcome = decide_status(&consumer, &ctx, &ns, &mut status).await?;
@@ -166,7 +188,36 @@ async fn decide_status(
         .as_ref()
         .and_then(|d| d.spec.replicas)
         .or(status.replicas);
+    // A KafkaOffsetReset holds the consumer at zero (its autoscaler paused); the replicas it
+    // had are remembered and are where the autoscaler resumes once the hold is released.
+    let hold = consumer
+        .annotations()
+        .get(HOLD_ANNOTATION)
+        .filter(|r| !r.is_empty());
+    let actual = current;
+    let current = match (hold, status.held_replicas) {
+        (Some(_), None) => {
+            status.held_replicas = current;
+            current
+        }
+        (Some(_), Some(_)) => current,
+        (None, Some(held)) => {
+            status.held_replicas = None;
+            Some(held)
+        }
+        (None, None) => current,
+    };
     let decision = match (&valid.scaling, policy) {
+        _ if hold.is_some() => ReplicaDecision {
+            replicas: 0,
+            reason: "HeldForOffsetReset".into(),
+            message: format!(
+                "held at 0 by KafkaOffsetReset {}; {} replica(s) to restore",
+                hold.map_or("", |h| h.as_str()),
+                status.held_replicas.unwrap_or(0)
+            ),
+            time: Some(now()),
+        },
         (Scaling::Fixed(n), _) => ReplicaDecision {
             replicas: *n,
             reason: "Fixed".into(),
@@ -229,7 +280,7 @@ async fn decide_status(
         (r.replicas, &r.reason, &r.message)
             == (decision.replicas, &decision.reason, &decision.message)
     });
-    let previous_replicas = current.unwrap_or(0);
+    let previous_replicas = actual.unwrap_or(0);
     if !same {
         status.replica_decision = Some(decision.clone());
     }
@@ -335,4 +386,104 @@ fn lag_unknown(status: &mut KafkaConsumerStatus, autoscaled: bool, why: &str) {
             time: Some(now()),
         });
     }
+}
+
+/// Adds or removes [`GROUP_FINALIZER`], based on the copy read (a stale copy gets a conflict).
+async fn set_finalizer(
+    consumer: &KafkaConsumer,
+    ctx: &Context,
+    ns: &str,
+    on: bool,
+) -> Result<(), Error> {
+    let mut finalizers: Vec<String> = consumer
+        .finalizers()
+        .iter()
+        .filter(|f| *f != GROUP_FINALIZER)
+        .cloned()
+        .collect();
+    if on {
+        finalizers.push(GROUP_FINALIZER.to_owned());
+    }
+    let api: kube::Api<KafkaConsumer> = kube::Api::namespaced(ctx.client.clone(), ns);
+    let patch = serde_json::json!({"metadata": {
+        "resourceVersion": consumer.metadata.resource_version,
+        "finalizers": finalizers,
+    }});
+    api.patch(
+        &consumer.name_any(),
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
+/// `groupDeletionPolicy: Delete`, the KafkaConsumer deleted: its Deployment to 0, then the
+/// group deleted once it has no member (checked here: a broker may delete a group with
+/// members, Tansu 0.6 does), then the finalizer removed. A KafkaCluster or group that cannot
+/// be reached is retried; a KafkaCluster that no longer exists lets the consumer go.
+async fn delete_group(consumer: &KafkaConsumer, ctx: &Context, ns: &str) -> Result<Action, Error> {
+    use kube::runtime::events::EventType;
+    let name = consumer.name_any();
+    let deployments: kube::Api<Deployment> = kube::Api::namespaced(ctx.client.clone(), ns);
+    if let Some(d) = deployments.get_opt(&name).await? {
+        if d.spec.replicas != Some(0) {
+            let patch = serde_json::json!({"spec": {"replicas": 0}});
+            deployments
+                .patch(
+                    &name,
+                    &kube::api::PatchParams::default(),
+                    &kube::api::Patch::Merge(&patch),
+                )
+                .await?;
+        }
+    }
+    let group = consumer
+        .spec
+        .group_id
+        .clone()
+        .unwrap_or_else(|| name.clone());
+    let Some(cluster) = ctx.cluster(Some(ns), &consumer.spec.cluster_ref) else {
+        ctx.publish(
+            consumer,
+            EventType::Warning,
+            "GroupRetained",
+            format!(
+                "KafkaCluster {} no longer exists: group {group} left as it is",
+                consumer.spec.cluster_ref
+            ),
+        )
+        .await;
+        set_finalizer(consumer, ctx, ns, false).await?;
+        return Ok(Action::await_change());
+    };
+    let connection = ctx.connections.connection(&cluster, &ctx.client).await?;
+    let mut tally = crate::kafka::RequestTally::default();
+    let described = connection.groups.describe_group(&group, &mut tally).await?;
+    if !described.is_empty() {
+        tracing::info!(consumer = %name, namespace = ns, %group, state = %described.state, members = described.members.len(), "waiting for the group to empty before deleting it");
+        ctx.publish(
+            consumer,
+            EventType::Normal,
+            "WaitingForEmptyGroup",
+            format!(
+                "group {group} is not empty (state {}, {} member(s)): deleted once it is",
+                described.state,
+                described.members.len()
+            ),
+        )
+        .await;
+        return Ok(Action::requeue(Duration::from_secs(5)));
+    }
+    let outcome = connection.groups.delete_group(&group, &mut tally).await?;
+    tracing::info!(consumer = %name, namespace = ns, %group, ?outcome, "consumer group deleted");
+    ctx.publish(
+        consumer,
+        EventType::Normal,
+        "GroupDeleted",
+        format!("group {group} deleted (groupDeletionPolicy Delete)"),
+    )
+    .await;
+    set_finalizer(consumer, ctx, ns, false).await?;
+    Ok(Action::await_change())
 }

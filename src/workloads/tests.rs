@@ -63,6 +63,7 @@ fn consumer() -> ValidatedConsumer {
                 offset_reset_policy: OffsetResetPolicy::Latest,
                 assignment_strategy: Default::default(),
             }),
+            group_deletion_policy: None,
         },
     );
     c.metadata.namespace = Some("shop".into());

@@ -1806,3 +1806,62 @@ async fn a_user_no_longer_declared_is_pruned_from_its_stack() {
     let (_, stderr) = text(&run("plan", &empty, false));
     assert!(!stderr.contains(&warning), "{stderr}");
 }
+
+/// `tributary validate` checks KafkaOffsetResets offline as the operator does: a valid one
+/// passes; each wrong one is refused naming its field and the fix.
+#[test]
+fn validate_checks_offset_resets_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let reset = |name: &str, spec: &str| {
+        format!("---\napiVersion: tributary.io/v1alpha1\nkind: KafkaOffsetReset\nmetadata:\n  name: {name}\n  namespace: ride-hailing\nspec:\n{spec}")
+    };
+    let good = write(
+        dir.path(),
+        "good.yaml",
+        &reset(
+            "replay",
+            "  consumerRef: ride-hailing-analytics\n  topics: [trip-events]\n  target: {timestamp: \"2026-12-07T08:00:00Z\"}\n",
+        ),
+    );
+    let out = tributary(&["validate", "-f", good.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+
+    let bad = write(
+        dir.path(),
+        "bad.yaml",
+        &[
+            reset(
+                "both",
+                "  consumerRef: a\n  group: g\n  clusterRef: local\n  target: {latest: true}\n",
+            ),
+            reset(
+                "two-targets",
+                "  consumerRef: a\n  target: {earliest: true, shiftBy: -10}\n",
+            ),
+            reset(
+                "when",
+                "  consumerRef: a\n  target: {timestamp: yesterday}\n",
+            ),
+            reset("no-cluster", "  group: g\n  target: {latest: true}\n"),
+        ]
+        .concat(),
+    );
+    let out = tributary(&["validate", "-f", bad.to_str().unwrap()]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1));
+    let file = bad.display().to_string();
+    for expected in [
+        format!("{file}#1 spec"),
+        "consumerRef and group".to_string(),
+        format!("{file}#2 spec.target"),
+        "exactly one of earliest, latest, timestamp, shiftBy and offsets".to_string(),
+        format!("{file}#3 spec.target.timestamp: 'yesterday' is not an RFC 3339 date-time"),
+        format!("{file}#4 spec"),
+        "clusterRef".to_string(),
+    ] {
+        assert!(
+            stderr.contains(&expected),
+            "missing `{expected}` in:\n{stderr}"
+        );
+    }
+}

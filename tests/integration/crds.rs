@@ -341,6 +341,7 @@ fn consumer() -> KafkaConsumer {
                 offset_reset_policy: OffsetResetPolicy::Earliest,
                 assignment_strategy: Default::default(),
             }),
+            group_deletion_policy: None,
         },
     )
 }

@@ -4,9 +4,9 @@
 //! The real operator (`tributary::operator::process::serve`: leader election, then the controllers) runs
 //! in process against the API-server emulator and the test broker, through a scenario that
 //! touches every kind: KafkaClusters, KafkaTopics (created, edited twice, deleted with `Delete`
-//! and `Retain`), a KafkaConsumer, a KafkaProducer with a Service and one whose Secret is
-//! missing, a StreamTopology whose children are created, then pruned, and a SCRAM KafkaUser
-//! (its Secret written, then the user deleted). Its client goes
+//! and `Retain`), a KafkaConsumer (and a dry-run KafkaOffsetReset of its group), a KafkaProducer
+//! with a Service and one whose Secret is missing, a StreamTopology whose children are created,
+//! then pruned, and a SCRAM KafkaUser (its Secret written, then the user deleted). Its client goes
 //! through a tap that records each request the operator makes (and only those: the test's own
 //! requests use another client). Every request is mapped to `(apiGroup, resource, verb)` the
 //! way the API server's authorizer sees it and must be allowed by the table, in the namespace
@@ -36,8 +36,8 @@ use kube_emulator::ApiServer;
 use serde_json::json;
 use tokio::sync::oneshot;
 use tributary::api::{
-    crds, ConditionStatus, DeletionPolicy, KafkaConsumer, KafkaProducer, KafkaProducerStatus,
-    StreamTopology,
+    crds, ConditionStatus, DeletionPolicy, KafkaConsumer, KafkaOffsetReset, KafkaProducer,
+    KafkaProducerStatus, ResetPhase, StreamTopology,
 };
 use tributary::operator::process::{self as operate, Election, Process};
 use tributary::operator::rbac::{self, LEADER_ELECTION, WATCHED};
@@ -514,6 +514,31 @@ async fn workloads(env: &Env) {
         deployments.get_opt("fulfilment").await.unwrap().is_some()
             && deployments.get_opt("checkout").await.unwrap().is_some()
             && services.get_opt("checkout").await.unwrap().is_some()
+    })
+    .await;
+
+    // A dry-run reset of the consumer's group: finalizer, status, then deleted.
+    let reset: KafkaOffsetReset = serde_json::from_value(json!({
+        "apiVersion": "tributary.io/v1alpha1", "kind": "KafkaOffsetReset",
+        "metadata": {"name": "replay", "namespace": env.namespace},
+        "spec": {"consumerRef": "fulfilment", "target": {"earliest": true}, "dryRun": true}
+    }))
+    .unwrap();
+    let resets = Api::<KafkaOffsetReset>::namespaced(env.client.clone(), &env.namespace);
+    resets.create(&PostParams::default(), &reset).await.unwrap();
+    env.eventually("the dry-run reset Succeeded", || async {
+        resets
+            .get_opt("replay")
+            .await
+            .ok()
+            .flatten()
+            .and_then(|r| r.status)
+            .is_some_and(|s| s.phase == Some(ResetPhase::Succeeded))
+    })
+    .await;
+    resets.delete("replay", &Default::default()).await.unwrap();
+    env.eventually("the reset is gone", || async {
+        resets.get_opt("replay").await.unwrap().is_none()
     })
     .await;
 

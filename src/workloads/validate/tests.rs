@@ -47,6 +47,7 @@ fn consumer() -> KafkaConsumer {
             template: template(),
             replicas: None,
             autoscaling: Some(autoscaling(1, 6, 1000)),
+            group_deletion_policy: None,
         },
     )
 }

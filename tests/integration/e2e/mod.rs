@@ -5,7 +5,7 @@
 
 pub mod day2;
 mod hostile;
-mod kubectl;
+mod offset_resets;
 mod runtime_behaviour;
 mod tls;
 mod topics;
@@ -72,12 +72,12 @@ async fn start_with(
     crds: &[k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition],
     options: Options,
 ) -> Running {
-    start_with_connect(crds, options, runtime::rdkafka_connect()).await
+    start_connected(crds, options, runtime::rdkafka_connect()).await
 }
 
-/// [`start_with`], with the operator's broker clients opened by `connect` (e.g. an in-memory
-/// identity admin beside the real broker).
-async fn start_with_connect(
+/// [`start_with`], the operator opening its broker clients with `connect` (e.g. an in-memory
+/// group admin beside the real broker's clients).
+async fn start_connected(
     crds: &[k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition],
     options: Options,
     connect: runtime::ConnectFn,
@@ -98,6 +98,22 @@ async fn start_with_connect(
         bootstrap: broker().bootstrap.clone(),
         patience: Duration::from_secs(30),
     };
+    let (stop, operator) = spawn_operator(&api, options, connect);
+    env.apply_cluster("local", &env.bootstrap).await;
+    Running {
+        api,
+        env,
+        stop: Some(stop),
+        operator: Some(operator),
+    }
+}
+
+/// The operator's controllers against `api`, until the sender is used.
+fn spawn_operator(
+    api: &ApiServer,
+    options: Options,
+    connect: runtime::ConnectFn,
+) -> (oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
     let (stop, stopped) = oneshot::channel::<()>();
     let operator = tokio::spawn(operator::run_controllers(
         api.client(),
@@ -107,13 +123,7 @@ async fn start_with_connect(
             let _ = stopped.await;
         },
     ));
-    env.apply_cluster("local", &env.bootstrap).await;
-    Running {
-        api,
-        env,
-        stop: Some(stop),
-        operator: Some(operator),
-    }
+    (stop, operator)
 }
 
 fn producer(name: &str, cluster: &str, topics: &[&str]) -> tributary::api::KafkaProducer {

@@ -28,7 +28,7 @@ async fn start_with_identity(identity: Arc<MemoryIdentity>) -> Running {
         clients.identity = identity.clone();
         Ok(clients)
     });
-    start_with_connect(&crds::all(), options(), connect).await
+    start_connected(&crds::all(), options(), connect).await
 }
 
 fn user(name: &str, user_name: Option<&str>, topics: &[&str]) -> KafkaUser {
