@@ -98,6 +98,14 @@ pub const KINDS: &[KindInfo] = &[
         dry_run: false,
         details: user_details,
     },
+    KindInfo {
+        kind: "KafkaOffsetReset",
+        plural: "kafkaoffsetresets",
+        short: &["kor"],
+        pause: false,
+        dry_run: false,
+        details: reset_details,
+    },
 ];
 
 fn number(v: &Value) -> Option<i64> {
@@ -162,6 +170,24 @@ fn user_details(o: &Value) -> Vec<String> {
     }
     if let Some(pending) = s["pendingActions"].as_array().filter(|a| !a.is_empty()) {
         out.push(format!("{} pending action(s)", pending.len()));
+    }
+    out
+}
+
+fn reset_details(o: &Value) -> Vec<String> {
+    let s = &o["status"];
+    let mut out = Vec::new();
+    if let Some(phase) = s["phase"].as_str() {
+        out.push(format!("phase {phase}"));
+    }
+    if let Some(group) = s["group"].as_str() {
+        out.push(format!("group {group}"));
+    }
+    if let Some(n) = number(&s["messagesReRead"]).filter(|n| *n > 0) {
+        out.push(format!("{n} to re-read"));
+    }
+    if let Some(n) = number(&s["messagesSkipped"]).filter(|n| *n > 0) {
+        out.push(format!("{n} skipped"));
     }
     out
 }

@@ -12,7 +12,8 @@ use futures::FutureExt;
 use kube::Client;
 
 use crate::api::{
-    KafkaCluster, KafkaConsumer, KafkaProducer, KafkaTopic, KafkaUser, StreamTopology,
+    KafkaCluster, KafkaConsumer, KafkaOffsetReset, KafkaProducer, KafkaTopic, KafkaUser,
+    StreamTopology,
 };
 use crate::runtime::metrics::Collector;
 use crate::runtime::{telemetry, ClusterConnections, ConnectFn, Context, Kind, Options, Watches};
@@ -38,6 +39,7 @@ fn not_ready_gauges(watches: &Watches) -> Vec<Collector> {
         telemetry::not_ready(watches.objects::<KafkaConsumer>().store()),
         telemetry::not_ready(watches.objects::<StreamTopology>().store()),
         telemetry::not_ready(watches.objects::<KafkaUser>().store()),
+        telemetry::not_ready(watches.objects::<KafkaOffsetReset>().store()),
     ]
 }
 

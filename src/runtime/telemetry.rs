@@ -14,8 +14,8 @@ use kube::ResourceExt;
 use super::status::{READY, STALLED};
 use super::{Error, WatchHealth};
 use crate::api::{
-    Condition, ConditionStatus, KafkaCluster, KafkaConsumer, KafkaProducer, KafkaTopic, KafkaUser,
-    StreamTopology,
+    Condition, ConditionStatus, KafkaCluster, KafkaConsumer, KafkaOffsetReset, KafkaProducer,
+    KafkaTopic, KafkaUser, StreamTopology,
 };
 use crate::runtime::metrics::{Collector, Metrics, ObjectGauges};
 
@@ -156,6 +156,7 @@ conditioned!(
     KafkaConsumer,
     KafkaProducer,
     KafkaUser,
+    KafkaOffsetReset,
     StreamTopology
 );
 

@@ -81,7 +81,7 @@ async fn api_server_errors_are_retried() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_kind_is_watched_once() {
     let r = start().await;
-    r.api.wait_for_watches(8).await;
+    r.api.wait_for_watches(9).await;
     // Let any second watch of a kind show up, if there were one.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut watches: BTreeMap<String, usize> = BTreeMap::new();
@@ -96,6 +96,7 @@ async fn each_kind_is_watched_once() {
         "deployments",
         "kafkaclusters",
         "kafkaconsumers",
+        "kafkaoffsetresets",
         "kafkaproducers",
         "kafkatopics",
         "kafkausers",
@@ -106,7 +107,7 @@ async fn each_kind_is_watched_once() {
     .map(|k| (k.to_owned(), 1))
     .collect();
     assert_eq!(watches, expected, "watch requests per resource");
-    assert_eq!(r.api.open_watches(), 8, "open watch streams");
+    assert_eq!(r.api.open_watches(), 9, "open watch streams");
     r.stop().await;
 }
 
@@ -241,7 +242,7 @@ async fn idle_workloads_write_nothing() {
 async fn every_watch_is_back_within_seconds_of_an_outage() {
     let r = start().await;
     let env = &r.env;
-    r.api.wait_for_watches(7).await;
+    r.api.wait_for_watches(9).await;
     // Every read refused: watches and their relists alike, so the backoff keeps growing.
     r.api.fail_next(("GET", ""), 500, usize::MAX);
     r.api.drop_watches();
@@ -249,10 +250,10 @@ async fn every_watch_is_back_within_seconds_of_an_outage() {
     assert_eq!(r.api.open_watches(), 0, "the outage closed every watch");
     r.api.clear_faults();
     let recovered = std::time::Instant::now();
-    while r.api.open_watches() < 7 {
+    while r.api.open_watches() < 9 {
         assert!(
             recovered.elapsed() < Duration::from_secs(8),
-            "{} of 7 watches back {:?} after the outage",
+            "{} of 9 watches back {:?} after the outage",
             r.api.open_watches(),
             recovered.elapsed()
         );
