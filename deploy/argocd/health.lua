@@ -1,7 +1,6 @@
 -- Argo CD health check for Tributary's kinds (tributary.io): every kind writes the same kstatus
 -- conditions (Ready, Reconciling, Stalled, each with a reason) and status.observedGeneration,
--- so one script serves them all; deploy/argocd/<Kind>.lua are copies of it, and
--- deploy/argocd/argocd-cm.yaml installs one per kind. Argo CD runs it with the object as `obj`.
+-- so this one script serves them all: deploy/argocd/argocd-cm.yaml installs it once per kind. Argo CD runs it with the object as `obj`.
 --
 --   no status, or observedGeneration behind metadata.generation  -> Progressing
 --   Stalled=True (needs a person: PartitionDecrease, ResourceConflict...) -> Degraded

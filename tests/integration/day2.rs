@@ -17,23 +17,22 @@ fn argocd() -> PathBuf {
     root().join("deploy/argocd")
 }
 
-/// Every kind the CRDs serve (a new kind needs its health check: one more file).
+/// Every kind the CRDs serve: each gets the one health check, `health.lua`.
 fn kinds() -> Vec<String> {
     crds::all().into_iter().map(|c| c.spec.names.kind).collect()
 }
 
-/// The argocd-cm snippet: one health check per kind, each the kind's script.
+/// The argocd-cm snippet: one key per kind, each holding `health.lua`.
 fn argocd_cm() -> String {
     let mut out = String::from(
         "# Argo CD health checks for Tributary's kinds: merge into the argocd-cm ConfigMap (namespace\n\
          # argocd), e.g. `kubectl -n argocd patch configmap argocd-cm --patch-file deploy/argocd/argocd-cm.yaml`.\n\
-         # Generated from deploy/argocd/<Kind>.lua by tests/integration/day2.rs\n\
+         # Generated from deploy/argocd/health.lua, one key per kind, by tests/integration/day2.rs\n\
          # (TRIBUTARY_UPDATE_FIXTURES=1 rewrites it); do not edit.\n\
          data:\n",
     );
+    let script = std::fs::read_to_string(argocd().join("health.lua")).unwrap();
     for kind in kinds() {
-        let script = std::fs::read_to_string(argocd().join(format!("{kind}.lua")))
-            .unwrap_or_else(|_| panic!("deploy/argocd/{kind}.lua is missing: copy health.lua"));
         out.push_str(&format!(
             "  resource.customizations.health.tributary.io_{kind}: |\n"
         ));
@@ -50,15 +49,6 @@ fn argocd_cm() -> String {
 
 #[test]
 fn every_kind_has_its_health_check_and_the_argocd_cm_snippet_installs_them_all() {
-    let health = std::fs::read_to_string(argocd().join("health.lua")).unwrap();
-    for kind in kinds() {
-        let script = std::fs::read_to_string(argocd().join(format!("{kind}.lua")))
-            .unwrap_or_else(|_| panic!("deploy/argocd/{kind}.lua is missing: copy health.lua"));
-        assert_eq!(
-            script, health,
-            "deploy/argocd/{kind}.lua differs from health.lua"
-        );
-    }
     let expected = argocd_cm();
     let path = argocd().join("argocd-cm.yaml");
     if std::env::var("TRIBUTARY_UPDATE_FIXTURES").is_ok_and(|v| v == "1") {
@@ -186,8 +176,7 @@ fn argocd_health_checks_map_the_operators_statuses() {
     let mut wrong = Vec::new();
     for &(case, expected) in ARGO {
         let object = fixture(case);
-        let kind = object["kind"].as_str().unwrap().to_owned();
-        let script = argocd().join(format!("{kind}.lua"));
+        let script = argocd().join("health.lua");
         let (status, message) = health(&lua_bin, &script, &object);
         if status != expected {
             wrong.push(format!("{case}: {status} ({message}), expected {expected}"));
