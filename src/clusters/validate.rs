@@ -120,18 +120,19 @@ fn check_credential(
         ));
     }
     // The reference is read by the operator and handed to the workloads' pods, whose
-    // Deployments the API server refuses with an invalid one.
+    // Deployments the API server refuses with an invalid one. What was written is not
+    // repeated: in a credential's place it may be the credential itself, pasted by mistake.
     if let Some(secret) = &source.secret_key_ref {
         if let Err(why) = DnsSubdomain::parse(&secret.name) {
             errors.push(FieldError::new(
                 format!("{path}.secretKeyRef.name"),
-                format!("'{}' is not a valid Secret name: {why}", secret.name),
+                format!("not a valid Secret name: {why}"),
             ));
         }
         if let Err(why) = DataKey::parse(&secret.key) {
             errors.push(FieldError::new(
                 format!("{path}.secretKeyRef.key"),
-                format!("'{}' is not a valid key of a Secret: {why}", secret.key),
+                format!("not a valid key of a Secret: {why}"),
             ));
         }
     }
@@ -179,8 +180,8 @@ mod tests {
         assert_eq!(
             errors[..2],
             [
-                "spec.sasl.username.secretKeyRef.name: 'kafka..credentials' is not a valid Secret name: contains \"..\"; every '.'-separated part needs at least one letter or digit",
-                "spec.sasl.username.secretKeyRef.key: '..' is not a valid key of a Secret: must not be '.' or begin with '..'",
+                "spec.sasl.username.secretKeyRef.name: not a valid Secret name: contains \"..\"; every '.'-separated part needs at least one letter or digit",
+                "spec.sasl.username.secretKeyRef.key: not a valid key of a Secret: must not be '.' or begin with '..'",
             ]
         );
         assert_eq!(errors.len(), 4, "the password's reference too: {errors:?}");

@@ -152,7 +152,8 @@ fn check(errors: &[ManifestError]) -> Result<(), TestCaseError> {
             "Some(",
             "{ ",
         ] {
-            prop_assert!(!line.contains(rust), "speaks Rust ({rust}): {line}");
+            // The message, not the path: a mangled document's own keys may hold anything.
+            prop_assert!(!e.message.contains(rust), "speaks Rust ({rust}): {line}");
         }
         prop_assert!(!line.contains(SECRET), "repeats a value: {line}");
     }
