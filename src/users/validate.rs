@@ -228,13 +228,14 @@ fn check_secrets(user: &KafkaUser, errors: &mut Vec<FieldError>) {
         if let Err(why) = DnsSubdomain::parse(&selector.name) {
             errors.push(FieldError::new(
                 "spec.authentication.passwordFrom.secretKeyRef.name",
-                format!("'{}' {why}", selector.name),
+                // Not repeated: in a credential's place it may be the password, pasted by mistake.
+                format!("not a valid Secret name: {why}"),
             ));
         }
         if let Err(why) = DataKey::parse(&selector.key) {
             errors.push(FieldError::new(
                 "spec.authentication.passwordFrom.secretKeyRef.key",
-                format!("'{}' {why}", selector.key),
+                format!("not a valid key of a Secret: {why}"),
             ));
         }
         if selector.name == written {
@@ -595,7 +596,13 @@ mod tests {
         });
         let m = messages(&user);
         assert_eq!(m.len(), 2, "{m:?}");
-        assert!(m[0].starts_with("spec.authentication.passwordFrom.secretKeyRef.key: 'pass word'"));
+        assert!(m[0].starts_with(
+            "spec.authentication.passwordFrom.secretKeyRef.key: not a valid key of a Secret: contains ' '"
+        ), "{m:?}");
+        assert!(
+            !m[0].contains("pass word"),
+            "what was written is not repeated: {m:?}"
+        );
         assert!(m[1].contains("is the Secret the operator writes"));
     }
 }
