@@ -3,16 +3,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
 
+use crate::api::KafkaCluster;
 use crate::api::Reason;
-use crate::api::{KafkaCluster, KafkaClusterStatus, API_VERSION};
 use crate::clusters::validate_cluster;
 use crate::kafka::api_versions;
 use crate::runtime::status::{apply_verdict, Verdict};
-use crate::runtime::{Context, Error, FIELD_MANAGER};
+use crate::runtime::{write_status, Context, Error};
 
 pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Action, Error> {
     let id = crate::runtime::object_key(&*cluster);
@@ -91,29 +90,10 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
         }
     };
     apply_verdict(&mut status.conditions, &verdict, generation, &now);
-    write_status(&cluster, status, &ctx).await?;
+    let api: Api<KafkaCluster> =
+        Api::namespaced(ctx.client.clone(), &cluster.namespace().unwrap_or_default());
+    write_status(&api, &cluster, cluster.status.as_ref(), &status).await?;
     Ok(requeue
         .map(Action::requeue)
         .unwrap_or_else(Action::await_change))
-}
-
-async fn write_status(
-    cluster: &KafkaCluster,
-    status: KafkaClusterStatus,
-    ctx: &Context,
-) -> Result<(), Error> {
-    if cluster.status.as_ref() == Some(&status) {
-        return Ok(());
-    }
-    let api: Api<KafkaCluster> =
-        Api::namespaced(ctx.client.clone(), &cluster.namespace().unwrap_or_default());
-    let patch =
-        serde_json::json!({ "apiVersion": API_VERSION, "kind": "KafkaCluster", "status": status });
-    api.patch_status(
-        &cluster.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
-    Ok(())
 }

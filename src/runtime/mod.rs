@@ -84,6 +84,36 @@ impl Default for Options {
     }
 }
 
+/// Writes `status` to `object`'s status subresource (server-side apply, this operator's field
+/// manager), unless `current` — the status the object was read with — is exactly it: a
+/// reconcile that changes nothing writes nothing.
+pub async fn write_status<K, S>(
+    api: &kube::Api<K>,
+    object: &K,
+    current: Option<&S>,
+    status: &S,
+) -> Result<(), Error>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    S: serde::Serialize + PartialEq,
+{
+    if current == Some(status) {
+        return Ok(());
+    }
+    let patch = serde_json::json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "status": status,
+    });
+    api.patch_status(
+        &object.name_any(),
+        &kube::api::PatchParams::apply(FIELD_MANAGER).force(),
+        &kube::api::Patch::Apply(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
 /// Reconcile failures that go back to the controller's error policy (retried with backoff).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -6,7 +6,6 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{finalizer, Event as Finalizer};
@@ -16,12 +15,12 @@ use super::batcher::{Answer, Batcher, Intent};
 use super::claims::Claims;
 use super::desired::resolve_topic;
 use super::status::{topic_status, Hold, TopicState};
-use crate::api::{ConditionStatus, DeletionPolicy, KafkaTopic, KafkaTopicStatus, API_VERSION};
+use crate::api::{ConditionStatus, DeletionPolicy, KafkaTopic, KafkaTopicStatus};
 use crate::clusters::validate_cluster;
 use crate::kafka::BrokerError;
 use crate::model::TopicName;
 use crate::runtime::status::{now, READY};
-use crate::runtime::{Context, Error, DRY_RUN_ANNOTATION, FIELD_MANAGER, PAUSED_ANNOTATION};
+use crate::runtime::{write_status, Context, Error, DRY_RUN_ANNOTATION, PAUSED_ANNOTATION};
 use crate::topics::execute::Outcome;
 use crate::topics::plan;
 
@@ -151,7 +150,7 @@ async fn apply(
     let retry = status.conditions.iter().any(|c| {
         c.type_ == crate::runtime::status::RECONCILING && c.status == ConditionStatus::True
     });
-    write_status(api, topic, status).await?;
+    write_status(api, topic, topic.status.as_ref(), &status).await?;
     if retry {
         Ok(Action::requeue(ctx.backoff.next(&id)))
     } else {
@@ -231,26 +230,7 @@ async fn report(
         state,
         &now(),
     );
-    write_status(api, topic, status).await
-}
-
-async fn write_status(
-    api: &Api<KafkaTopic>,
-    topic: &KafkaTopic,
-    status: KafkaTopicStatus,
-) -> Result<(), Error> {
-    if topic.status.as_ref() == Some(&status) {
-        return Ok(());
-    }
-    let patch =
-        serde_json::json!({ "apiVersion": API_VERSION, "kind": "KafkaTopic", "status": status });
-    api.patch_status(
-        &topic.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
-    Ok(())
+    write_status(api, topic, topic.status.as_ref(), &status).await
 }
 
 /// Deletion: `Retain` (or paused, or a resource that lost a conflict) releases at once; `Delete`

@@ -6,7 +6,6 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{finalizer, Event as Finalizer};
@@ -17,13 +16,11 @@ use super::claims::Claims;
 use super::desired::{claimed_principal, desired_user, DesiredUser};
 use super::secret::{self, SecretError};
 use super::status::{user_status, UserState};
-use crate::api::{
-    AuthenticationType, ConditionStatus, KafkaUser, KafkaUserStatus, Reason, API_VERSION,
-};
+use crate::api::{AuthenticationType, ConditionStatus, KafkaUser, KafkaUserStatus, Reason};
 use crate::clusters::validate_cluster;
 use crate::kafka::BrokerError;
 use crate::runtime::status::{now, READY, RECONCILING};
-use crate::runtime::{Connection, Context, Error, FIELD_MANAGER, PAUSED_ANNOTATION};
+use crate::runtime::{write_status, Connection, Context, Error, PAUSED_ANNOTATION};
 
 fn paused(user: &KafkaUser) -> bool {
     user.annotations()
@@ -222,7 +219,7 @@ async fn apply(
         .conditions
         .iter()
         .any(|c| c.type_ == RECONCILING && c.status == ConditionStatus::True);
-    write_status(api, user, status).await?;
+    write_status(api, user, user.status.as_ref(), &status).await?;
     if retry {
         Ok(Action::requeue(ctx.backoff.next(&id)))
     } else {
@@ -315,26 +312,7 @@ async fn report(
         state,
         &now(),
     );
-    write_status(api, user, status).await
-}
-
-async fn write_status(
-    api: &Api<KafkaUser>,
-    user: &KafkaUser,
-    status: KafkaUserStatus,
-) -> Result<(), Error> {
-    if user.status.as_ref() == Some(&status) {
-        return Ok(());
-    }
-    let patch =
-        serde_json::json!({ "apiVersion": API_VERSION, "kind": "KafkaUser", "status": status });
-    api.patch_status(
-        &user.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
-    Ok(())
+    write_status(api, user, user.status.as_ref(), &status).await
 }
 
 /// Deletion: every ACL of the principal and its SCRAM credentials go from the broker, then the
