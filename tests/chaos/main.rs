@@ -51,14 +51,17 @@ const LEASE_SECONDS: u64 = 3;
 /// The test's own API client says so, so that its requests are told apart from the operator's.
 const TEST_AGENT: &str = "tributary-chaos-test";
 /// The bounds on the operator's API requests (both replicas together, faults, restarts and
-/// relists included). In any one second: `BASE_PER_SECOND` plus `PER_OBJECT_PER_SECOND` per
-/// object the test manages (at most, over the run) — a change that reaches every object at
+/// relists included). In any one second: `BASE_PER_SECOND`, plus `PER_WATCH_PER_SECOND` for each
+/// resource the operator watches (a takeover or a dropped watch relists every one of them, on
+/// both replicas), plus `PER_OBJECT_PER_SECOND` per object the test manages (at most, over the
+/// run) — a change that reaches every object at
 /// once (the broker coming back, a takeover) costs each a status write and an Event. And on
 /// any one object, at most `WRITES_PER_OBJECT` writes in any `WINDOW`: a topology's status
 /// follows each transition of each of its children (a long run saw 14 in 10 s while a
 /// topology's topics and consumer came back together), but a retry storm (issue #11: failing
 /// finalizer patches every 200 ms, 50 in 10 s per object, ~400 requests/s) breaks both.
-const BASE_PER_SECOND: usize = 40;
+const BASE_PER_SECOND: usize = 26;
+const PER_WATCH_PER_SECOND: usize = 2;
 const PER_OBJECT_PER_SECOND: usize = 3;
 const WRITES_PER_OBJECT: usize = 25;
 const WINDOW: Duration = Duration::from_secs(10);
@@ -709,7 +712,11 @@ async fn run(seed: u64, seconds: u64, max_ops: usize) {
             }
         }
     }
-    let max_per_second = BASE_PER_SECOND + PER_OBJECT_PER_SECOND * model.peak_objects;
+    // Every kind of the operator, and the Deployments and Services it owns.
+    let watched = tributary::operator::KINDS.len() + 2;
+    let max_per_second = BASE_PER_SECOND
+        + PER_WATCH_PER_SECOND * watched
+        + PER_OBJECT_PER_SECOND * model.peak_objects;
     if peak > max_per_second {
         problems.push(format!(
             "{peak} operator requests in second {peak_second} of the run (bound {max_per_second})"
